@@ -1,0 +1,62 @@
+"""The one small interface of the framework trace hooks (torch.profiler, jax.profiler, tf.profiler).
+
+The worker runs the trace window as
+
+    hook = make_hook(out_dir, steps, with_stack)     # from profilers/<framework>_hooks.py
+    hook.start()
+    try:
+        for i in window:
+            with hook.step(i):
+                run_step(i)
+    finally:
+        hook.stop()                                   # always: a profile never stopped blocks every later one
+    artifacts = hook.artifacts()                      # raises ArtifactError on a missing or empty file
+
+so the heavy trace is confined to its own labelled steps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ContextManager, Protocol
+
+
+class ArtifactError(RuntimeError):
+    """A profiler said it exported a trace but the file is missing or empty."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    kind: str  # "chrome-trace", "xplane", ...
+    path: Path
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
+class TraceHook(Protocol):
+    def start(self) -> None: ...
+
+    def step(self, index: int) -> ContextManager[None]:
+        """Context around one step: annotates it for the profiler (and, for torch.profiler,
+        advances its schedule when the step ends)."""
+
+    def stop(self) -> None:
+        """Stop the profiler and export; safe to call twice and after a failed start."""
+
+    def artifacts(self) -> list[Artifact]: ...
+
+
+def checked(kind: str, paths: list[Path], what: str) -> list[Artifact]:
+    """Artifacts for `paths`, or ArtifactError naming what is missing or empty."""
+    if not paths:
+        raise ArtifactError(f"{what} wrote no {kind} file")
+    out = []
+    for path in paths:
+        if not path.is_file():
+            raise ArtifactError(f"{what}: {kind} file {path} does not exist")
+        if path.stat().st_size == 0:
+            raise ArtifactError(f"{what}: {kind} file {path} is empty")
+        out.append(Artifact(kind, path))
+    return out

@@ -1,0 +1,185 @@
+"""Data for the workloads: real handwritten digits for accuracy, seeded noise for throughput.
+
+The digits come from scikit-learn's `load_digits` (shipped inside the package, no download):
+1,797 8x8 images, upscaled to 28x28 so they have MNIST's shape, split 80/20 with a fixed
+seed. A local MNIST (IDX files or a Keras-style .npz) can stand in for them with `--data PATH`.
+Everything here is numpy: each backend converts a batch pool to its own tensors once,
+before timing starts, so data loading never sits inside a measured step.
+"""
+from __future__ import annotations
+
+import gzip
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from workloads.configs import ImageClassifierConfig, TransformerConfig
+
+DIGITS_LEVELS = 17  # load_digits pixels are integers 0..16
+LABEL_TOKEN_OFFSET = DIGITS_LEVELS  # token of digit d is 17 + d
+MAX_POOL_BATCHES = 64  # batches kept ready on the device; the loop cycles through them
+SYNTHETIC_POOL_BATCHES = 4
+
+
+class DataError(ValueError):
+    """Data that cannot be read or does not fit the workload; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Split:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+@lru_cache(maxsize=1)
+def _digits_raw() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = digits.images.astype(np.float32)  # (1797, 8, 8), values 0..16
+    labels = digits.target.astype(np.int32)
+    return tuple(train_test_split(images, labels, test_size=0.2, random_state=0, stratify=labels))  # type: ignore[return-value]
+
+
+def _upscale(images: np.ndarray, size: int) -> np.ndarray:
+    from scipy.ndimage import zoom
+
+    factor = size / images.shape[1]
+    out = zoom(images, (1, factor, factor), order=1)
+    return np.clip(out / 16.0, 0.0, 1.0).astype(np.float32)[..., None]
+
+
+@lru_cache(maxsize=2)
+def digits_images(size: int = 28) -> Split:
+    """The digits as NHWC float32 images in [0, 1] with integer labels."""
+    x_tr, x_te, y_tr, y_te = _digits_raw()
+    return Split(_upscale(x_tr, size), y_tr, _upscale(x_te, size), y_te)
+
+
+def digit_sequences(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Token sequences from 8x8 digit images: inputs are the 64 pixel tokens, targets the
+    same sequence shifted by one, ending in the label token."""
+    pixels = np.rint(images).astype(np.int32).reshape(len(images), -1)
+    full = np.concatenate([pixels, (LABEL_TOKEN_OFFSET + labels).astype(np.int32)[:, None]], axis=1)
+    return full[:, :-1], full[:, 1:]
+
+
+@lru_cache(maxsize=1)
+def digits_tokens() -> Split:
+    x_tr, x_te, y_tr, y_te = _digits_raw()
+    a, b = digit_sequences(x_tr, y_tr)
+    c, d = digit_sequences(x_te, y_te)
+    return Split(a, b, c, d)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read IDX file ({exc})") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path}: not an unsigned-byte IDX file")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    if len(raw) - header != math.prod(dims):
+        raise DataError(f"{path}: IDX header says {dims} but the file holds {len(raw) - header} bytes")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _find(directory: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        if (directory / name).exists():
+            return directory / name
+    raise DataError(f"{directory}: no {stem}[.gz] found (expected the standard MNIST IDX file names)")
+
+
+def read_mnist(path: str | Path) -> Split:
+    """A local MNIST: a directory of the four standard IDX files, or an .npz with
+    x_train/y_train/x_test/y_test (Keras' mnist.npz)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory")
+    if path.is_dir():
+        arrays = [
+            _read_idx(_find(path, stem))
+            for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+        ]
+    elif path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = [npz[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"{path}: not an MNIST .npz with x_train, y_train, x_test, y_test ({exc})") from exc
+    else:
+        raise DataError(f"{path}: give a directory of MNIST IDX files or an .npz file")
+    x_tr, y_tr, x_te, y_te = arrays
+    if x_tr.ndim != 3 or x_tr.shape[1:] != (28, 28) or len(x_tr) != len(y_tr) or len(x_te) != len(y_te):
+        raise DataError(f"{path}: expected 28x28 images with one label each, got {x_tr.shape} and {y_tr.shape}")
+
+    def images(x: np.ndarray) -> np.ndarray:
+        return (x.astype(np.float32) / 255.0)[..., None]
+
+    return Split(images(x_tr), y_tr.astype(np.int32), images(x_te), y_te.astype(np.int32))
+
+
+def real_split(data: str, config: ImageClassifierConfig | TransformerConfig) -> Split:
+    """The real train/test split a workload learns from and is evaluated on."""
+    if isinstance(config, TransformerConfig):
+        if data not in ("digits", "synthetic"):
+            raise DataError("the transformer learns digit token sequences; --data PATH is for image workloads")
+        return digits_tokens()
+    if data in ("digits", "synthetic"):
+        return digits_images(config.image_shape[0])
+    return read_mnist(data)
+
+
+def _synthetic_batch(config: ImageClassifierConfig | TransformerConfig, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(config, TransformerConfig):
+        x = rng.integers(0, config.vocab_size, size=(batch, config.seq_len), dtype=np.int32)
+        y = rng.integers(0, config.vocab_size, size=(batch, config.seq_len), dtype=np.int32)
+        return x, y
+    x = rng.random((batch, *config.image_shape), dtype=np.float32)
+    y = rng.integers(0, config.num_classes, size=(batch,), dtype=np.int32)
+    return x, y
+
+
+def batch_pool(data: str, config: ImageClassifierConfig | TransformerConfig, batch: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The batches a run cycles through: a seeded shuffle of the real training split
+    (sampled with replacement when the batch is larger than the split), or seeded noise
+    of any size for `--data synthetic`."""
+    rng = np.random.default_rng(seed)
+    if data == "synthetic":
+        return [_synthetic_batch(config, batch, rng) for _ in range(SYNTHETIC_POOL_BATCHES)]
+    split = real_split(data, config)
+    n = len(split.x_train)
+    if batch > n:
+        count = min(MAX_POOL_BATCHES, 8)
+        index = [rng.integers(0, n, size=batch) for _ in range(count)]
+    else:
+        count = min(MAX_POOL_BATCHES, n // batch)
+        order = rng.permutation(n)
+        index = [order[i * batch : (i + 1) * batch] for i in range(count)]
+    return [(split.x_train[i], split.y_train[i]) for i in index]
+
+
+def eval_predictions(config: ImageClassifierConfig | TransformerConfig, logits: np.ndarray) -> np.ndarray:
+    """Class predictions from model outputs: argmax for images; for the transformer, the
+    argmax over the ten label tokens at the last position."""
+    if isinstance(config, TransformerConfig):
+        return np.argmax(logits[:, -1, LABEL_TOKEN_OFFSET : LABEL_TOKEN_OFFSET + 10], axis=-1)
+    return np.argmax(logits, axis=-1)
+
+
+def eval_labels(config: ImageClassifierConfig | TransformerConfig, y_test: np.ndarray) -> np.ndarray:
+    if isinstance(config, TransformerConfig):
+        return y_test[:, -1] - LABEL_TOKEN_OFFSET
+    return y_test

@@ -1,0 +1,88 @@
+"""The compatibility probe: a fresh interpreter that imports one framework, lists the devices
+it sees, and (unless --quick) runs every workload x variant for one tiny step.
+
+    python -m profilers.probe --framework tf [--quick]
+
+Writes JSON lines on the protocol channel: {"check": "import", ...}, {"check": "devices", ...},
+then one {"check": "run", "workload", "variant", "ok", "ms" | "error"} per combination.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+
+from profilers.isolation import block_other_frameworks, configure_environment
+from profilers.protocol import claim_protocol_channel
+
+IMPORT_NAMES = {"jax": "jax", "torch": "torch", "tf": "tensorflow"}
+
+
+def _devices(framework: str, module: object) -> list[str]:
+    if framework == "jax":
+        return [f"{d.platform}:{d.id} {getattr(d, 'device_kind', '')}".strip() for d in module.devices()]  # type: ignore[attr-defined]
+    if framework == "torch":
+        names = ["cpu"]
+        cuda = module.cuda  # type: ignore[attr-defined]
+        names += [f"cuda:{i} {cuda.get_device_name(i)}" for i in range(cuda.device_count())] if cuda.is_available() else []
+        return names
+    return [d.name.replace("/physical_device:", "") for d in module.config.list_physical_devices()]  # type: ignore[attr-defined]
+
+
+def probe(framework: str, quick: bool, write: "callable[[dict], None]") -> None:  # type: ignore[valid-type]
+    configure_environment(framework, "auto")
+    block_other_frameworks(framework)
+    t0 = time.perf_counter()
+    try:
+        module = __import__(IMPORT_NAMES[framework])
+    except Exception as exc:
+        write({"check": "import", "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+        return
+    write({"check": "import", "ok": True, "version": getattr(module, "__version__", "?"), "ms": (time.perf_counter() - t0) * 1000})
+    write({"check": "devices", "devices": _devices(framework, module)})
+    if quick:
+        return
+    from workloads import data, registry
+    from workloads.spec import VARIANTS, RunSpec
+
+    backend = registry.backend(framework)
+    for workload in registry.WORKLOADS:
+        config = registry.model_config(workload)
+        for variant in VARIANTS[framework]:
+            spec = RunSpec(framework=framework, workload=workload, variant=variant, batch_size=2, steps=1,
+                           warmup=0, trace_steps=0, data="synthetic", evaluate=False).resolved()
+            t1 = time.perf_counter()
+            try:
+                prepared = backend.prepare(spec, config, data.batch_pool("synthetic", config, 2, 0), None)
+                prepared.compile()
+                loss = prepared.step(0)
+                ok = loss == loss  # NaN fails the check
+                write({"check": "run", "workload": workload, "variant": variant, "ok": ok,
+                       "ms": (time.perf_counter() - t1) * 1000, "error": None if ok else "loss is NaN"})
+            except Exception as exc:
+                traceback.print_exc()
+                write({"check": "run", "workload": workload, "variant": variant, "ok": False,
+                       "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
+
+
+def main() -> int:
+    channel = claim_protocol_channel()
+    parser = argparse.ArgumentParser(prog="python -m profilers.probe")
+    parser.add_argument("--framework", required=True, choices=sorted(IMPORT_NAMES))
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+
+    def write(record: dict) -> None:
+        os.write(channel, (json.dumps(record) + "\n").encode())
+
+    probe(args.framework, args.quick, write)
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,122 @@
+"""Contract 1: the event stream from a worker to its controller, one JSON object per line.
+
+The worker writes on a descriptor of its own (`claim_protocol_channel`): fd 1 is moved to
+stderr at start, so whatever native libraries print can never corrupt the stream. The
+controller validates every line with `parse_line`; anything that does not match is a
+ProtocolError, which the controller turns into a failed run.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+PROTOCOL_VERSION = 1
+MAX_LINE_BYTES = 1 << 20
+PHASES = ("compile", "warmup", "measure", "trace", "eval")
+STEP_PHASES = ("warmup", "measure", "trace")
+
+_num = (int, float)
+_opt_num = (int, float, type(None))
+_opt_int = (int, type(None))
+_opt_str = (str, type(None))
+
+# Required fields of each event type and the types each may hold (bool is rejected for numbers).
+EVENT_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "hello": {
+        "protocol": (int,), "framework": (str,), "framework_version": (str,), "device_kind": (str,),
+        "device_name": (str,), "host": (dict,), "spec": (dict,), "param_count": (int,), "pid": (int,),
+    },
+    "phase": {"name": (str,), "edge": (str,)},
+    "step": {"index": (int,), "phase": (str,), "step_ms": _num, "samples_per_s": _num, "loss": _opt_num},
+    "sample": {
+        "host_rss": (int,), "cpu_percent": _num, "device_in_use": _opt_int, "device_peak": _opt_int,
+        "device_memory_source": _opt_str, "gpu_util": _opt_num, "gpu_mem_used": _opt_int,
+    },
+    "compile": {"ms": _num, "what": (str,)},
+    "eval": {"accuracy": _num, "macro_f1": _num, "loss": _num, "samples": (int,)},
+    "artifact": {"kind": (str,), "path": (str,), "bytes": (int,)},
+    "summary": {"summary": (dict,)},
+    "error": {"message": (str,), "exc_type": (str,), "traceback": (str,)},
+}
+
+
+class ProtocolError(ValueError):
+    """A line from a worker that is not a valid event; the message says what is wrong."""
+
+
+def _check(event: dict[str, Any]) -> None:
+    kind = event.get("type")
+    if kind not in EVENT_FIELDS:
+        raise ProtocolError(f"unknown event type {kind!r}")
+    t = event.get("t")
+    if isinstance(t, bool) or not isinstance(t, _num) or not math.isfinite(t) or t < 0:
+        raise ProtocolError(f"{kind} event has no valid time 't' ({t!r})")
+    for name, types in EVENT_FIELDS[kind].items():
+        if name not in event:
+            raise ProtocolError(f"{kind} event lacks field {name!r}")
+        value = event[name]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ProtocolError(f"{kind} event field {name!r} has the wrong type ({type(value).__name__})")
+    if kind == "phase" and (event["name"] not in PHASES or event["edge"] not in ("start", "end")):
+        raise ProtocolError(f"phase event with unknown phase {event['name']!r} or edge {event['edge']!r}")
+    if kind == "step":
+        if event["phase"] not in STEP_PHASES:
+            raise ProtocolError(f"step event in unknown phase {event['phase']!r}")
+        if not (math.isfinite(event["step_ms"]) and event["step_ms"] >= 0):
+            raise ProtocolError(f"step event with invalid step_ms {event['step_ms']!r}")
+
+
+def parse_line(line: bytes | str) -> dict[str, Any]:
+    """One validated event from one line of the stream, or ProtocolError."""
+    if isinstance(line, bytes):
+        if len(line) > MAX_LINE_BYTES:
+            raise ProtocolError(f"event line of {len(line)} bytes exceeds the {MAX_LINE_BYTES}-byte limit")
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"event line is not UTF-8 ({exc})") from None
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError as exc:
+        shown = line.strip()[:80]
+        raise ProtocolError(f"event line is not JSON ({exc.msg}): {shown!r}") from None
+    if not isinstance(event, dict):
+        raise ProtocolError(f"event line is JSON but not an object: {line.strip()[:80]!r}")
+    _check(event)
+    return event
+
+
+def claim_protocol_channel() -> int:
+    """Keep the real stdout for the protocol and point fd 1 (and sys.stdout) at stderr, so
+    prints from Python, C or CUDA libraries land in the run log, never in the stream."""
+    sys.stdout.flush()
+    channel = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return channel
+
+
+class EventWriter:
+    """Writes events as JSON lines; thread-safe because the sampler thread writes too."""
+
+    def __init__(self, fd: int, clock_start: float | None = None) -> None:
+        self._fd = fd
+        self._lock = threading.Lock()
+        self._t0 = time.perf_counter() if clock_start is None else clock_start
+
+    def now(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        event = {"type": kind, "t": round(self.now(), 6), **fields}
+        data = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
+        with self._lock:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]

@@ -1,0 +1,133 @@
+"""`python main.py run`: one workload headless, with a progress bar and a summary table.
+
+Output: the progress bar and table go to stderr when --json is given, so stdout carries
+exactly one JSON object (Contract 3 fields) that scripts can parse.
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_data_dir
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from profilers.runner import RunController, RunResult, new_run_id
+from workloads.spec import RunSpec
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+CONTRACT_FIELDS = (
+    "run_id", "framework", "workload", "mode", "variant", "batch_size", "status", "reason", "steps",
+    "step_ms_median", "step_ms_p5", "step_ms_p95", "step_ms_p99", "step_ms_mean", "step_ms_std",
+    "samples_per_s", "compile_ms", "peak_host_mb", "peak_device_mb", "final_loss", "accuracy", "macro_f1",
+    "trace_events", "device", "device_name", "framework_version", "param_count", "artifacts", "out_dir",
+)
+
+
+def default_runs_dir() -> Path:
+    return Path(user_data_dir("stepscope", appauthor=False)) / "runs"
+
+
+def result_record(result: RunResult) -> dict[str, Any]:
+    """The run as one flat JSON-able object with the Contract 3 fields."""
+    record: dict[str, Any] = {"run_id": result.run_id, "status": result.status, "reason": result.reason,
+                              "trace_events": None, "out_dir": str(result.out_dir)}
+    record.update(result.summary)
+    spec = result.spec
+    for key in ("framework", "workload", "mode", "variant", "batch_size"):
+        if record.get(key) is None:
+            record[key] = getattr(spec, key)
+    return {key: record.get(key) for key in CONTRACT_FIELDS}
+
+
+class _ProgressView:
+    """Turns events into a rich progress bar: phase name, steps done of steps planned."""
+
+    def __init__(self, progress: Progress, spec: RunSpec) -> None:
+        self._progress = progress
+        trace = spec.trace_steps + (1 if spec.framework == "torch" and spec.trace_steps else 0)
+        self._task = progress.add_task("starting worker", total=spec.warmup + spec.steps + trace)
+        self._done = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "hello":
+            self._progress.update(self._task, description=f"{event['framework']} {event['framework_version']} on {event['device_name']}")
+        elif kind == "phase" and event["edge"] == "start":
+            self._progress.update(self._task, description=f"{event['name']}")
+        elif kind == "step":
+            self._done += 1
+            self._progress.update(self._task, completed=self._done,
+                                  description=f"{event['phase']}  {event['step_ms']:.1f} ms/step")
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def summary_table(record: dict[str, Any]) -> Table:
+    table = Table(title=f"{record['framework']} · {record['workload']} · {record['mode']} · {record['variant']}", show_header=False)
+    rows = [
+        ("status", record["status"] + (f" — {record['reason']}" if record["reason"] else "")),
+        ("device", f"{record['device']} ({record['device_name']})" if record["device"] else None),
+        ("measured steps", record["steps"]),
+        ("step time median / p95", f"{_fmt(record['step_ms_median'])} / {_fmt(record['step_ms_p95'])} ms"),
+        ("throughput", f"{_fmt(record['samples_per_s'], 1)} samples/s"),
+        ("compile", f"{_fmt(record['compile_ms'], 1)} ms"),
+        ("peak host / device memory", f"{_fmt(record['peak_host_mb'], 1)} / {_fmt(record['peak_device_mb'], 1)} MB"),
+        ("final loss", _fmt(record["final_loss"], 4)),
+        ("accuracy / macro-F1", f"{_fmt(record['accuracy'], 3)} / {_fmt(record['macro_f1'], 3)}"),
+        ("parameters", f"{record['param_count']:,}" if record["param_count"] else None),
+    ]
+    for artifact in record["artifacts"] or []:
+        rows.append((f"artifact ({artifact['kind']})", f"{artifact['path']} ({artifact['bytes']:,} bytes)"))
+    for name, value in rows:
+        table.add_row(name, _fmt(value))
+    return table
+
+
+def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: float) -> int:
+    console = Console(stderr=True)
+    spec = spec.resolved()
+    run_id = new_run_id()
+    out_dir = out_dir or default_runs_dir() / run_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    interrupted = threading.Event()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        controller = RunController(spec, out_dir=out_dir, on_event=_ProgressView(progress, spec),
+                                   progress_timeout=timeout, run_id=run_id)
+
+        def on_interrupt(signum: int, frame: object) -> None:
+            interrupted.set()
+            controller.cancel()
+
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+        try:
+            result = controller.run()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    record = result_record(result)
+    console.print(summary_table(record))
+    if result.status != "ok":
+        console.print(f"[red]run {result.status}:[/red] {result.reason}")
+        console.print(f"the worker's log: {_save_log(result)}")
+    if as_json:
+        print(json.dumps(record, indent=2))
+    return EXIT_OK if result.status == "ok" else (130 if interrupted.is_set() else EXIT_FAILED)
+
+
+def _save_log(result: RunResult) -> Path:
+    path = result.out_dir / "worker.log"
+    path.write_text(result.log, encoding="utf-8")
+    return path

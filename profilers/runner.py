@@ -1,0 +1,240 @@
+"""RunController: spawns a worker per run, validates its stream, and turns every way a worker
+can fail into a failed run with a reason a person can act on.
+
+Nothing a worker does raises out of the controller: a malformed line, an `error` event, a
+signal (segfault, abort, OOM kill), a non-zero exit or a hang past the progress timeout all
+end as `RunResult(status="failed", reason=...)`, with every event received before kept.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from profilers.protocol import MAX_LINE_BYTES, ProtocolError, parse_line
+from profilers.summary import summarize
+from workloads.spec import RunSpec
+
+log = logging.getLogger("stepscope.profilers")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PROGRESS_TIMEOUT_S = 600.0
+CANCEL_GRACE_S = 5.0
+LOG_LIMIT_BYTES = 4 << 20  # the run log keeps its last 4 MiB
+
+SIGNAL_MEANING = {
+    signal.SIGSEGV: "crashed with a segmentation fault in native code",
+    signal.SIGABRT: "aborted (SIGABRT), usually a failed assertion in a native library",
+    signal.SIGKILL: "was killed (SIGKILL), most often by the kernel's out-of-memory killer; try a smaller --batch-size",
+    signal.SIGBUS: "crashed with a bus error in native code",
+    signal.SIGFPE: "crashed with a floating-point exception in native code",
+    signal.SIGILL: "crashed on an illegal instruction (a wheel built for a newer CPU?)",
+}
+
+ON_EVENT = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    spec: RunSpec
+    status: str  # "ok", "failed" or "cancelled"
+    reason: str | None
+    events: list[dict[str, Any]]
+    log: str
+    returncode: int | None
+    out_dir: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def new_run_id() -> str:
+    """Sortable by start time, unique without coordination: 20261125-143301-3f9a1c."""
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def worker_command(spec: RunSpec, out_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "profilers.worker", "--spec-json", json.dumps(spec.to_dict()), "--out-dir", str(out_dir)]
+
+
+class RunController:
+    """Supervises one worker. `start()` then `wait()`, or `run()` for both; `cancel()` from
+    any thread. `on_event` is called from the reader thread for each valid event."""
+
+    def __init__(
+        self, spec: RunSpec, out_dir: Path | None = None, on_event: ON_EVENT | None = None,
+        progress_timeout: float = DEFAULT_PROGRESS_TIMEOUT_S, command: Sequence[str] | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.spec = spec.resolved()
+        self.run_id = run_id or new_run_id()
+        self.out_dir = out_dir or Path(tempfile.mkdtemp(prefix=f"stepscope-{self.run_id}-"))
+        self._on_event = on_event
+        self.progress_timeout = progress_timeout
+        self._command = list(command) if command else worker_command(self.spec, self.out_dir)
+        self.events: list[dict[str, Any]] = []
+        self._log = bytearray()
+        self._log_lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._failure: str | None = None
+        self._cancelled = threading.Event()
+        self._last_progress = time.monotonic()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONUNBUFFERED"] = "1"
+        self._last_progress = time.monotonic()
+        try:
+            self._proc = subprocess.Popen(
+                self._command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cwd=PROJECT_ROOT, env=env, start_new_session=True,
+            )
+        except OSError as exc:
+            self._fail(f"could not start the worker ({exc})")
+            return
+        for target, name in ((self._read_events, "events"), (self._read_log, "log")):
+            thread = threading.Thread(target=target, name=f"stepscope-{name}-{self.run_id}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def run(self) -> RunResult:
+        self.start()
+        return self.wait()
+
+    def cancel(self) -> None:
+        """Stop the worker: SIGTERM (its profiler stops cleanly), SIGKILL after a grace period."""
+        self._cancelled.set()
+        self._signal(signal.SIGTERM)
+
+    def wait(self) -> RunResult:
+        proc = self._proc
+        cancel_sent: float | None = None
+        while proc is not None and proc.poll() is None:
+            now = time.monotonic()
+            if self._cancelled.is_set() and cancel_sent is None:
+                cancel_sent = now
+            if cancel_sent is not None and now - cancel_sent > CANCEL_GRACE_S:
+                self._signal(signal.SIGKILL)
+            elif self._failure is not None:
+                self._signal(signal.SIGKILL)
+            elif now - self._last_progress > self.progress_timeout:
+                self._fail(
+                    f"the worker made no progress for {self.progress_timeout:.0f} s ({self._last_event_text()}); "
+                    "it looks hung and was stopped. If compiling legitimately takes longer, raise --timeout"
+                )
+                self._signal(signal.SIGKILL)
+            time.sleep(0.05)
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+        return self._result()
+
+    # -- readers ---------------------------------------------------------------------
+    def _read_events(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        stream = self._proc.stdout
+        number = 0
+        while True:
+            line = stream.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                return
+            number += 1
+            if self._failure is not None:
+                continue  # drain so the worker never blocks on a full pipe while being stopped
+            try:
+                if not line.endswith(b"\n") and len(line) > MAX_LINE_BYTES:
+                    raise ProtocolError(f"event line exceeds the {MAX_LINE_BYTES}-byte limit")
+                event = parse_line(line)
+            except ProtocolError as exc:
+                self._fail(f"the worker's event stream broke at line {number}: {exc}")
+                continue
+            self.events.append(event)
+            if event["type"] != "sample":
+                self._last_progress = time.monotonic()
+            if self._on_event is not None:
+                try:
+                    self._on_event(event)
+                except Exception:
+                    log.exception("event handler failed on a %s event; the run goes on", event["type"])
+
+    def _read_log(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        for chunk in iter(lambda: self._proc.stderr.read1(65536), b""):  # type: ignore[union-attr]
+            with self._log_lock:
+                self._log += chunk
+                if len(self._log) > LOG_LIMIT_BYTES:
+                    del self._log[: len(self._log) - LOG_LIMIT_BYTES]
+
+    # -- outcome ---------------------------------------------------------------------
+    def _fail(self, reason: str) -> None:
+        if self._failure is None:
+            self._failure = reason
+
+    def _signal(self, sig: int) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)  # the worker's own children (e.g. torch.compile's) too
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _last_event_text(self) -> str:
+        for event in reversed(self.events):
+            if event["type"] == "step":
+                return f"last event: {event['phase']} step {event['index']} at t={event['t']:.1f} s"
+            if event["type"] != "sample":
+                return f"last event: {event['type']} at t={event['t']:.1f} s"
+        return "no event yet"
+
+    def log_text(self) -> str:
+        with self._log_lock:
+            return self._log.decode("utf-8", errors="replace")
+
+    def _result(self) -> RunResult:
+        proc = self._proc
+        code = proc.returncode if proc is not None else None
+        log_text = self.log_text()
+        status, reason = self._status(code, log_text)
+        summary = next((e["summary"] for e in reversed(self.events) if e["type"] == "summary"), None)
+        if summary is None or status != "ok":
+            summary = summarize(self.events)
+        return RunResult(self.run_id, self.spec, status, reason, list(self.events), log_text, code, self.out_dir, summary)
+
+    def _status(self, code: int | None, log_text: str) -> tuple[str, str | None]:
+        if self._cancelled.is_set():
+            return "cancelled", "cancelled by the user"
+        if self._failure is not None:
+            return "failed", self._failure
+        errors = [e for e in self.events if e["type"] == "error"]
+        if errors:
+            return "failed", errors[-1]["message"]
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            meaning = SIGNAL_MEANING.get(-code, f"was stopped by {name}")
+            return "failed", f"the worker {meaning} ({name}); {self._last_event_text()}{_tail(log_text)}"
+        if code:
+            return "failed", f"the worker exited with code {code} without an error event{_tail(log_text)}"
+        if not any(e["type"] == "summary" for e in self.events):
+            return "failed", "the worker exited without sending its summary"
+        return "ok", None
+
+
+def _tail(log_text: str) -> str:
+    lines = [line for line in log_text.strip().splitlines() if line.strip()]
+    return f"; last log line: {lines[-1][:200]}" if lines else ""

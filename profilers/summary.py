@@ -1,0 +1,81 @@
+"""The headline figures of a run, computed from its events.
+
+One function serves the worker (its `summary` event) and the controller (a run that died
+before sending one still gets figures from the steps it streamed). Only measured steps count:
+warm-up and trace-window steps are labelled in the stream and left out here.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+MB = 1024 * 1024
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def summarize(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    measured: list[float] = []
+    last_loss: float | None = None
+    compile_ms: float | None = None
+    peak_rss = 0
+    peak_device: int | None = None
+    hello: dict[str, Any] = {}
+    evaluation: dict[str, Any] = {}
+    artifacts: list[dict[str, Any]] = []
+    for event in events:
+        kind = event["type"]
+        if kind == "step" and event["phase"] == "measure":
+            measured.append(event["step_ms"])
+            last_loss = event["loss"]
+        elif kind == "compile":
+            compile_ms = (compile_ms or 0.0) + event["ms"]
+        elif kind == "sample":
+            peak_rss = max(peak_rss, event["host_rss"])
+            for key in ("device_peak", "device_in_use"):
+                if event.get(key) is not None:
+                    peak_device = max(peak_device or 0, event[key])
+        elif kind == "hello":
+            hello = event
+        elif kind == "eval":
+            evaluation = event
+        elif kind == "artifact":
+            artifacts.append({"kind": event["kind"], "path": event["path"], "bytes": event["bytes"]})
+    spec = hello.get("spec", {})
+    batch = spec.get("batch_size")
+    times = np.asarray(measured, dtype=float)
+    have = times.size > 0
+    median = float(np.median(times)) if have else None
+    pct = (lambda q: float(np.percentile(times, q))) if have else (lambda q: None)
+    return {
+        "framework": hello.get("framework", spec.get("framework")),
+        "framework_version": hello.get("framework_version"),
+        "workload": spec.get("workload"),
+        "mode": spec.get("mode"),
+        "variant": spec.get("variant"),
+        "batch_size": batch,
+        "device": hello.get("device_kind"),
+        "device_name": hello.get("device_name"),
+        "param_count": hello.get("param_count"),
+        "steps": int(times.size),
+        "step_ms_median": _round(median),
+        "step_ms_p5": _round(pct(5)),
+        "step_ms_p95": _round(pct(95)),
+        "step_ms_p99": _round(pct(99)),
+        "step_ms_mean": _round(float(times.mean()) if have else None),
+        "step_ms_std": _round(float(times.std(ddof=1)) if times.size > 1 else None),
+        "samples_per_s": _round(batch * 1000.0 / median if (batch and median) else None, 2),
+        "compile_ms": _round(compile_ms, 2),
+        "peak_host_mb": _round(peak_rss / MB, 1) if peak_rss else None,
+        "peak_device_mb": _round(peak_device / MB, 1) if peak_device is not None else None,
+        "final_loss": last_loss if last_loss is None or math.isfinite(last_loss) else float(last_loss),
+        "accuracy": evaluation.get("accuracy"),
+        "macro_f1": evaluation.get("macro_f1"),
+        "eval_loss": evaluation.get("loss"),
+        "artifacts": artifacts,
+    }

@@ -1,0 +1,131 @@
+"""The worker: one fresh interpreter per run, holding exactly one framework.
+
+    python -m profilers.worker --spec-json '{"framework": "torch", ...}' --out-dir DIR
+
+It claims stdout for the event protocol (Contract 1) before anything else, so native
+libraries' prints go to stderr (the run log). Any failure becomes an `error` event with a
+message a person can act on, then a non-zero exit; SIGTERM (cancel) stops the trace cleanly.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import FrameType
+
+from profilers.protocol import PROTOCOL_VERSION, EventWriter, claim_protocol_channel
+
+EXIT_FAILED = 1
+EXIT_CANCELLED = 3
+
+
+class Cancelled(BaseException):
+    """Raised in the main thread by SIGTERM so `finally` blocks (profiler stop) still run."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Cancelled()
+
+
+def host_info() -> dict[str, object]:
+    import psutil
+
+    return {
+        "hostname": platform.node(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+    }
+
+
+def _hint(exc: BaseException) -> str:
+    """A sentence for the failures people actually hit, in front of the exception text."""
+    text = f"{type(exc).__name__}: {exc}"
+    lowered = text.lower()
+    if "out of memory" in lowered or isinstance(exc, MemoryError) or "resource_exhausted" in lowered:
+        return f"the device ran out of memory; lower --batch-size. ({text})"
+    return text
+
+
+def run(spec_json: str, out_dir: Path, writer: EventWriter) -> None:
+    from profilers.isolation import block_other_frameworks, configure_environment, loaded_frameworks
+    from workloads.spec import RunSpec
+
+    spec = RunSpec.from_dict(json.loads(spec_json)).resolved()
+    configure_environment(spec.framework, spec.device)
+    block_other_frameworks(spec.framework)
+
+    from profilers.loop import run_workload
+    from profilers.samplers import Sampler
+    from profilers.summary import summarize
+    from workloads import data, registry
+
+    events: list[dict[str, object]] = []
+
+    def emit(kind: str, **fields: object) -> None:
+        if kind != "sample":
+            events.append({"type": kind, **fields})
+        writer.emit(kind, **fields)
+
+    sampler = Sampler(emit)
+    sampler.start()
+    try:
+        config = registry.model_config(spec.workload)
+        pool = data.batch_pool(spec.data, config, spec.batch_size, spec.seed)
+        eval_split = data.real_split(spec.data, config) if spec.mode == "train" and spec.evaluate else None
+        prepared = registry.backend(spec.framework).prepare(spec, config, pool, eval_split)
+        emit(
+            "hello", protocol=PROTOCOL_VERSION, framework=spec.framework,
+            framework_version=prepared.framework_version, device_kind=prepared.device.kind,
+            device_name=prepared.device.name, host=host_info(), spec=spec.to_dict(),
+            param_count=prepared.param_count, pid=os.getpid(), frameworks_loaded=loaded_frameworks(),
+        )
+        sampler.attach_device_memory(prepared.device_memory)
+        hooks = __import__(f"profilers.{spec.framework}_hooks", fromlist=["make_hook"])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        run_workload(spec, prepared, emit, config, eval_split, hooks.make_hook, out_dir)
+        sampler.sample_once()
+    finally:
+        sampler.stop()
+    summary = summarize(events)
+    summary["peak_host_mb"] = round(sampler.peak_rss / (1024 * 1024), 1)
+    summary["frameworks_loaded"] = loaded_frameworks()
+    writer.emit("summary", summary=summary)
+
+
+def main(argv: list[str] | None = None) -> int:
+    channel = claim_protocol_channel()
+    writer = EventWriter(channel)
+    parser = argparse.ArgumentParser(prog="python -m profilers.worker")
+    parser.add_argument("--spec-json", required=True, help="the RunSpec as a JSON object")
+    parser.add_argument("--out-dir", required=True, type=Path, help="where profiler artifacts go")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        run(args.spec_json, args.out_dir, writer)
+        return 0
+    except Cancelled:
+        print("stepscope worker: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    except BaseException as exc:  # every failure becomes an event the controller can show
+        traceback.print_exc()
+        try:
+            writer.emit("error", message=_hint(exc), exc_type=type(exc).__name__, traceback=traceback.format_exc())
+        except OSError:
+            pass
+        return EXIT_FAILED
+    finally:
+        sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)  # skip framework atexit handlers that can hang after a cancelled run

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Everything a fresh machine needs, idempotent and quick when nothing changed:
+# the Debian libraries Qt loads (even offscreen), then .venv with requirements.txt.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+QT_DEBS="libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3"
+missing=""
+for pkg in $QT_DEBS; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing Debian packages:$missing" >&2
+    apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >&2
+  elif command -v sudo >/dev/null; then
+    echo "setup: installing Debian packages with sudo:$missing" >&2
+    sudo apt-get update -q >&2 && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >&2
+  else
+    echo "setup: please install these Debian packages, then run again:$missing" >&2
+    exit 2
+  fi
+fi
+
+PYTHON="${STEPSCOPE_PYTHON:-$(command -v python3.11 || command -v python3)}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  echo "setup: Stepscope needs Python 3.11 ($PYTHON is $("$PYTHON" --version 2>&1)); set STEPSCOPE_PYTHON" >&2
+  exit 2
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.requirements.sha256"
+want="$(sha256sum requirements.txt | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing requirements.txt into .venv (a few minutes the first time)" >&2
+  .venv/bin/python -m pip install -q --upgrade pip >&2
+  .venv/bin/python -m pip install -q -r requirements.txt >&2
+  echo "$want" > "$stamp"
+fi

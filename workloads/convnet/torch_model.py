@@ -1,0 +1,46 @@
+"""The convnet in PyTorch: conv 3x3 (SAME) -> ReLU -> max-pool 2x2 -> dense -> ReLU -> dense.
+
+PyTorch's idiomatic (and oneDNN-fast) image layout is NCHW, so `inputs` transposes the
+NHWC numpy images once, when the backend moves its batch pool to the device.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from workloads.configs import ConvNetConfig
+
+
+class ConvNet(nn.Module):
+    def __init__(self, config: ConvNetConfig) -> None:
+        super().__init__()
+        c_in = config.image_shape[2]
+        self.conv = nn.Conv2d(c_in, config.conv_channels, kernel_size=3, stride=1, padding="same", bias=True)
+        self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
+        self.hidden = nn.Linear(config.flat_features, config.hidden)
+        self.head = nn.Linear(config.hidden, config.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(torch.relu(self.conv(x)))
+        x = torch.flatten(x, start_dim=1)
+        return self.head(torch.relu(self.hidden(x)))
+
+
+def build(config: ConvNetConfig, seed: int) -> nn.Module:
+    """The model with the shared init (Glorot-uniform weights, zero biases) drawn from `seed`.
+
+    torch's xavier_uniform_ takes fan_in = in_ch*kh*kw and fan_out = out_ch*kh*kw for a
+    conv kernel, the same Glorot fans the other frameworks use."""
+    model = ConvNet(config)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in (model.conv, model.hidden, model.head):
+            nn.init.xavier_uniform_(layer.weight, generator=generator)
+            nn.init.zeros_(layer.bias)
+    return model
+
+
+def inputs(x: np.ndarray) -> torch.Tensor:
+    """NHWC float32 numpy images as a contiguous NCHW CPU tensor."""
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(0, 3, 1, 2).contiguous()

@@ -1,0 +1,135 @@
+"""JAX backend: a pure train/infer step over a parameter pytree, jitted ("compiled") or run
+op by op ("eager"), with the batch pool placed on the device once before any timing."""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import jax
+import numpy as np
+import optax
+
+from workloads import registry
+from workloads.base import DeviceInfo, DeviceMemory, resolve_device_kind
+from workloads.configs import ADAM_BETAS, ADAM_EPS
+from workloads.data import Split
+from workloads.spec import RunSpec
+
+
+def _gpu_devices() -> list[jax.Device]:
+    try:
+        return jax.devices("gpu")
+    except RuntimeError:  # no GPU backend in this jaxlib, or no GPU visible
+        return []
+
+
+def select_device(requested: str) -> tuple[str, jax.Device]:
+    """The device kind and the JAX device a run uses; raises DeviceUnavailable for an
+    unsatisfiable --device gpu."""
+    gpus = _gpu_devices()
+    kind = resolve_device_kind(requested, bool(gpus), "jax")
+    return kind, gpus[0] if kind == "gpu" else jax.devices("cpu")[0]
+
+
+class JaxRun:
+    """One prepared run; see workloads.base.PreparedRun for the contract."""
+
+    def __init__(self, spec: RunSpec, config: Any, pool: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        if not pool:
+            raise ValueError("the batch pool is empty")
+        self.spec = spec
+        self.framework_version = jax.__version__
+        kind, self._device = select_device(spec.device)
+        self.device = DeviceInfo(kind, self._device.device_kind)
+
+        params, apply = registry.model_builder(spec.workload, "jax").build(config, spec.seed)
+        self._apply: Callable[[Any, jax.Array], jax.Array] = apply
+        self.param_count = int(sum(leaf.size for leaf in jax.tree_util.tree_leaves(params)))
+        self._optimizer = optax.adam(spec.learning_rate, b1=ADAM_BETAS[0], b2=ADAM_BETAS[1], eps=ADAM_EPS)
+
+        # Committed arrays: every step (jitted or eager) runs where its inputs live.
+        self._params = jax.device_put(params, self._device)
+        self._opt_state = jax.device_put(self._optimizer.init(params), self._device)
+        self._pool = [(jax.device_put(x, self._device), jax.device_put(y, self._device)) for x, y in pool]
+        jax.block_until_ready((self._params, self._opt_state, self._pool))
+
+        step = self._train_step if spec.mode == "train" else self._infer_step
+        if spec.variant == "compiled":
+            # Donating params/opt_state lets XLA update them in place, as a real training loop would.
+            self._jitted = jax.jit(step, donate_argnums=(0, 1)) if spec.mode == "train" else jax.jit(step)
+            self._forward = jax.jit(apply)
+            self._step: Callable[..., Any] | None = None  # set by compile()
+        elif spec.variant == "eager":
+            self._jitted = None
+            self._forward = apply
+            self._step = step
+        else:
+            raise ValueError(f"jax has no variant {spec.variant!r}")
+
+    # -- the pure functions ------------------------------------------------------------------
+    def _loss(self, params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
+        logits = self._apply(params, x)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    def _train_step(self, params: Any, opt_state: Any, x: jax.Array, y: jax.Array) -> tuple[Any, Any, jax.Array]:
+        loss, grads = jax.value_and_grad(self._loss)(params, x, y)
+        updates, opt_state = self._optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    def _infer_step(self, params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
+        return self._loss(params, x, y)
+
+    def _state(self) -> tuple[Any, ...]:
+        """The step's leading arguments: the optimiser state only exists to be updated."""
+        return (self._params, self._opt_state) if self.spec.mode == "train" else (self._params,)
+
+    # -- PreparedRun -------------------------------------------------------------------------
+    def compile(self) -> float | None:
+        if self._jitted is None:
+            return None
+        x, y = self._pool[0]
+        start = time.perf_counter()
+        compiled = self._jitted.lower(*self._state(), x, y).compile()
+        elapsed_ms = (time.perf_counter() - start) * 1e3
+        self._step = compiled  # call the compiled object from now on: the jitted one would recompile
+        return elapsed_ms
+
+    def step(self, index: int) -> float:
+        if self._step is None:
+            self.compile()
+        x, y = self._pool[index % len(self._pool)]
+        if self.spec.mode == "train":
+            self._params, self._opt_state, loss = self._step(self._params, self._opt_state, x, y)
+        else:
+            loss = self._step(self._params, x, y)
+        return float(loss)  # the device-to-host read is the synchronisation
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Logits in batches of spec.batch_size; the last batch is padded so the jitted forward
+        sees one shape only and compiles once."""
+        bs = self.spec.batch_size
+        outputs = []
+        for start in range(0, len(x), bs):
+            chunk = x[start : start + bs]
+            n = len(chunk)
+            if n < bs and self._jitted is not None:
+                chunk = np.concatenate([chunk, np.zeros((bs - n, *chunk.shape[1:]), chunk.dtype)])
+            logits = self._forward(self._params, jax.device_put(chunk, self._device))
+            outputs.append(np.asarray(logits)[:n])
+        if not outputs:
+            raise ValueError("predict() needs at least one example")
+        return np.concatenate(outputs)
+
+    def device_memory(self) -> DeviceMemory | None:
+        stats = self._device.memory_stats()
+        if not stats or "bytes_in_use" not in stats:
+            return None  # the CPU client keeps no allocator statistics
+        in_use = int(stats["bytes_in_use"])
+        return DeviceMemory(in_use, int(stats.get("peak_bytes_in_use", in_use)), "jax Device.memory_stats()")
+
+
+def prepare(spec: RunSpec, config: Any, pool: list[tuple[np.ndarray, np.ndarray]], eval_split: Split | None) -> JaxRun:
+    """Build model, optimiser and step for `spec` and put the pool on the device.
+    The evaluation split is not needed up front: the worker evaluates through predict()."""
+    del eval_split
+    return JaxRun(spec, config, pool)

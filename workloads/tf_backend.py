@@ -1,0 +1,141 @@
+"""TensorFlow backend: a Keras 3 model trained with a GradientTape step, in three variants.
+
+  xla      tf.function(jit_compile=True): the whole step is one XLA cluster (the default)
+  compiled tf.function(jit_compile=False): a TF graph run by the op-by-op graph executor
+  eager    the same Python step run op by op
+
+Keras runs on TensorFlow here (KERAS_BACKEND=tensorflow, which the worker also sets); nothing
+in this module needs jax, which the TF worker blocks.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from workloads import registry  # noqa: E402
+from workloads.base import DeviceInfo, DeviceMemory, resolve_device_kind  # noqa: E402
+from workloads.configs import ADAM_BETAS, ADAM_EPS  # noqa: E402
+from workloads.data import Split  # noqa: E402
+from workloads.spec import RunSpec  # noqa: E402
+
+Batch = tuple[tf.Tensor, tf.Tensor]
+
+
+def _loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Mean softmax cross-entropy; labels have shape logits.shape[:-1] for every workload."""
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def _select_device(requested: str) -> tuple[str, DeviceInfo]:
+    """Resolve spec.device to a TF device string. For a CPU run the GPUs are hidden (when TF
+    has not touched them yet) so TF does not reserve GPU memory it never uses; for a GPU run
+    memory growth is turned on so the allocator's numbers reflect what the run needs."""
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(f"Keras runs on {keras.backend.backend()!r}; set KERAS_BACKEND=tensorflow before importing keras")
+    gpus = tf.config.list_physical_devices("GPU")
+    kind = resolve_device_kind(requested, bool(gpus), "TensorFlow")
+    try:
+        if kind == "cpu" and gpus:
+            tf.config.set_visible_devices([], "GPU")
+        elif kind == "gpu":
+            for gpu in gpus:
+                tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:
+        pass  # TF already initialised its devices in this process; the tf.device scope still places the run
+    if kind == "gpu":
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return "/GPU:0", DeviceInfo("gpu", str(details.get("device_name", "GPU:0")))
+    return "/CPU:0", DeviceInfo("cpu", "cpu")
+
+
+class TFRun:
+    """A PreparedRun for TensorFlow: model, Adam, the batch pool as device tensors, one step."""
+
+    def __init__(self, spec: RunSpec, config: object, pool: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        if not pool:
+            raise ValueError("the batch pool is empty")
+        self.spec = spec
+        self.framework_version = tf.__version__
+        self.keras_version = keras.__version__
+        self._device, self.device = _select_device(spec.device)
+        self._memory_name = self._device.lstrip("/")
+        with tf.device(self._device):
+            self.model = registry.model_builder(spec.workload, "tf").build(config, spec.seed)
+            self.param_count = int(sum(np.prod(w.shape) for w in self.model.weights))
+            self._pool: list[Batch] = [(tf.identity(tf.constant(x)), tf.identity(tf.constant(y))) for x, y in pool]
+            self.optimizer = keras.optimizers.Adam(
+                learning_rate=spec.learning_rate, beta_1=ADAM_BETAS[0], beta_2=ADAM_BETAS[1], epsilon=ADAM_EPS
+            )
+            if spec.mode == "train":
+                self.optimizer.build(self.model.trainable_variables)
+        body = self._train_step if spec.mode == "train" else self._infer_step
+        self._step = self._wrap(body)
+        self._forward = self._wrap(lambda x: self.model(x, training=False))
+
+    def _wrap(self, fn: Callable) -> Callable:
+        if self.spec.variant == "eager":
+            return fn
+        return tf.function(fn, jit_compile=self.spec.variant == "xla")
+
+    def _train_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = _loss(y, self.model(x, training=True))
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return loss
+
+    def _infer_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        return _loss(y, self.model(x, training=False))
+
+    def compile(self) -> float | None:
+        """The first call of the tf.function: trace + (XLA) compile + one real step."""
+        if self.spec.variant == "eager":
+            return None
+        start = time.perf_counter()
+        with tf.device(self._device):
+            float(self._step(*self._pool[0]))
+        return (time.perf_counter() - start) * 1e3
+
+    def step(self, index: int) -> float:
+        x, y = self._pool[index % len(self._pool)]
+        with tf.device(self._device):
+            loss = self._step(x, y)
+        return float(loss)  # copies the scalar to the host, so the step has finished
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Logits in chunks of the run's batch size; the last chunk is padded to the same shape
+        so the compiled forward is traced (and XLA-compiled) once."""
+        if len(x) == 0:
+            raise ValueError("predict needs at least one example")
+        chunk = min(self.spec.batch_size, len(x))
+        out = []
+        with tf.device(self._device):
+            for start in range(0, len(x), chunk):
+                part = x[start : start + chunk]
+                pad = chunk - len(part)
+                if pad:
+                    part = np.concatenate([part, np.zeros((pad, *part.shape[1:]), part.dtype)])
+                logits = self._forward(tf.constant(part)).numpy()
+                out.append(logits[: chunk - pad])
+        return np.concatenate(out)
+
+    def device_memory(self) -> DeviceMemory | None:
+        try:
+            info = tf.config.experimental.get_memory_info(self._memory_name)
+        except ValueError:  # an allocator that keeps no statistics
+            return None
+        return DeviceMemory(int(info["current"]), int(info["peak"]), f"tf.config.experimental.get_memory_info('{self._memory_name}')")
+
+
+def prepare(spec: RunSpec, config: object, pool: list[tuple[np.ndarray, np.ndarray]], eval_split: Split | None) -> TFRun:
+    """Build the run for a resolved spec. `eval_split` is not needed here: the worker evaluates
+    through predict() with numpy arrays after the timed steps."""
+    return TFRun(spec, config, pool)

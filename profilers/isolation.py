@@ -6,31 +6,25 @@ the worker refuses the other frameworks' imports outright.
 """
 from __future__ import annotations
 
-import importlib.abc
 import os
 import sys
 
 FRAMEWORK_MODULES = {"jax": ("jax", "jaxlib", "optax"), "torch": ("torch",), "tf": ("tensorflow", "keras", "tf_keras")}
 
 
-class _BlockFrameworks(importlib.abc.MetaPathFinder):
-    def __init__(self, blocked: tuple[str, ...]) -> None:
-        self.blocked = blocked
-
-    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if name.split(".", 1)[0] in self.blocked:
-            raise ImportError(f"{name} is not loaded in a Stepscope worker that measures another framework")
-        return None
-
-
 def block_other_frameworks(framework: str) -> None:
-    blocked = tuple(m for fw, mods in FRAMEWORK_MODULES.items() if fw != framework for m in mods)
-    sys.meta_path.insert(0, _BlockFrameworks(blocked))
+    """Make the other frameworks unimportable in this process. A None entry in sys.modules
+    makes `import x` raise ImportError while `importlib.util.find_spec(x)` returns None, which
+    is how torch._dynamo probes for them (a raising import hook would break it)."""
+    for other, modules in FRAMEWORK_MODULES.items():
+        if other != framework:
+            for name in modules:
+                sys.modules.setdefault(name, None)  # type: ignore[assignment]
 
 
 def loaded_frameworks() -> list[str]:
     """The frameworks whose top-level module is in this process (used to prove isolation)."""
-    return sorted(fw for fw, mods in FRAMEWORK_MODULES.items() if mods[0] in sys.modules)
+    return sorted(fw for fw, mods in FRAMEWORK_MODULES.items() if sys.modules.get(mods[0]) is not None)
 
 
 def configure_environment(framework: str, device: str) -> None:

@@ -112,7 +112,7 @@ class EventWriter:
     def now(self) -> float:
         return time.perf_counter() - self._t0
 
-    def emit(self, kind: str, **fields: Any) -> None:
+    def emit(self, kind: str, /, **fields: Any) -> None:
         event = {"type": kind, "t": round(self.now(), 6), **fields}
         data = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:

@@ -77,14 +77,20 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 def summary_table(record: dict[str, Any]) -> Table:
     table = Table(title=f"{record['framework']} · {record['workload']} · {record['mode']} · {record['variant']}", show_header=False)
+    def unit(value: Any, suffix: str, digits: int = 2) -> str | None:
+        return None if value is None else f"{_fmt(value, digits)} {suffix}"
+
+    device = record["device_name"] if str(record["device_name"] or "").startswith(str(record["device"])) else (
+        f"{record['device']} ({record['device_name']})")
     rows = [
         ("status", record["status"] + (f" — {record['reason']}" if record["reason"] else "")),
-        ("device", f"{record['device']} ({record['device_name']})" if record["device"] else None),
+        ("device", device if record["device"] else None),
         ("measured steps", record["steps"]),
         ("step time median / p95", f"{_fmt(record['step_ms_median'])} / {_fmt(record['step_ms_p95'])} ms"),
-        ("throughput", f"{_fmt(record['samples_per_s'], 1)} samples/s"),
-        ("compile", f"{_fmt(record['compile_ms'], 1)} ms"),
-        ("peak host / device memory", f"{_fmt(record['peak_host_mb'], 1)} / {_fmt(record['peak_device_mb'], 1)} MB"),
+        ("throughput", unit(record["samples_per_s"], "samples/s", 1)),
+        ("compile", unit(record["compile_ms"], "ms", 1) or "— (nothing compiled in this variant)"),
+        ("peak host memory", unit(record["peak_host_mb"], "MB", 1)),
+        ("peak device memory", unit(record["peak_device_mb"], "MB", 1) or "— (the framework reports none on this device)"),
         ("final loss", _fmt(record["final_loss"], 4)),
         ("accuracy / macro-F1", f"{_fmt(record['accuracy'], 3)} / {_fmt(record['macro_f1'], 3)}"),
         ("parameters", f"{record['param_count']:,}" if record["param_count"] else None),

@@ -69,7 +69,7 @@ def run(spec_json: str, out_dir: Path, writer: EventWriter) -> None:
 
     events: list[dict[str, object]] = []
 
-    def emit(kind: str, **fields: object) -> None:
+    def emit(kind: str, /, **fields: object) -> None:
         if kind != "sample":
             events.append({"type": kind, **fields})
         writer.emit(kind, **fields)

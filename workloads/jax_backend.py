@@ -16,17 +16,18 @@ from workloads.data import Split
 from workloads.spec import RunSpec
 
 
-def _gpu_devices() -> list[jax.Device]:
+def gpu_devices() -> list[jax.Device]:
+    """The GPUs jax can use; empty when jaxlib has no GPU backend or sees no GPU."""
     try:
         return jax.devices("gpu")
-    except RuntimeError:  # no GPU backend in this jaxlib, or no GPU visible
+    except RuntimeError:
         return []
 
 
 def select_device(requested: str) -> tuple[str, jax.Device]:
     """The device kind and the JAX device a run uses; raises DeviceUnavailable for an
     unsatisfiable --device gpu."""
-    gpus = _gpu_devices()
+    gpus = gpu_devices()
     kind = resolve_device_kind(requested, bool(gpus), "jax")
     return kind, gpus[0] if kind == "gpu" else jax.devices("cpu")[0]
 
@@ -47,9 +48,10 @@ class JaxRun:
         self.param_count = int(sum(leaf.size for leaf in jax.tree_util.tree_leaves(params)))
         self._optimizer = optax.adam(spec.learning_rate, b1=ADAM_BETAS[0], b2=ADAM_BETAS[1], eps=ADAM_EPS)
 
-        # Committed arrays: every step (jitted or eager) runs where its inputs live.
+        # Committed arrays: every step (jitted or eager) runs where its inputs live. Inference
+        # keeps no optimiser state, so its device memory is the model's and the pool's alone.
         self._params = jax.device_put(params, self._device)
-        self._opt_state = jax.device_put(self._optimizer.init(params), self._device)
+        self._opt_state = self._optimizer.init(self._params) if spec.mode == "train" else None
         self._pool = [(jax.device_put(x, self._device), jax.device_put(y, self._device)) for x, y in pool]
         jax.block_until_ready((self._params, self._opt_state, self._pool))
 
@@ -89,7 +91,8 @@ class JaxRun:
             return None
         x, y = self._pool[0]
         start = time.perf_counter()
-        compiled = self._jitted.lower(*self._state(), x, y).compile()
+        with jax.default_device(self._device):
+            compiled = self._jitted.lower(*self._state(), x, y).compile()
         elapsed_ms = (time.perf_counter() - start) * 1e3
         self._step = compiled  # call the compiled object from now on: the jitted one would recompile
         return elapsed_ms
@@ -98,10 +101,17 @@ class JaxRun:
         if self._step is None:
             self.compile()
         x, y = self._pool[index % len(self._pool)]
-        if self.spec.mode == "train":
-            self._params, self._opt_state, loss = self._step(self._params, self._opt_state, x, y)
-        else:
-            loss = self._step(self._params, x, y)
+        # The default device matters op by op only: constants made inside the step land there.
+        with jax.default_device(self._device):
+            if self.spec.mode == "train":
+                self._params, self._opt_state, loss = self._step(self._params, self._opt_state, x, y)
+                if self._jitted is None:
+                    # Op by op, the optimiser update is dispatched after the loss exists: wait
+                    # for it too, or its time would land in the next step. (A compiled step
+                    # finishes all of its outputs together, so reading the loss is enough.)
+                    jax.block_until_ready((self._params, self._opt_state))
+            else:
+                loss = self._step(self._params, x, y)
         return float(loss)  # the device-to-host read is the synchronisation
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -114,7 +124,8 @@ class JaxRun:
             n = len(chunk)
             if n < bs and self._jitted is not None:
                 chunk = np.concatenate([chunk, np.zeros((bs - n, *chunk.shape[1:]), chunk.dtype)])
-            logits = self._forward(self._params, jax.device_put(chunk, self._device))
+            with jax.default_device(self._device):
+                logits = self._forward(self._params, jax.device_put(chunk, self._device))
             outputs.append(np.asarray(logits)[:n])
         if not outputs:
             raise ValueError("predict() needs at least one example")

@@ -14,6 +14,9 @@ import time
 from collections.abc import Callable
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# TF's default CPU allocator keeps no statistics (get_memory_info('CPU:0') raises ValueError);
+# its BFC allocator, the one TF uses on GPUs, does. TF reads this at its first CPU allocation.
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -73,23 +76,25 @@ class TFRun:
             self.optimizer = keras.optimizers.Adam(
                 learning_rate=spec.learning_rate, beta_1=ADAM_BETAS[0], beta_2=ADAM_BETAS[1], epsilon=ADAM_EPS
             )
+            self._variables = self.model.trainable_variables  # Keras walks every layer to list them
             if spec.mode == "train":
-                self.optimizer.build(self.model.trainable_variables)
+                self.optimizer.build(self._variables)
         body = self._train_step if spec.mode == "train" else self._infer_step
-        self._step = self._wrap(body)
-        self._forward = self._wrap(lambda x: self.model(x, training=False))
+        self._step = self._wrap(body, jit_compile=spec.variant == "xla")
+        # Evaluation is not timed: a plain graph serves every compiled variant, where XLA would
+        # spend seconds compiling a forward pass per input shape and measure nothing.
+        self._forward = self._wrap(lambda x: self.model(x, training=False), jit_compile=False)
 
-    def _wrap(self, fn: Callable) -> Callable:
+    def _wrap(self, fn: Callable, jit_compile: bool) -> Callable:
         if self.spec.variant == "eager":
             return fn
-        return tf.function(fn, jit_compile=self.spec.variant == "xla")
+        return tf.function(fn, jit_compile=jit_compile)
 
     def _train_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-        variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             loss = _loss(y, self.model(x, training=True))
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
+        grads = tape.gradient(loss, self._variables)
+        self.optimizer.apply_gradients(zip(grads, self._variables))
         return loss
 
     def _infer_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
@@ -112,7 +117,7 @@ class TFRun:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Logits in chunks of the run's batch size; the last chunk is padded to the same shape
-        so the compiled forward is traced (and XLA-compiled) once."""
+        so the graph is traced once."""
         if len(x) == 0:
             raise ValueError("predict needs at least one example")
         chunk = min(self.spec.batch_size, len(x))

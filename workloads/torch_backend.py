@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from workloads import registry
-from workloads.base import DeviceInfo, DeviceMemory, DeviceUnavailable, resolve_device_kind
-from workloads.configs import ADAM_BETAS, ADAM_EPS
+from workloads.base import DeviceInfo, DeviceMemory, resolve_device_kind
+from workloads.configs import ADAM_BETAS, ADAM_EPS, ImageClassifierConfig, TransformerConfig
 from workloads.data import Split
 from workloads.spec import RunSpec
 
@@ -37,7 +37,9 @@ def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 class TorchRun:
     """A prepared PyTorch run; see workloads.base.PreparedRun for the contract."""
 
-    def __init__(self, spec: RunSpec, config, pool: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    def __init__(
+        self, spec: RunSpec, config: ImageClassifierConfig | TransformerConfig, pool: list[tuple[np.ndarray, np.ndarray]]
+    ) -> None:
         if not pool:
             raise ValueError("the batch pool is empty")
         if spec.variant not in ("eager", "compiled"):
@@ -97,8 +99,9 @@ class TorchRun:
         x, y = self._pool[index % len(self._pool)]
         loss = self._step(x, y)
         if self._cuda:
-            # .item() alone waits only for the loss's stream; synchronise so the optimiser
-            # update (and anything on other streams) is inside this step's time too.
+            # .item() is a copy ordered on the current stream, so it would already wait for the
+            # optimiser kernels queued before it; synchronising makes that explicit and also
+            # covers work on other streams, so the whole step is inside the caller's timer.
             torch.cuda.synchronize(self._device)
         return loss.item()
 
@@ -120,10 +123,12 @@ class TorchRun:
         )
 
 
-def prepare(spec: RunSpec, config, pool: list[tuple[np.ndarray, np.ndarray]], eval_split: Split | None) -> TorchRun:
+def prepare(
+    spec: RunSpec,
+    config: ImageClassifierConfig | TransformerConfig,
+    pool: list[tuple[np.ndarray, np.ndarray]],
+    eval_split: Split | None,
+) -> TorchRun:
     """Build the run for a resolved spec. `eval_split` is not needed here: evaluation goes
     through predict(), which the worker calls with the test images."""
     return TorchRun(spec, config, pool)
-
-
-__all__ = ["prepare", "TorchRun", "DeviceUnavailable"]

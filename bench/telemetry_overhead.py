@@ -1,0 +1,84 @@
+"""Cost of the always-on telemetry (a `step` event per step + the 10 Hz sampler) on the convnet.
+
+One process per framework (like a worker). Blocks of steps alternate between the bare loop
+(time each step, nothing else) and the app's loop (`profilers.loop._timed_steps`, emitting every
+step as a JSON line to a pipe drained by a reader thread, with the sampler thread running).
+The cost is the ratio of wall time per step over whole blocks, so the time spent emitting
+(which happens outside each step's timer) is counted too.
+
+    python -m bench.telemetry_overhead --framework torch     # prints one JSON line
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--framework", required=True)
+    parser.add_argument("--blocks", type=int, default=10)
+    parser.add_argument("--block-steps", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+
+    from profilers.isolation import block_other_frameworks, configure_environment
+    configure_environment(args.framework, "cpu")
+    block_other_frameworks(args.framework)
+    from profilers.loop import _timed_steps
+    from profilers.protocol import EventWriter
+    from profilers.samplers import Sampler
+    from workloads import data, registry
+    from workloads.spec import RunSpec
+
+    spec = RunSpec(framework=args.framework, workload="convnet", batch_size=args.batch_size, device="cpu").resolved()
+    config = registry.model_config("convnet")
+    prepared = registry.backend(args.framework).prepare(spec, config, data.batch_pool("digits", config, spec.batch_size, 0), None)
+    prepared.compile()
+    for i in range(20):
+        prepared.step(i)
+
+    read_fd, write_fd = os.pipe()
+    drain = threading.Thread(target=lambda: [None for _ in iter(lambda: os.read(read_fd, 65536), b"")], daemon=True)
+    drain.start()
+    writer = EventWriter(write_fd)
+
+    def bare(first: int, count: int) -> None:
+        for i in range(first, first + count):
+            t0 = time.perf_counter()
+            prepared.step(i)
+            _ = time.perf_counter() - t0
+
+    def telemetry(first: int, count: int) -> None:
+        sampler = Sampler(writer.emit)
+        sampler.attach_device_memory(prepared.device_memory)
+        sampler.start()
+        try:
+            _timed_steps(prepared, writer.emit, "measure", first, count, spec.batch_size)
+        finally:
+            sampler.stop()
+
+    per_step = {"bare": [], "telemetry": []}
+    index = 100
+    for block in range(args.blocks):
+        order = ("bare", "telemetry") if block % 2 == 0 else ("telemetry", "bare")
+        for name in order:
+            t0 = time.perf_counter()
+            (bare if name == "bare" else telemetry)(index, args.block_steps)
+            per_step[name].append((time.perf_counter() - t0) * 1000 / args.block_steps)
+            index += args.block_steps
+    bare_ms = float(np.median(per_step["bare"]))
+    tel_ms = float(np.median(per_step["telemetry"]))
+    print(json.dumps({"framework": args.framework, "variant": spec.variant, "batch_size": spec.batch_size,
+                      "blocks": args.blocks, "block_steps": args.block_steps,
+                      "bare_ms_per_step": round(bare_ms, 4), "telemetry_ms_per_step": round(tel_ms, 4),
+                      "overhead_ratio": round(tel_ms / bare_ms, 5)}))
+
+
+if __name__ == "__main__":
+    main()

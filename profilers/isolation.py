@@ -6,20 +6,43 @@ the worker refuses the other frameworks' imports outright.
 """
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import os
 import sys
 
 FRAMEWORK_MODULES = {"jax": ("jax", "jaxlib", "optax"), "torch": ("torch",), "tf": ("tensorflow", "keras", "tf_keras")}
 
 
+class _RefusingLoader(importlib.abc.Loader):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        raise ImportError(f"{spec.name} is not loaded in a Stepscope worker that measures another framework")
+
+    def exec_module(self, module: object) -> None:  # never reached: create_module refuses
+        raise ImportError("refused")
+
+
+class _BlockFrameworks(importlib.abc.MetaPathFinder):
+    """Answers for the other frameworks with a spec whose loading raises ImportError.
+
+    Both obvious alternatives break a framework: a finder that raises breaks torch._dynamo,
+    which probes `importlib.util.find_spec("jax")`; a None in sys.modules breaks scipy,
+    which reads `sys.modules["torch"].Tensor` when the key exists. Here find_spec succeeds
+    (origin None, which dynamo skips), `import jax` raises ImportError (which TF and Keras
+    catch), and sys.modules never holds the name."""
+
+    def __init__(self, blocked: set[str]) -> None:
+        self.blocked = blocked
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+        if name.split(".", 1)[0] in self.blocked:
+            return importlib.machinery.ModuleSpec(name, _RefusingLoader(), origin=None)
+        return None
+
+
 def block_other_frameworks(framework: str) -> None:
-    """Make the other frameworks unimportable in this process. A None entry in sys.modules
-    makes `import x` raise ImportError while `importlib.util.find_spec(x)` returns None, which
-    is how torch._dynamo probes for them (a raising import hook would break it)."""
-    for other, modules in FRAMEWORK_MODULES.items():
-        if other != framework:
-            for name in modules:
-                sys.modules.setdefault(name, None)  # type: ignore[assignment]
+    blocked = {name for other, modules in FRAMEWORK_MODULES.items() if other != framework for name in modules}
+    sys.meta_path.insert(0, _BlockFrameworks(blocked))
 
 
 def loaded_frameworks() -> list[str]:

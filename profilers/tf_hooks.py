@@ -34,6 +34,8 @@ class TFTraceHook:
     def start(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._before = self._xplanes()
+        # TF 2.21 ignores these (its C++ side logs "host_tracer_level expects an i value" for
+        # each) and falls back to its defaults, which are these same levels; passed for clarity.
         options = tf.profiler.experimental.ProfilerOptions(host_tracer_level=2, python_tracer_level=0, device_tracer_level=1)
         tf.profiler.experimental.start(str(self.out_dir), options=options)
         self._running = True

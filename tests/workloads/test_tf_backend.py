@@ -99,11 +99,15 @@ def test_other_variants(variant: str) -> None:
     assert run.predict(np.zeros((3, 28, 28, 1), np.float32)).shape == (3, 10)
 
 
-def test_device_memory_on_cpu() -> None:
+def test_device_memory_on_cpu_follows_the_allocator() -> None:
+    """TF's default CPU allocator keeps no statistics: say so (None) rather than invent a figure."""
     run = _prepare("mlp")
     run.compile()
     memory = run.device_memory()
-    assert memory is not None and 0 < memory.in_use <= memory.peak and "CPU:0" in memory.source
+    if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("1", "true"):
+        assert memory is not None and 0 < memory.in_use <= memory.peak and "CPU:0" in memory.source
+    else:
+        assert memory is None
 
 
 def test_gpu_request_without_gpu() -> None:

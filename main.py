@@ -37,13 +37,30 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-dir", type=Path, default=None, help="where the trace and log go (default: the user data directory)")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds without progress before a worker counts as hung (default 600)")
-    p.add_argument("--json", action="store_true", help="print the run's figures as one JSON object on stdout")
+    p.add_argument("--session", type=Path, default=None,
+                   help="session file (.stepscope) the run is recorded into (default: the user data directory's default session)")
+    p.add_argument("--repeat", type=int, default=1, help="run the same spec N times, each in a fresh worker (run-to-run variance)")
+    p.add_argument("--json", action="store_true", help="print the run's figures as one JSON object on stdout (a list with --repeat)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python main.py", description="Stepscope: profile JAX, PyTorch and TensorFlow side by side.")
     sub = parser.add_subparsers(dest="command")
     _add_run_parser(sub)
+    report = sub.add_parser("report", help="one row of headline figures per run of a session")
+    report.add_argument("file", type=Path)
+    report.add_argument("--json", action="store_true")
+    compare = sub.add_parser("compare", help="compare runs across sessions: deltas, confidence intervals, verdicts, environment")
+    compare.add_argument("runs", nargs="+", help="FILE (all its runs) or FILE:RUN_ID; the first run is the baseline")
+    compare.add_argument("--json", action="store_true")
+    export = sub.add_parser("export", help="export a run's steps and samples (csv, json) or its trace (chrome)")
+    export.add_argument("file", type=Path)
+    export.add_argument("--run", required=True, dest="run_id")
+    export.add_argument("--format", required=True, choices=("csv", "json", "chrome"))
+    export.add_argument("--out", required=True, type=Path)
+    sessions = sub.add_parser("sessions", help="list the sessions in the default directory (or --dir) with their runs")
+    sessions.add_argument("--dir", type=Path, default=None)
+    sessions.add_argument("--json", action="store_true")
     env = sub.add_parser("env", help="which frameworks, devices, workloads and variants work here")
     env.add_argument("--quick", action="store_true", help="only import each framework and list its devices")
     env.add_argument("--json", action="store_true")
@@ -65,10 +82,22 @@ def main(argv: list[str] | None = None) -> int:
             ).resolved()
             if args.data not in ("digits", "synthetic") and not Path(args.data).exists():
                 raise SpecError(f"--data {args.data}: no such file or directory")
+            if args.repeat < 1:
+                raise SpecError("--repeat must be at least 1")
         except SpecError as exc:
             print(f"stepscope run: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        return run_command(spec, args.json, args.out_dir, args.timeout)
+        return run_command(spec, args.json, args.out_dir, args.timeout, args.session, args.repeat)
+    if args.command in ("report", "compare", "export", "sessions"):
+        from sessions import cli
+
+        if args.command == "report":
+            return cli.report_command(args.file, args.json)
+        if args.command == "compare":
+            return cli.compare_command(args.runs, args.json)
+        if args.command == "export":
+            return cli.export_command(args.file, args.run_id, args.format, args.out)
+        return cli.sessions_command(args.dir, args.json)
     if args.command == "env":
         from profilers.compat import env_command
 

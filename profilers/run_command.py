@@ -18,16 +18,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from profilers.runner import RunController, RunResult, new_run_id
+from sessions.headline import CONTRACT_FIELDS
 from workloads.spec import RunSpec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-CONTRACT_FIELDS = (
-    "run_id", "framework", "workload", "mode", "variant", "batch_size", "status", "reason", "steps",
-    "step_ms_median", "step_ms_p5", "step_ms_p95", "step_ms_p99", "step_ms_mean", "step_ms_std",
-    "samples_per_s", "compile_ms", "peak_host_mb", "peak_device_mb", "final_loss", "accuracy", "macro_f1",
-    "trace_events", "device", "device_name", "framework_version", "param_count", "artifacts", "out_dir",
-)
 
 
 def default_runs_dir() -> Path:
@@ -43,7 +37,7 @@ def result_record(result: RunResult) -> dict[str, Any]:
     for key in ("framework", "workload", "mode", "variant", "batch_size"):
         if record.get(key) is None:
             record[key] = getattr(spec, key)
-    return {key: record.get(key) for key in CONTRACT_FIELDS}
+    return {key: record.get(key) for key in (*CONTRACT_FIELDS, "artifacts", "out_dir")}
 
 
 class _ProgressView:
@@ -102,17 +96,58 @@ def summary_table(record: dict[str, Any]) -> Table:
     return table
 
 
-def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: float) -> int:
+def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: float,
+                session_path: Path | None = None, repeat: int = 1) -> int:
+    """Run `spec` `repeat` times, each in a fresh worker, recording into the session."""
+    from sessions.recorder import SessionRecorder
+    from sessions.store import SessionError, default_session_path
+
     console = Console(stderr=True)
     spec = spec.resolved()
-    run_id = new_run_id()
-    out_dir = out_dir or default_runs_dir() / run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
+    session_path = session_path or default_session_path()
+    records, codes = [], []
+    for attempt in range(repeat):
+        run_id = new_run_id()
+        run_dir = (out_dir / run_id if repeat > 1 else out_dir) if out_dir else default_runs_dir() / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            recorder = SessionRecorder(session_path, run_id, spec.to_dict())
+        except SessionError as exc:
+            console.print(f"stepscope run: {exc}")
+            return EXIT_USAGE
+        if repeat > 1:
+            console.print(f"run {attempt + 1} of {repeat}")
+        result, interrupted = _run_one(spec, run_id, run_dir, timeout, recorder, console)
+        session_problem = recorder.finish(result)
+        record = result_record(result)
+        record["session"] = str(session_path)
+        records.append(record)
+        console.print(summary_table(record))
+        if result.status != "ok":
+            console.print(f"[red]run {result.status}:[/red] {result.reason}")
+            console.print(f"the worker's log: {_save_log(result)}")
+        if session_problem:
+            console.print(f"[red]session not fully written:[/red] {session_problem}")
+        codes.append(EXIT_OK if result.status == "ok" and not session_problem else (130 if interrupted else EXIT_FAILED))
+        if interrupted:
+            break
+    console.print(f"session: {session_path}")
+    if as_json:
+        print(json.dumps(records[0] if repeat == 1 else records, indent=2))
+    return max(codes)
+
+
+def _run_one(spec: RunSpec, run_id: str, run_dir: Path, timeout: float, recorder: Any, console: Console) -> tuple[RunResult, bool]:
     interrupted = threading.Event()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
-        controller = RunController(spec, out_dir=out_dir, on_event=_ProgressView(progress, spec),
-                                   progress_timeout=timeout, run_id=run_id)
+        view = _ProgressView(progress, spec)
+
+        def on_event(event: dict[str, Any]) -> None:
+            recorder(event)
+            view(event)
+
+        controller = RunController(spec, out_dir=run_dir, on_event=on_event, progress_timeout=timeout, run_id=run_id)
 
         def on_interrupt(signum: int, frame: object) -> None:
             interrupted.set()
@@ -123,14 +158,7 @@ def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: flo
             result = controller.run()
         finally:
             signal.signal(signal.SIGINT, previous)
-    record = result_record(result)
-    console.print(summary_table(record))
-    if result.status != "ok":
-        console.print(f"[red]run {result.status}:[/red] {result.reason}")
-        console.print(f"the worker's log: {_save_log(result)}")
-    if as_json:
-        print(json.dumps(record, indent=2))
-    return EXIT_OK if result.status == "ok" else (130 if interrupted.is_set() else EXIT_FAILED)
+    return result, interrupted.is_set()
 
 
 def _save_log(result: RunResult) -> Path:

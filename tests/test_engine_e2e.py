@@ -54,7 +54,7 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 def test_cli_run_prints_contract_json(tmp_path: Path) -> None:
     proc = cli("run", "--framework", "torch", "--workload", "convnet", "--steps", "30", "--trace-steps", "5",
-               "--warmup", "2", "--json", "--out-dir", str(tmp_path))
+               "--warmup", "2", "--json", "--out-dir", str(tmp_path), "--session", str(tmp_path / "s.stepscope"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads(proc.stdout)
     for key in ("run_id", "framework", "workload", "mode", "batch_size", "status", "steps", "step_ms_median", "step_ms_p95",
@@ -82,12 +82,30 @@ def test_cli_bad_arguments_exit_2_with_a_message(args: list[str], words: str) ->
 
 
 def test_cli_gpu_request_on_a_cpu_machine_fails_cleanly(tmp_path: Path) -> None:
-    proc = cli("run", "--framework", "torch", "--device", "gpu", "--steps", "2", "--json", "--out-dir", str(tmp_path))
+    proc = cli("run", "--framework", "torch", "--device", "gpu", "--steps", "2", "--json", "--out-dir", str(tmp_path),
+               "--session", str(tmp_path / "s.stepscope"))
     if proc.returncode == 0:
         pytest.skip("this machine has a GPU")
     assert proc.returncode == 1
     record = json.loads(proc.stdout)
     assert record["status"] == "failed" and "no GPU" in record["reason"]
+
+
+def test_cli_repeat_runs_fresh_workers_into_one_session(tmp_path: Path) -> None:
+    session = tmp_path / "repeat.stepscope"
+    proc = cli("run", "--framework", "torch", "--workload", "mlp", "--steps", "3", "--trace-steps", "0", "--repeat", "2",
+               "--json", "--out-dir", str(tmp_path), "--session", str(session))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = json.loads(proc.stdout)
+    assert len(records) == 2 and records[0]["run_id"] != records[1]["run_id"]
+    report = json.loads(cli("report", str(session), "--json").stdout)
+    assert [r["run_id"] for r in report] == [r["run_id"] for r in records]
+    assert all(r["framework"] == "torch" and r["steps"] == 3 for r in report)
+    from sessions.store import Session
+
+    with Session.open_readonly(session) as opened:
+        pids = {run.environment["pid"] for run in opened.runs()}
+    assert len(pids) == 2, "each repeat must run in a fresh worker"
 
 
 def test_env_quick_lists_every_framework() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from bench import app_vs_standalone
 from bench.common import ROOT, RESULTS, run_python, write_result

@@ -8,12 +8,7 @@ Steps are kept as blocks of column arrays (one row per flush, merged into one ro
 finishes) because reading a million narrow rows through sqlite3 takes seconds; samples, phases,
 compiles and evals are few and stay one row each.
 
-Schema versions: a new file is created at v1 (`_create_v1`) and brought forward by
-MIGRATIONS, where MIGRATIONS[k] takes schema v(k+1) to v(k+2). To add v2, write
-`def _v1_to_v2(conn: sqlite3.Connection) -> None` (plain `conn.execute` calls: it runs inside the
-opener's transaction, so no `executescript`, which commits; foreign keys are off), append it to
-MIGRATIONS, set SCHEMA_VERSION = 2, and commit a `tests/data/session-v2.stepscope` made like v1's.
-Writers migrate in place on open, all or nothing. Read-only opens never write the file: an
+Schema versions and migrations live in `sessions/schema.py`. Writers migrate in place on open, all or nothing. Read-only opens never write the file: an
 older one is copied into memory (backup API) and migrated there, which costs its size in RAM.
 Like any WAL database, a read-only open may leave empty `-wal`/`-shm` files beside the session.
 """
@@ -37,10 +32,11 @@ import psutil
 from platformdirs import user_data_dir
 
 from profilers.protocol import EVENT_FIELDS
+from sessions import schema
+from sessions.schema import SCHEMA_VERSION, SessionError, check_file, migrate, one_line, read_version  # noqa: F401 (re-exported)
 
 log = logging.getLogger("stepscope.sessions")
 
-APPLICATION_ID = 0x53545053  # "STPS" in the SQLite header marks a Stepscope session
 SUFFIX = ".stepscope"
 STALE_AFTER_S = 60.0  # a run written from another host reads as interrupted after this silence
 CHUNK_BYTES = 4 << 20  # artifacts are stored in independently compressed chunks of this size
@@ -54,53 +50,6 @@ EVENT_TABLES = {  # event type -> the table holding one row per event, and its c
     "compile": ("compiles", ("t", "ms", "what")),
     "eval": ("evals", ("t", "accuracy", "macro_f1", "loss", "samples")),
 }
-
-_V1 = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
-    spec TEXT NOT NULL, environment TEXT NOT NULL, summary TEXT NOT NULL,  -- JSON objects
-    status TEXT NOT NULL, reason TEXT,  -- running | ok | failed | cancelled
-    started_at REAL NOT NULL, finished_at REAL, updated_at REAL NOT NULL,  -- Unix time
-    writer_pid INTEGER NOT NULL, writer_host TEXT NOT NULL, writer_started REAL,
-    step_count INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE step_phases (code INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-CREATE TABLE step_blocks (
-    run INTEGER NOT NULL REFERENCES runs(id), block INTEGER NOT NULL, n INTEGER NOT NULL,
-    idx BLOB NOT NULL, phase BLOB NOT NULL, t BLOB NOT NULL,  -- '<i8', 'u1' (step_phases), '<f8'
-    step_ms BLOB NOT NULL, samples_per_s BLOB NOT NULL, loss BLOB NOT NULL,  -- '<f8', NaN = none
-    PRIMARY KEY (run, block));
-CREATE TABLE samples (
-    run INTEGER NOT NULL REFERENCES runs(id), t REAL NOT NULL, host_rss INTEGER, cpu_percent REAL,
-    device_in_use INTEGER, device_peak INTEGER, device_memory_source TEXT, gpu_util REAL,
-    gpu_mem_used INTEGER, gpu_util_source TEXT);
-CREATE INDEX samples_by_run ON samples (run);
-CREATE TABLE evals (run INTEGER NOT NULL REFERENCES runs(id), t REAL NOT NULL, accuracy REAL,
-    macro_f1 REAL, loss REAL, samples INTEGER);
-CREATE INDEX evals_by_run ON evals (run);
-CREATE TABLE compiles (run INTEGER NOT NULL REFERENCES runs(id), t REAL NOT NULL, ms REAL NOT NULL, what TEXT);
-CREATE INDEX compiles_by_run ON compiles (run);
-CREATE TABLE phases (run INTEGER NOT NULL REFERENCES runs(id), t REAL NOT NULL, name TEXT NOT NULL, edge TEXT NOT NULL);
-CREATE INDEX phases_by_run ON phases (run);
-CREATE TABLE run_logs (run INTEGER PRIMARY KEY REFERENCES runs(id), text TEXT NOT NULL);
-CREATE TABLE artifacts (
-    id INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, kind TEXT NOT NULL,
-    source_path TEXT NOT NULL, t REAL, size INTEGER NOT NULL, stored_size INTEGER NOT NULL,
-    codec TEXT NOT NULL, sha256 TEXT, UNIQUE (run, name));  -- codec: zlib | raw | missing
-CREATE TABLE artifact_chunks (artifact INTEGER NOT NULL REFERENCES artifacts(id), seq INTEGER NOT NULL,
-    data BLOB NOT NULL, PRIMARY KEY (artifact, seq));
-INSERT INTO step_phases VALUES (0, 'warmup'), (1, 'measure'), (2, 'trace');
-"""
-
-Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = []  # MIGRATIONS[k]: schema v(k+1) -> v(k+2); append, never edit
-SCHEMA_VERSION = 1
-assert SCHEMA_VERSION == 1 + len(MIGRATIONS), "bump SCHEMA_VERSION with each migration"
-
-
-class SessionError(Exception):
-    """A session file that cannot be opened, read or written; one line naming file and problem."""
-
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -141,81 +90,11 @@ def list_sessions(directory: Path | str | None = None) -> list[Path]:
     return sorted(found, key=lambda p: (-p.stat().st_mtime, p.name))
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def _json(value: Any) -> str:
     def fallback(obj: Any) -> Any:
         return obj.item() if isinstance(obj, np.generic) else str(obj)
 
     return json.dumps(value, separators=(",", ":"), default=fallback)
-
-
-def _check_file(path: Path) -> None:
-    """Refuse what SQLite would open silently (empty files) or fail on later (truncated ones)."""
-    if not path.exists():
-        raise SessionError(f"{path}: no such file")
-    if not path.is_file():
-        raise SessionError(f"{path}: not a file")
-    size = path.stat().st_size
-    if size == 0:
-        raise SessionError(f"{path}: the file is empty (0 bytes), not a Stepscope session")
-    with path.open("rb") as f:
-        header = f.read(100)
-    if not header.startswith(b"SQLite format 3\0"):
-        raise SessionError(f"{path}: not a Stepscope session (not an SQLite database)")
-    if len(header) < 100:
-        raise SessionError(f"{path}: the file is truncated ({size} bytes, shorter than its own header)")
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages, counter, valid_for = (int.from_bytes(header[o:o + 4], "big") for o in (28, 24, 92))
-    wal = path.with_name(path.name + "-wal")
-    if counter == valid_for and not (wal.exists() and wal.stat().st_size > 0) and size < pages * page_size:
-        raise SessionError(f"{path}: the file is truncated ({size} bytes, its header says {pages * page_size}); "
-                           "an incomplete copy or download?")
-
-
-def _read_version(conn: sqlite3.Connection, path: Path) -> int:
-    """The file's schema version; 0 for a brand-new empty database; SessionError for anything else."""
-    try:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if app_id == 0 and not tables:
-            return 0
-        if app_id != APPLICATION_ID:
-            raise SessionError(f"{path}: an SQLite database, but not a Stepscope session")
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
-    except sqlite3.DatabaseError as exc:
-        raise SessionError(f"{path}: not a readable Stepscope session ({_one_line(exc)})") from None
-    if row is None or not str(row[0]).isdigit():
-        raise SessionError(f"{path}: damaged Stepscope session (it has no schema version)")
-    version = int(row[0])
-    if version > SCHEMA_VERSION:
-        raise SessionError(f"{path}: written by a newer Stepscope (session schema v{version}); this Stepscope reads "
-                           f"schema v{SCHEMA_VERSION} and older, open it with a Stepscope that reads v{version}")
-    return version
-
-
-def _create_v1(conn: sqlite3.Connection) -> None:
-    for statement in filter(str.strip, _V1.split(";")):
-        conn.execute(statement)
-    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    conn.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", "1"), ("created_at", repr(time.time())),
-                                                         ("created_by", "stepscope")])
-
-
-def _migrate(conn: sqlite3.Connection, version: int, path: Path) -> None:
-    """Bring a v`version` (0: empty) database to SCHEMA_VERSION; the caller holds the transaction."""
-    if version == 0:
-        _create_v1(conn)
-        version = 1
-    for number, step in enumerate(MIGRATIONS[version - 1:SCHEMA_VERSION - 1], start=version):
-        try:
-            step(conn)
-        except Exception as exc:
-            raise SessionError(f"{path}: migrating session schema v{number} to v{number + 1} failed ({_one_line(exc)})") from None
-    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 def _writer_alive(pid: int, host: str, started: float | None, updated_at: float) -> bool:
@@ -285,39 +164,39 @@ class Session:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.exists() and (not path.is_file() or path.stat().st_size > 0):
-                _check_file(path)
+                check_file(path)
             conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
         except (OSError, sqlite3.Error) as exc:
-            raise SessionError(f"{path}: cannot open for writing ({_one_line(exc)})") from None
+            raise SessionError(f"{path}: cannot open for writing ({one_line(exc)})") from None
         try:
-            version = _read_version(conn, path)  # refuse foreign files before touching them
+            version = read_version(conn, path)  # refuse foreign files before touching them
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
                 log.warning("%s: this file system does not support WAL; a crash may lose more than the last flush", path)
             conn.execute("PRAGMA synchronous = NORMAL")  # durable against a crash of the app, which is the goal
             conn.execute("BEGIN IMMEDIATE")
-            version = _read_version(conn, path)  # again, under the lock: another writer may have created it
-            if version < SCHEMA_VERSION:
-                _migrate(conn, version, path)
+            version = read_version(conn, path)  # again, under the lock: another writer may have created it
+            if version < schema.SCHEMA_VERSION:
+                migrate(conn, version, path)
             conn.execute("COMMIT")
             conn.execute("PRAGMA foreign_keys = ON")  # after migrating, so migrations may rebuild tables
         except BaseException as exc:
             conn.close()  # rolls back a half-done migration
             if isinstance(exc, SessionError) or not isinstance(exc, Exception):
                 raise
-            raise SessionError(f"{path}: cannot open for writing ({_one_line(exc)})") from None
+            raise SessionError(f"{path}: cannot open for writing ({one_line(exc)})") from None
         return cls(conn, path, readonly=False, file_version=version)
 
     @classmethod
     def open_readonly(cls, path: Path | str) -> "Session":
         """Open for reading without ever writing the file; an older schema is migrated in memory."""
         path = Path(path)
-        _check_file(path)
+        check_file(path)
         conn = None
         try:
             for options in ("mode=ro", "immutable=1"):  # immutable: a folder we cannot even make -shm in
                 conn = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True, isolation_level=None)
                 try:
-                    version = _read_version(conn, path)
+                    version = read_version(conn, path)
                     break
                 except SessionError as exc:
                     if "unable to open" not in str(exc) or options != "mode=ro":
@@ -325,20 +204,20 @@ class Session:
                     conn.close()
             if version == 0:
                 raise SessionError(f"{path}: an empty SQLite database, not a Stepscope session")
-            if version < SCHEMA_VERSION:
+            if version < schema.SCHEMA_VERSION:
                 memory = sqlite3.connect(":memory:", isolation_level=None)
                 conn.backup(memory)
                 conn.close()
                 conn = memory
                 conn.execute("BEGIN")
-                _migrate(conn, version, path)
+                migrate(conn, version, path)
                 conn.execute("COMMIT")
         except (sqlite3.Error, SessionError) as exc:
             if conn is not None:
                 conn.close()
             if isinstance(exc, SessionError):
                 raise
-            raise SessionError(f"{path}: cannot read ({_one_line(exc)})") from None
+            raise SessionError(f"{path}: cannot read ({one_line(exc)})") from None
         return cls(conn, path, readonly=True, file_version=version)
 
     def close(self) -> None:
@@ -374,11 +253,11 @@ class Session:
             os.replace(temp, target)
         except (OSError, sqlite3.Error) as exc:
             temp.unlink(missing_ok=True)
-            raise SessionError(f"{target}: cannot save a copy of {self.path} ({_one_line(exc)})") from None
+            raise SessionError(f"{target}: cannot save a copy of {self.path} ({one_line(exc)})") from None
 
     # -- plumbing ----------------------------------------------------------------------
     def _fail(self, exc: BaseException, doing: str) -> SessionError:
-        return SessionError(f"{self.path}: {doing} failed ({_one_line(exc)})")
+        return SessionError(f"{self.path}: {doing} failed ({one_line(exc)})")
 
     def _run_key(self, run_id: str) -> int:
         if run_id not in self._ids:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sessions import store
+from sessions import schema, store
 from sessions.store import Session, SessionError, default_session_path, list_sessions
 
 FIXTURE_V1 = Path(__file__).resolve().parents[1] / "data" / "session-v1.stepscope"
@@ -294,8 +294,8 @@ def _digest(path: Path) -> tuple[str, int]:
 def test_migrations_run_in_memory_for_readers_and_in_place_for_writers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.stepscope"
     shutil.copy(FIXTURE_V1, path)
-    monkeypatch.setattr(store, "MIGRATIONS", [_v1_to_v2])
-    monkeypatch.setattr(store, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema, "MIGRATIONS", [_v1_to_v2])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
     before = _digest(path)
     with Session.open_readonly(path) as session:
         assert session.file_version == 1 and len(session.runs()) == 3
@@ -305,8 +305,8 @@ def test_migrations_run_in_memory_for_readers_and_in_place_for_writers(tmp_path:
         assert session.file_version == 1
     with Session.open_readonly(path) as session:
         assert session.file_version == 2 and len(session.runs()) == 3
-    monkeypatch.setattr(store, "MIGRATIONS", [])
-    monkeypatch.setattr(store, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(schema, "MIGRATIONS", [])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
     with pytest.raises(SessionError, match="schema v2"):
         Session.open_readonly(path)
 
@@ -319,12 +319,12 @@ def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path: Path, monkeypat
         _v1_to_v2(conn)
         raise RuntimeError("migration bug")
 
-    monkeypatch.setattr(store, "MIGRATIONS", [broken])
-    monkeypatch.setattr(store, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema, "MIGRATIONS", [broken])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
     with pytest.raises(SessionError, match="migration bug"):
         Session.create_or_open(path)
-    monkeypatch.setattr(store, "MIGRATIONS", [])
-    monkeypatch.setattr(store, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(schema, "MIGRATIONS", [])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
     with Session.open_readonly(path) as session:
         assert session.file_version == 1
         assert session._conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'trace_events'").fetchone() == (0,)

@@ -1,0 +1,118 @@
+"""The live view: six linked plots (step time with its median, throughput, loss, host and device
+memory, CPU/GPU utilisation) drawn from a LiveModel by one 30 fps timer.
+
+The timer drains the model's inbox and then redraws whatever changed, so a burst of events costs
+one frame, not one repaint per event. All plots share the x axis: seconds since the worker started.
+"""
+from __future__ import annotations
+
+import time
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+from gui.live_model import LiveModel
+from gui.live_plot import FRAME_INTERVAL_MS, LivePlot
+
+# plot key -> (title, y label, metric series names in the model)
+PLOTS = {
+    "step_ms": ("Step time", "ms", ("step_ms",)),
+    "samples_per_s": ("Throughput", "samples/s", ("samples_per_s",)),
+    "loss": ("Loss", "", ("loss",)),
+    "host_mb": ("Host memory (RSS)", "MB", ("host_mb",)),
+    "device_mb": ("Device memory", "MB", ("device_mb",)),
+    "util": ("CPU / GPU utilisation", "%", ("cpu_percent", "gpu_util")),
+}
+
+
+class LiveViewPanel(QWidget):
+    """Views a LiveModel; `frameDrawn` fires after each timer frame that had something new."""
+
+    frameDrawn = Signal()
+
+    def __init__(self, model: LiveModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.plots: dict[str, LivePlot] = {}
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        for k, (key, (title, unit, _)) in enumerate(PLOTS.items()):
+            plot = LivePlot(title=title, y_label=unit, own_timer=False)
+            plot.setLabel("bottom", "time since worker start", units="s")
+            plot.getPlotItem().getAxis("bottom").enableAutoSIPrefix(False)
+            if k:
+                plot.setXLink(self.plots["step_ms"])
+            self.plots[key] = plot
+            layout.addWidget(plot, k // 2, k % 2)
+        self.legend = self.plots["step_ms"].addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self._medians: dict[str, pg.InfiniteLine] = {}
+        self._model_version = -1
+        self._phase_key: tuple = ()
+        self.frame_times_ms: list[float] = []
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._on_frame)
+        self._timer.start(FRAME_INTERVAL_MS)
+
+    def apply_theme(self, background: str, foreground: str) -> None:
+        for plot in self.plots.values():
+            plot.setBackground(background)
+            for name in ("left", "bottom"):
+                axis = plot.getPlotItem().getAxis(name)
+                axis.setPen(foreground)
+                axis.setTextPen(foreground)
+            plot.getPlotItem().titleLabel.setText(plot.getPlotItem().titleLabel.text, color=foreground)
+
+    def point_count(self) -> int:
+        return sum(plot.point_count() for plot in self.plots.values())
+
+    def _rebuild(self) -> None:
+        self.legend.clear()
+        for plot in self.plots.values():
+            plot.clear_curves()
+        step_plot = self.plots["step_ms"]
+        for line in self._medians.values():
+            step_plot.removeItem(line)
+        self._medians.clear()
+        for run in self.model.runs.values():
+            for key, (_, _, metrics) in PLOTS.items():
+                for metric in metrics:
+                    color = run.color if metric != "gpu_util" else "#2ca02c"
+                    name = run.label if key == "step_ms" else None
+                    self.plots[key].add_curve(f"{run.run_id}:{metric}", run.series[metric], color, name)
+            line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(run.color, width=1, style=pg.QtCore.Qt.DashLine))
+            line.setVisible(False)
+            step_plot.addItem(line)
+            self._medians[run.run_id] = line
+        self._model_version = self.model.version
+        self._phase_key = ()
+
+    def _update_phases(self) -> None:
+        key = tuple((r.run_id, r.phase_version, round(r.last_t, 1)) for r in self.model.runs.values())
+        if key == self._phase_key:
+            return
+        self._phase_key = key
+        spans = [(name, start, end if end is not None else run.last_t)
+                 for run in self.model.runs.values() for name, start, end in run.phases]
+        for plot in self.plots.values():
+            plot.set_phases(spans)
+
+    def _on_frame(self) -> None:
+        start = time.perf_counter()
+        changed = self.model.drain() > 0
+        if self.model.version != self._model_version:
+            self._rebuild()
+            changed = True
+        if not changed:
+            return
+        self._update_phases()
+        for run_id, line in self._medians.items():
+            median = self.model.runs[run_id].median_step_ms()
+            line.setVisible(median is not None)
+            if median is not None:
+                line.setValue(median)
+        for plot in self.plots.values():
+            plot.refresh()
+        self.frame_times_ms.append((time.perf_counter() - start) * 1000.0)
+        self.frameDrawn.emit()

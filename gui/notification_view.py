@@ -1,0 +1,83 @@
+"""The Qt face of the NotificationManager: a banner at the top of the window.
+
+Listeners may be called from any thread, so the view only emits a queued signal there and builds
+widgets on the GUI thread. Errors stay until dismissed; info and warnings fade after a while.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QToolButton, QWidget
+
+from gui.notifications import Notification, NotificationManager
+
+COLORS = {"info": ("#1f6feb", "#ffffff"), "warning": ("#b7791f", "#ffffff"), "error": ("#c0392b", "#ffffff")}
+AUTO_HIDE_MS = {"info": 6000, "warning": 12000}
+ICONS = {"info": "ℹ", "warning": "⚠", "error": "✖"}
+
+
+class NotificationBanner(QWidget):
+    """Shows the newest notification with a count of earlier unread ones; `received` is queued."""
+
+    received = Signal(object)
+
+    def __init__(self, manager: NotificationManager, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.manager = manager
+        self.current: Notification | None = None
+        self.unread = 0
+        self.setObjectName("notificationBanner")
+        self.setAutoFillBackground(True)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        self.icon = QLabel()
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.details = QPushButton("Details…")
+        self.details.clicked.connect(self._on_details_clicked)
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.dismiss)
+        layout.addWidget(self.icon)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.details)
+        layout.addWidget(close)
+        self._hide_timer = QTimer(self)
+        self._hide_timer.setSingleShot(True)
+        self._hide_timer.timeout.connect(self.dismiss)
+        self.hide()
+        self.received.connect(self._on_received, Qt.QueuedConnection)
+        manager.connect(self.received.emit)
+
+    def _on_received(self, note: Notification) -> None:
+        self.unread = self.unread + 1 if self.isVisible() else 0
+        self.current = note
+        bg, fg = COLORS[note.severity]
+        self.setStyleSheet(f"#notificationBanner {{ background: {bg}; border-radius: 4px; }}"
+                           f"#notificationBanner QLabel {{ color: {fg}; }}")
+        self.icon.setText(ICONS[note.severity])
+        more = f"   (+{self.unread} earlier)" if self.unread else ""
+        self.text.setText(note.message + more)
+        self.details.setVisible(bool(note.detail))
+        self.show()
+        if note.severity in AUTO_HIDE_MS:
+            self._hide_timer.start(AUTO_HIDE_MS[note.severity])
+        else:
+            self._hide_timer.stop()
+
+    def dismiss(self) -> None:
+        self.unread = 0
+        self.hide()
+
+    def _on_details_clicked(self) -> None:
+        if self.current is None:
+            return
+        box = QMessageBox(QMessageBox.Critical if self.current.severity == "error" else QMessageBox.Information,
+                          "Stepscope", self.current.message, QMessageBox.Close, self)
+        box.setDetailedText(self.current.detail)
+        box.open()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        self.manager.disconnect(self.received.emit)
+        super().closeEvent(event)

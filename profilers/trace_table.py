@@ -1,0 +1,407 @@
+"""The common event table every trace reader produces (PyTorch Chrome traces, XPlanes via xprof,
+anyone's Chrome-trace JSON), Qt-free and framework-free.
+
+Events are columns of numpy arrays, one row per event, with names, categories and selected
+arguments interned into one string table, so a million events cost about 38 bytes each plus
+their distinct strings (`EventTable.nbytes`). Counters (memory) are their own columnar series.
+`table_to_blobs` / `table_from_blobs` store a table as compressed `np.save` bytes and JSON,
+never pickle: a table from someone else's session must not be able to run code.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import zlib
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+from io import BytesIO
+from typing import Any
+
+import numpy as np
+
+GiB = 1 << 30
+INSTANT = 1  # flags bit: an instant event (duration 0 by definition, not a zero-length span)
+FORMAT_VERSION = 1
+
+
+class TraceError(Exception):
+    """A trace that cannot be read; the message is one line naming the file and the problem."""
+
+    def __init__(self, where: object, problem: str) -> None:
+        self.where = str(where)
+        self.problem = " ".join(str(problem).split())  # one line, whatever the cause said
+        super().__init__(f"{self.where}: {self.problem}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what a reader accepts, so a hostile or huge file fails with a TraceError
+    instead of exhausting memory. Raise them for big traces (memory while parsing is about the
+    decompressed size plus ~250 bytes per event; the finished table ~40 bytes per event)."""
+
+    max_bytes: int = 2 * GiB  # decompressed JSON / XPlane size
+    max_events: int = 20_000_000
+    max_string: int = 4096  # longer names and argument texts are cut (a name is not a payload)
+
+
+class Kind(IntEnum):
+    """What an event is, normalised across frameworks; the analyses group and filter by it."""
+
+    OTHER = 0
+    STEP = 1  # a training-step marker: ProfilerStep#N, StepTraceAnnotation / Trace(step_num=...)
+    FRAMEWORK_OP = 2  # aten ops (cpu_op), TensorFlow ops
+    HLO_OP = 3  # XLA HLO ops (executing on the host on CPU; the "XLA Ops" device line on GPU)
+    KERNEL = 4  # device kernels on a device stream
+    MEMCPY = 5  # device memory copies / sets
+    RUNTIME = 6  # CUDA runtime, XLA/PjRt/TF runtime and thread-pool events
+    ANNOTATION = 7  # user annotations (record_function, Optimizer.step, ...)
+    PYTHON = 8  # Python-tracer frames
+    INPUT = 9  # data input (DataLoader, tf.data iterators, infeed)
+    COMPILE = 10  # compilation (XLA, torch.compile, ptxas)
+    DERIVED = 11  # xprof's derived device lines (framework ops / name scopes / source / steps)
+    PROFILER = 12  # the profiler's own bookkeeping spans
+
+
+KIND_NAMES = {k: k.name.lower() for k in Kind}
+
+
+def kind_from_name(name: str | Kind | int) -> Kind:
+    """Kind from an enum, an int or a name such as "hlo_op" or "kernel"."""
+    if isinstance(name, Kind):
+        return name
+    if isinstance(name, (int, np.integer)):
+        return Kind(int(name))
+    try:
+        return Kind[str(name).strip().upper().replace("-", "_").replace(" ", "_")]
+    except KeyError:
+        raise ValueError(f"unknown event category {name!r}; one of {', '.join(KIND_NAMES.values())}") from None
+
+
+@dataclass(frozen=True)
+class Row:
+    """A timeline row: a host thread, or a device stream / line."""
+
+    pid: str
+    tid: str
+    process: str = ""  # process name from the trace metadata ("python", "/device:GPU:0")
+    thread: str = ""  # thread / stream name
+    device: bool = False
+
+    @property
+    def label(self) -> str:
+        proc = self.process or self.pid
+        thread = self.thread or self.tid
+        return f"{proc} / {thread}" if thread else proc
+
+
+@dataclass(frozen=True)
+class CounterSeries:
+    """One counter track field, e.g. ("[memory] CPU", "Total Allocated", "bytes")."""
+
+    track: str
+    field: str
+    unit: str = ""
+    device: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.track} {self.field}".strip()
+
+
+@dataclass
+class SourceInfo:
+    """Which tool wrote the trace and what it holds; `notes` carry caveats a reader found
+    (skipped event kinds, unmatched begin/end pairs, which of several files was read)."""
+
+    path: str = ""
+    format: str = "chrome"  # chrome | xplane | stepscope-chrome
+    producer: str = "unknown"  # torch.profiler | jax.profiler | tf.profiler | chrome trace
+    framework: str | None = None  # torch | jax | tf | None
+    device: str | None = None  # cpu | gpu | tpu | None when the trace does not say
+    time_origin_ns: int = 0  # absolute time of ts 0 when the trace records it (torch baseTimeNanoseconds)
+    notes: list[str] = field(default_factory=list)
+
+
+_COLUMNS = {
+    "name": np.int32, "cat": np.int32, "kind": np.uint8, "flags": np.uint8, "row": np.int32,
+    "start_ns": np.int64, "dur_ns": np.int64, "step": np.int32, "args": np.int32,
+}
+_COUNTER_COLUMNS = {"counter_series": np.int32, "counter_ts_ns": np.int64, "counter_value": np.float64}
+
+
+@dataclass(eq=False)
+class EventTable:
+    """Columnar events, sorted by start time. `name`, `cat` and `args` index `strings`
+    (-1: none); `row` indexes `rows`; `step` is the step number an event falls in (-1 when
+    outside every step or the trace has no step markers); `args` points at a compact JSON
+    object of the few arguments kept (hlo_op, hlo_module, long_name, Input Dims, ...)."""
+
+    strings: list[str]
+    name: np.ndarray
+    cat: np.ndarray
+    kind: np.ndarray
+    flags: np.ndarray
+    row: np.ndarray
+    start_ns: np.ndarray
+    dur_ns: np.ndarray
+    step: np.ndarray
+    args: np.ndarray
+    rows: list[Row]
+    counter_series: np.ndarray
+    counter_ts_ns: np.ndarray
+    counter_value: np.ndarray
+    series: list[CounterSeries]
+    source: SourceInfo
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return int(self.name.shape[0])
+
+    @property
+    def end_ns(self) -> np.ndarray:
+        return self.start_ns + self.dur_ns
+
+    def string(self, index: int) -> str:
+        return self.strings[index] if index >= 0 else ""
+
+    def string_id(self, text: str) -> int:
+        """Index of `text` in the string table, or -1."""
+        lookup = self.cache.get("string_ids")
+        if lookup is None:
+            lookup = self.cache["string_ids"] = {s: i for i, s in enumerate(self.strings)}
+        return lookup.get(text, -1)
+
+    def event_args(self, index: int) -> dict[str, Any]:
+        """The kept arguments of event `index` (empty when none were kept)."""
+        ref = int(self.args[index])
+        return json.loads(self.strings[ref]) if ref >= 0 else {}
+
+    def kind_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.kind, minlength=len(Kind))
+        return {KIND_NAMES[Kind(k)]: int(c) for k, c in enumerate(counts) if c}
+
+    def span_ns(self) -> tuple[int, int]:
+        """(first start, last end) over all events; (0, 0) for an empty table."""
+        if not len(self):
+            return 0, 0
+        return int(self.start_ns.min()), int(self.end_ns.max())
+
+    def nbytes_breakdown(self) -> dict[str, int]:
+        """Bytes this table holds, by part: numpy columns, and the Python strings (object
+        size + list slot) of the string table and row names."""
+        columns = sum(getattr(self, c).nbytes for c in _COLUMNS)
+        counters = sum(getattr(self, c).nbytes for c in _COUNTER_COLUMNS)
+        strings = self.cache.get("strings_nbytes")
+        if strings is None:
+            strings = self.cache["strings_nbytes"] = sum(map(sys.getsizeof, self.strings)) + 8 * len(self.strings)
+        rows = sum(sys.getsizeof(r.pid) + sys.getsizeof(r.tid) + sys.getsizeof(r.process) + sys.getsizeof(r.thread) + 80
+                   for r in self.rows)
+        return {"columns": int(columns), "strings": int(strings), "rows": int(rows), "counters": int(counters)}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(self.nbytes_breakdown().values())
+
+    # -- persistence -------------------------------------------------------------------
+    def to_arrays(self) -> dict[str, np.ndarray | list[str]]:
+        """Every column as a numpy array and every text part as a list of str (rows and
+        series as JSON lines, the source as one JSON string): nothing that needs pickle."""
+        out: dict[str, np.ndarray | list[str]] = {c: getattr(self, c) for c in (*_COLUMNS, *_COUNTER_COLUMNS)}
+        out["strings"] = list(self.strings)
+        out["rows"] = [json.dumps(asdict(r)) for r in self.rows]
+        out["series"] = [json.dumps(asdict(s)) for s in self.series]
+        out["source"] = [json.dumps({"version": FORMAT_VERSION, **asdict(self.source)})]
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, Any]) -> EventTable:
+        """Inverse of `to_arrays`, checking shapes, dtypes and every index, so a damaged or
+        foreign table raises TraceError instead of failing later inside an analysis."""
+        where = "stored trace table"
+        try:
+            cols = {c: np.asarray(arrays[c]) for c in (*_COLUMNS, *_COUNTER_COLUMNS)}
+            strings = [str(s) for s in arrays["strings"]]
+            rows = [Row(**json.loads(s)) for s in arrays["rows"]]
+            series = [CounterSeries(**json.loads(s)) for s in arrays["series"]]
+            source_fields = json.loads(arrays["source"][0])
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise TraceError(where, f"incomplete or malformed ({type(exc).__name__}: {exc})") from None
+        if source_fields.pop("version", None) != FORMAT_VERSION:
+            raise TraceError(where, "written by a newer Stepscope (unknown table format version)")
+        for c, dtype in {**_COLUMNS, **_COUNTER_COLUMNS}.items():
+            if cols[c].dtype != np.dtype(dtype) or cols[c].ndim != 1:
+                raise TraceError(where, f"column {c} has dtype {cols[c].dtype}, expected {np.dtype(dtype)}")
+        n, m = len(cols["name"]), len(cols["counter_ts_ns"])
+        if any(len(cols[c]) != n for c in _COLUMNS) or any(len(cols[c]) != m for c in _COUNTER_COLUMNS):
+            raise TraceError(where, "columns differ in length")
+        for c, bound in (("name", len(strings)), ("cat", len(strings)), ("args", len(strings)), ("row", len(rows))):
+            if n and (cols[c].min() < (0 if c == "row" else -1) or cols[c].max() >= bound):
+                raise TraceError(where, f"column {c} points outside its table")
+        if n and (cols["kind"].max() >= len(Kind) or cols["dur_ns"].min() < 0):
+            raise TraceError(where, "unknown event kind or negative duration")
+        if m and (cols["counter_series"].min() < 0 or cols["counter_series"].max() >= len(series)):
+            raise TraceError(where, "counter samples point outside their series")
+        try:
+            source = SourceInfo(**source_fields)
+        except TypeError as exc:
+            raise TraceError(where, f"malformed source description ({exc})") from None
+        return cls(strings=strings, rows=rows, series=series, source=source, **cols)
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def table_to_blobs(table: EventTable, level: int = 6) -> dict[str, bytes]:
+    """Compressed bytes per column (zlib of `np.save` output; start times delta-coded, since
+    sorted starts compress far better as gaps) and zlib'd JSON for the text parts."""
+    blobs: dict[str, bytes] = {}
+    for key, value in table.to_arrays().items():
+        if isinstance(value, np.ndarray):
+            if key == "start_ns":
+                key, value = "start_ns.delta", np.diff(value, prepend=np.int64(0))
+            raw = _npy(value)
+        else:
+            raw = json.dumps(value).encode()
+        blobs[key] = zlib.compress(raw, level)
+    return blobs
+
+
+def table_from_blobs(blobs: dict[str, bytes], max_bytes: int = 4 * GiB) -> EventTable:
+    """Inverse of `table_to_blobs`; every blob is decompressed with a cap and loaded without
+    pickle, and the result is checked by `EventTable.from_arrays`."""
+    where = "stored trace table"
+    arrays: dict[str, Any] = {}
+    for key, blob in blobs.items():
+        try:
+            inflater = zlib.decompressobj()
+            raw = inflater.decompress(blob, max_bytes)
+            if inflater.unconsumed_tail:
+                raise TraceError(where, f"{key} expands past {max_bytes} bytes")
+            if key in ("strings", "rows", "series", "source"):
+                value = json.loads(raw)
+                if not isinstance(value, list):
+                    raise TraceError(where, f"{key} is not a list")
+                arrays[key] = value
+                continue
+            value = np.load(BytesIO(raw), allow_pickle=False)
+        except (zlib.error, ValueError, OSError, EOFError) as exc:
+            raise TraceError(where, f"{key} is damaged ({type(exc).__name__}: {exc})") from None
+        if key == "start_ns.delta":
+            key, value = "start_ns", np.cumsum(value, dtype=np.int64)
+        arrays[key] = value
+    return EventTable.from_arrays(arrays)
+
+
+class TableBuilder:
+    """Collects events in chunks of columns and interns strings, rows and counter series;
+    `finish` concatenates and sorts by start time. Readers fill it; classification and step
+    assignment run on the finished table."""
+
+    def __init__(self, source: SourceInfo, limits: Limits | None = None) -> None:
+        self.source = source
+        self.limits = limits or Limits()
+        self._ids: dict[str, int] = {}
+        self.strings: list[str] = []
+        self._rows: dict[tuple[str, object, object], int] = {}
+        self.rows: list[dict[str, Any]] = []
+        self._chunks: list[dict[str, np.ndarray]] = []
+        self._events = 0
+        self._series: dict[CounterSeries, int] = {}
+        self._counters: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def intern(self, text: str) -> int:
+        got = self._ids.get(text)
+        if got is None:
+            got = self._ids[text] = len(self.strings)
+            self.strings.append(text)
+        return got
+
+    def intern_many(self, values: list[Any]) -> np.ndarray:
+        """String ids for a column of values (None: -1); one dict pass, then a vectorised
+        remap of the column's local ids, which is the fast way for a million names."""
+        local: dict[Any, int] = {}
+        codes = [local.setdefault(v, len(local)) for v in values]
+        cap = self.limits.max_string
+        remap = np.fromiter(
+            (-1 if v is None else self.intern(v if isinstance(v, str) and len(v) <= cap else _text(v, cap)) for v in local),
+            dtype=np.int32, count=len(local))
+        return remap[np.asarray(codes, dtype=np.int64)] if codes else np.empty(0, np.int32)
+
+    def row(self, prefix: str, pid: object, tid: object) -> int:
+        key = (prefix, pid, tid)
+        got = self._rows.get(key)
+        if got is None:
+            got = self._rows[key] = len(self.rows)
+            self.rows.append({"pid": f"{prefix}{_text(pid, 200)}", "tid": _text(tid, 200), "process": "", "thread": "",
+                              "device": False, "key": key})
+        return got
+
+    def name_rows(self, prefix: str, process_names: dict[object, str], thread_names: dict[tuple[object, object], str]) -> None:
+        """Apply process_name / thread_name metadata to the rows of one source."""
+        for info in self.rows:
+            row_prefix, pid, tid = info["key"]
+            if row_prefix == prefix:
+                info["process"] = process_names.get(pid, info["process"])
+                info["thread"] = thread_names.get((pid, tid), info["thread"])
+
+    def add(self, *, name: np.ndarray, cat: np.ndarray, row: np.ndarray, start_ns: np.ndarray, dur_ns: np.ndarray,
+            flags: np.ndarray, args: np.ndarray, step: np.ndarray, where: object) -> None:
+        n = len(name)
+        self._events += n
+        if self._events > self.limits.max_events:
+            raise TraceError(where, f"more than {self.limits.max_events:,} events (raise Limits.max_events to read it)")
+        self._chunks.append({"name": name, "cat": cat, "row": row, "start_ns": start_ns, "dur_ns": dur_ns,
+                             "flags": flags, "args": args, "step": step})
+
+    def series(self, track: str, field_name: str, unit: str, device: str = "") -> int:
+        key = CounterSeries(track, field_name, unit, device)
+        got = self._series.get(key)
+        if got is None:
+            got = self._series[key] = len(self._series)
+        return got
+
+    def add_counters(self, series_id: np.ndarray, ts_ns: np.ndarray, values: np.ndarray) -> None:
+        self._counters.append((series_id.astype(np.int32), ts_ns.astype(np.int64), values.astype(np.float64)))
+
+    def finish(self) -> EventTable:
+        cols: dict[str, np.ndarray] = {}
+        for c, dtype in _COLUMNS.items():
+            if c == "kind":
+                continue
+            parts = [chunk[c] for chunk in self._chunks]
+            cols[c] = np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+        order = np.argsort(cols["start_ns"], kind="stable")
+        if not np.all(order[1:] > order[:-1]):
+            cols = {c: v[order] for c, v in cols.items()}
+        cols["kind"] = np.zeros(len(cols["name"]), np.uint8)
+        if self._counters:
+            sid, ts, val = (np.concatenate(p) for p in zip(*self._counters))
+            corder = np.lexsort((ts, sid))
+            sid, ts, val = sid[corder], ts[corder], val[corder]
+        else:
+            sid, ts, val = np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64)
+        rows = [Row(**{k: v for k, v in r.items() if k != "key"}) for r in self.rows]
+        self._chunks.clear()
+        return EventTable(strings=self.strings, rows=rows, series=list(self._series), source=self.source,
+                          counter_series=sid, counter_ts_ns=ts, counter_value=val, **cols)
+
+
+def _text(value: object, cap: int) -> str:
+    """A label from any JSON value, capped (numbers and lists become their JSON text)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, (bool, float)):
+        text = json.dumps(value)
+    elif isinstance(value, int):
+        text = str(value) if abs(value) < 10**60 else "<huge integer>"
+    else:
+        try:
+            text = json.dumps(value, separators=(",", ":"), default=str)
+        except (ValueError, RecursionError):
+            text = "<unprintable>"
+    return text if len(text) <= cap else text[: cap - 3] + "..."

@@ -1,0 +1,132 @@
+"""The session file's schema: recognising a Stepscope file, its versions and migrations.
+
+A new file is created at v1 (`create_v1`) and brought forward by MIGRATIONS, where
+MIGRATIONS[k] takes schema v(k+1) to v(k+2). To add v2, write
+`def _v1_to_v2(conn: sqlite3.Connection) -> None` (plain `conn.execute` calls: it runs inside the
+opener's transaction, so no `executescript`, which commits; foreign keys are off), append it to
+MIGRATIONS, set SCHEMA_VERSION = 2, and commit a `tests/data/session-v2.stepscope` made like v1's.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+APPLICATION_ID = 0x53545053  # "STPS" in the SQLite header marks a Stepscope session
+
+class SessionError(Exception):
+    """A session file that cannot be opened, read or written; one line naming file and problem."""
+
+
+_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+    spec TEXT NOT NULL, environment TEXT NOT NULL, summary TEXT NOT NULL,  -- JSON objects
+    status TEXT NOT NULL, reason TEXT,  -- running | ok | failed | cancelled
+    started_at REAL NOT NULL, finished_at REAL, updated_at REAL NOT NULL,  -- Unix time
+    writer_pid INTEGER NOT NULL, writer_host TEXT NOT NULL, writer_started REAL,
+    step_count INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE step_phases (code INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE step_blocks (
+    run INTEGER NOT NULL REFERENCES runs(id), block INTEGER NOT NULL, n INTEGER NOT NULL,
+    idx BLOB NOT NULL, phase BLOB NOT NULL, t BLOB NOT NULL,  -- '<i8', 'u1' (step_phases), '<f8'
+    step_ms BLOB NOT NULL, samples_per_s BLOB NOT NULL, loss BLOB NOT NULL,  -- '<f8', NaN = none
+    PRIMARY KEY (run, block));
+CREATE TABLE samples (
+    run INTEGER NOT NULL REFERENCES runs(id), t REAL NOT NULL, host_rss INTEGER, cpu_percent REAL,
+    device_in_use INTEGER, device_peak INTEGER, device_memory_source TEXT, gpu_util REAL,
+    gpu_mem_used INTEGER, gpu_util_source TEXT);
+CREATE INDEX samples_by_run ON samples (run);
+CREATE TABLE evals (run INTEGER NOT NULL REFERENCES runs(id), t REAL NOT NULL, accuracy REAL,
+    macro_f1 REAL, loss REAL, samples INTEGER);
+CREATE INDEX evals_by_run ON evals (run);
+CREATE TABLE compiles (run INTEGER NOT NULL REFERENCES runs(id), t REAL NOT NULL, ms REAL NOT NULL, what TEXT);
+CREATE INDEX compiles_by_run ON compiles (run);
+CREATE TABLE phases (run INTEGER NOT NULL REFERENCES runs(id), t REAL NOT NULL, name TEXT NOT NULL, edge TEXT NOT NULL);
+CREATE INDEX phases_by_run ON phases (run);
+CREATE TABLE run_logs (run INTEGER PRIMARY KEY REFERENCES runs(id), text TEXT NOT NULL);
+CREATE TABLE artifacts (
+    id INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, kind TEXT NOT NULL,
+    source_path TEXT NOT NULL, t REAL, size INTEGER NOT NULL, stored_size INTEGER NOT NULL,
+    codec TEXT NOT NULL, sha256 TEXT, UNIQUE (run, name));  -- codec: zlib | raw | missing
+CREATE TABLE artifact_chunks (artifact INTEGER NOT NULL REFERENCES artifacts(id), seq INTEGER NOT NULL,
+    data BLOB NOT NULL, PRIMARY KEY (artifact, seq));
+INSERT INTO step_phases VALUES (0, 'warmup'), (1, 'measure'), (2, 'trace');
+"""
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[Migration] = []  # MIGRATIONS[k]: schema v(k+1) -> v(k+2); append, never edit
+SCHEMA_VERSION = 1
+assert SCHEMA_VERSION == 1 + len(MIGRATIONS), "bump SCHEMA_VERSION with each migration"
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def check_file(path: Path) -> None:
+    """Refuse what SQLite would open silently (empty files) or fail on later (truncated ones)."""
+    if not path.exists():
+        raise SessionError(f"{path}: no such file")
+    if not path.is_file():
+        raise SessionError(f"{path}: not a file")
+    size = path.stat().st_size
+    if size == 0:
+        raise SessionError(f"{path}: the file is empty (0 bytes), not a Stepscope session")
+    with path.open("rb") as f:
+        header = f.read(100)
+    if not header.startswith(b"SQLite format 3\0"):
+        raise SessionError(f"{path}: not a Stepscope session (not an SQLite database)")
+    if len(header) < 100:
+        raise SessionError(f"{path}: the file is truncated ({size} bytes, shorter than its own header)")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages, counter, valid_for = (int.from_bytes(header[o:o + 4], "big") for o in (28, 24, 92))
+    wal = path.with_name(path.name + "-wal")
+    if counter == valid_for and not (wal.exists() and wal.stat().st_size > 0) and size < pages * page_size:
+        raise SessionError(f"{path}: the file is truncated ({size} bytes, its header says {pages * page_size}); "
+                           "an incomplete copy or download?")
+
+
+def read_version(conn: sqlite3.Connection, path: Path) -> int:
+    """The file's schema version; 0 for a brand-new empty database; SessionError for anything else."""
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if app_id == 0 and not tables:
+            return 0
+        if app_id != APPLICATION_ID:
+            raise SessionError(f"{path}: an SQLite database, but not a Stepscope session")
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
+    except sqlite3.DatabaseError as exc:
+        raise SessionError(f"{path}: not a readable Stepscope session ({one_line(exc)})") from None
+    if row is None or not str(row[0]).isdigit():
+        raise SessionError(f"{path}: damaged Stepscope session (it has no schema version)")
+    version = int(row[0])
+    if version > SCHEMA_VERSION:
+        raise SessionError(f"{path}: written by a newer Stepscope (session schema v{version}); this Stepscope reads "
+                           f"schema v{SCHEMA_VERSION} and older, open it with a Stepscope that reads v{version}")
+    return version
+
+
+def create_v1(conn: sqlite3.Connection) -> None:
+    for statement in filter(str.strip, _V1.split(";")):
+        conn.execute(statement)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", "1"), ("created_at", repr(time.time())),
+                                                         ("created_by", "stepscope")])
+
+
+def migrate(conn: sqlite3.Connection, version: int, path: Path) -> None:
+    """Bring a v`version` (0: empty) database to SCHEMA_VERSION; the caller holds the transaction."""
+    if version == 0:
+        create_v1(conn)
+        version = 1
+    for number, step in enumerate(MIGRATIONS[version - 1:SCHEMA_VERSION - 1], start=version):
+        try:
+            step(conn)
+        except Exception as exc:
+            raise SessionError(f"{path}: migrating session schema v{number} to v{number + 1} failed ({one_line(exc)})") from None
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))

@@ -44,7 +44,10 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python main.py", description="Stepscope: profile JAX, PyTorch and TensorFlow side by side.")
+    parser = argparse.ArgumentParser(prog="python main.py", description="Stepscope: profile JAX, PyTorch and TensorFlow side by side.",
+                                     epilog="With no command, the desktop app opens (on FILE or --session, else the default session).")
+    parser.add_argument("--session", type=Path, default=None, dest="gui_session",
+                        help="session file (.stepscope) the desktop app opens")
     sub = parser.add_subparsers(dest="command")
     _add_run_parser(sub)
     report = sub.add_parser("report", help="one row of headline figures per run of a session")
@@ -67,7 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _gui(argv: list[str]) -> int:
+    """No sub-command: open the desktop app, on `FILE.stepscope`, `--session FILE` or the default."""
+    parser = argparse.ArgumentParser(prog="python main.py", description="Open the Stepscope desktop app.")
+    parser.add_argument("file", type=Path, nargs="?", help="a session file (.stepscope) to open")
+    parser.add_argument("--session", type=Path, default=None, help="the same, as an option")
+    args = parser.parse_args(argv)
+    if args.file and args.session:
+        parser.error("give the session either as FILE or as --session, not both")
+    from gui.app import main as gui_main
+
+    return gui_main(args.file or args.session)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    commands = {"run", "report", "compare", "export", "sessions", "env"}
+    if not any(a in commands for a in argv) and not any(a in ("-h", "--help") for a in argv):
+        return _gui(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -102,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         from profilers.compat import env_command
 
         return env_command(quick=args.quick, as_json=args.json)
-    parser.print_help()
-    print("\nThe desktop app is not part of this build yet; use the headless commands above.", file=sys.stderr)
-    return EXIT_USAGE
+    return _gui(argv)
 
 
 if __name__ == "__main__":

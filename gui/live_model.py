@@ -149,6 +149,11 @@ class LiveModel:
         """Queue one event for `run_id`; safe from the reader thread (deque.append is atomic)."""
         self._inbox.append((run_id, event))
 
+    def announce(self, run_id: str, framework: str, label: str, expected_steps: int) -> None:
+        """Queue the start of a live run, ahead of its events (same deque, so order holds)."""
+        self._inbox.append((run_id, {"type": "_begin", "framework": framework, "label": label,
+                                     "expected_steps": expected_steps}))
+
     def poster(self, run_id: str) -> Callable[[dict[str, Any]], None]:
         """An `on_event` callback for a RunController that feeds `run_id`."""
         return lambda event: self._inbox.append((run_id, event))
@@ -165,16 +170,46 @@ class LiveModel:
         self._inbox.clear()
         self.version += 1
 
-    def drain(self, limit: int = 200_000) -> int:
-        """Apply queued events to their runs (events of runs no longer shown are dropped)."""
+    def drain(self, limit: int = 500_000) -> int:
+        """Apply queued events to their runs (events of runs no longer shown are dropped).
+
+        Telemetry samples, the bulk of a fast stream, are gathered per run and appended as one
+        array per metric; steps and phases go through `RunSeries.apply` in order."""
         n = 0
         inbox, runs = self._inbox, self.runs
+        pending: dict[str, dict[str, list[float]]] = {}
+        metrics = tuple(SAMPLE_METRICS.items())
         while inbox and n < limit:
             run_id, event = inbox.popleft()
-            run = runs.get(run_id)
-            if run is not None:
-                run.apply(event)
             n += 1
+            kind = event["type"]
+            if kind == "_begin":
+                self.add_run(run_id, event["framework"], event["label"], event["expected_steps"])
+                continue
+            run = runs.get(run_id)
+            if run is None:
+                continue
+            if kind != "sample":
+                run.apply(event)
+                continue
+            cols = pending.get(run_id)
+            if cols is None:
+                cols = pending[run_id] = {name: [] for name, _ in metrics}
+                cols.update({f"{name}:t": [] for name, _ in metrics})
+            t = event["t"]
+            for name, (source, scale) in metrics:
+                value = event.get(source)
+                if value is not None:
+                    cols[name].append(value * scale)
+                    cols[f"{name}:t"].append(t)
+        for run_id, cols in pending.items():
+            run = runs.get(run_id)
+            if run is None:
+                continue
+            for name, _ in metrics:
+                if cols[name]:
+                    run.series[name].extend(np.asarray(cols[f"{name}:t"], dtype=float), np.asarray(cols[name], dtype=float))
+                    run.last_t = max(run.last_t, cols[f"{name}:t"][-1])
         self.events_applied += n
         return n
 

@@ -23,7 +23,7 @@ class LivePlot(pg.PlotWidget):
                  color: str = "#1f77b4", parent: QWidget | None = None, own_timer: bool = True) -> None:
         super().__init__(parent=parent, title=title)
         self.setLabel("left", y_label)
-        self.showGrid(x=True, y=True, alpha=0.2)
+        self.showGrid(x=False, y=True, alpha=0.15)
         self.setMenuEnabled(False)
         self._curves: dict[str, tuple[pg.PlotDataItem, GrowingSeries, list[int]]] = {}
         self._regions: list[pg.LinearRegionItem] = []

@@ -95,7 +95,7 @@ def env_command(quick: bool, as_json: bool) -> int:
             matrix.add_column(column)
         for r in reports:
             for run in r.runs:
-                result = f"[green]runs[/green] ({run['ms']:.0f} ms incl. compile)" if run["ok"] else f"[red]{run['error']}[/red]"
+                result = f"[green]runs[/green] — {run['ms']:.0f} ms to build, compile and run one step" if run["ok"] else f"[red]{run['error']}[/red]"
                 matrix.add_row(r.framework, run["workload"], run["variant"], result)
         out.print(matrix)
     return 0

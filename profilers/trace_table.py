@@ -347,13 +347,13 @@ class TableBuilder:
                 info["process"] = process_names.get(pid, info["process"])
                 info["thread"] = thread_names.get((pid, tid), info["thread"])
 
-    def add(self, *, name: np.ndarray, cat: np.ndarray, row: np.ndarray, start_ns: np.ndarray, dur_ns: np.ndarray,
-            flags: np.ndarray, args: np.ndarray, step: np.ndarray, where: object) -> None:
+    def add(self, *, name: np.ndarray, cat: np.ndarray, kind: np.ndarray, row: np.ndarray, start_ns: np.ndarray,
+            dur_ns: np.ndarray, flags: np.ndarray, args: np.ndarray, step: np.ndarray, where: object) -> None:
         n = len(name)
         self._events += n
         if self._events > self.limits.max_events:
             raise TraceError(where, f"more than {self.limits.max_events:,} events (raise Limits.max_events to read it)")
-        self._chunks.append({"name": name, "cat": cat, "row": row, "start_ns": start_ns, "dur_ns": dur_ns,
+        self._chunks.append({"name": name, "cat": cat, "kind": kind, "row": row, "start_ns": start_ns, "dur_ns": dur_ns,
                              "flags": flags, "args": args, "step": step})
 
     def series(self, track: str, field_name: str, unit: str, device: str = "") -> int:
@@ -369,14 +369,11 @@ class TableBuilder:
     def finish(self) -> EventTable:
         cols: dict[str, np.ndarray] = {}
         for c, dtype in _COLUMNS.items():
-            if c == "kind":
-                continue
             parts = [chunk[c] for chunk in self._chunks]
             cols[c] = np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
         order = np.argsort(cols["start_ns"], kind="stable")
         if not np.all(order[1:] > order[:-1]):
             cols = {c: v[order] for c, v in cols.items()}
-        cols["kind"] = np.zeros(len(cols["name"]), np.uint8)
         if self._counters:
             sid, ts, val = (np.concatenate(p) for p in zip(*self._counters))
             corder = np.lexsort((ts, sid))

@@ -1,0 +1,72 @@
+"""The runs of the open session, Qt-free: one row of headline figures per run, read from the file.
+
+Reading happens through a fresh read-only Session each time (a Session belongs to one thread, and
+the recorder writes the same file from its own), so the list is always what the file holds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sessions.headline import headline
+from sessions.store import RunRecord, Session
+
+COLUMNS = (  # (key, header, format)
+    ("framework", "Framework", "{}"), ("workload", "Workload", "{}"), ("variant", "Variant", "{}"),
+    ("batch_size", "Batch", "{}"), ("status", "Status", "{}"), ("steps", "Steps", "{}"),
+    ("step_ms_median", "Median step (ms)", "{:.2f}"), ("step_ms_p95", "p95 (ms)", "{:.2f}"),
+    ("samples_per_s", "Samples/s", "{:,.0f}"), ("compile_ms", "Compile (ms)", "{:,.0f}"),
+    ("peak_host_mb", "Peak host (MB)", "{:,.0f}"), ("peak_device_mb", "Peak device (MB)", "{:,.0f}"),
+    ("accuracy", "Accuracy", "{:.3f}"), ("run_id", "Run", "{}"),
+)
+
+
+def format_cell(key: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "—"
+    fmt = next(f for k, _, f in COLUMNS if k == key)
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+@dataclass
+class RunRow:
+    record: RunRecord
+    figures: dict[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+
+class RunsModel:
+    """Rows for every run of `path`; `reload()` re-reads the file (raises SessionError)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.rows: list[RunRow] = []
+
+    def reload(self) -> None:
+        self.rows = []
+        if self.path is None or not Path(self.path).exists():
+            return
+        with Session.open_readonly(self.path) as session:
+            for record in session.runs():
+                self.rows.append(RunRow(record, headline(record, session.steps(record.run_id))))
+
+    def row(self, run_id: str) -> RunRow | None:
+        return next((r for r in self.rows if r.run_id == run_id), None)
+
+    def curves(self, run_id: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[dict[str, Any]]]:
+        """Steps, samples and phase edges of one run, for the plots."""
+        with Session.open_readonly(self.path) as session:  # type: ignore[arg-type]
+            return session.steps(run_id), session.samples(run_id), session.phases(run_id)
+
+    def log(self, run_id: str) -> str:
+        with Session.open_readonly(self.path) as session:  # type: ignore[arg-type]
+            return session.log(run_id)

@@ -1,0 +1,91 @@
+"""The Qt-free models: live buffers, run panel state, notifications and their exception hooks."""
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from gui.live_model import GrowingSeries, LiveModel
+from gui.notifications import NotificationManager
+from gui.run_panel_model import FrameworkState, RunPanelModel, load_presets
+
+
+def test_growing_series_doubles_and_keeps_values() -> None:
+    s = GrowingSeries(4)
+    for i in range(10):
+        s.append(i, i * 2)
+    s.extend(np.arange(10, 20.0), np.arange(20, 40.0, 2))
+    assert len(s) == 20 and np.array_equal(s.y, np.arange(20) * 2.0)
+
+
+def test_events_posted_from_another_thread_land_after_drain() -> None:
+    model = LiveModel()
+    model.announce("r1", "torch", "PyTorch", 4)
+
+    def feed() -> None:
+        post = model.poster("r1")
+        post({"type": "phase", "t": 0.5, "name": "warmup", "edge": "start"})
+        post({"type": "step", "t": 1.0, "index": 0, "phase": "warmup", "step_ms": 50.0, "samples_per_s": 10.0, "loss": 2.0})
+        post({"type": "phase", "t": 1.1, "name": "warmup", "edge": "end"})
+        post({"type": "phase", "t": 1.1, "name": "measure", "edge": "start"})
+        for i in range(3):
+            post({"type": "step", "t": 1.2 + i, "index": i, "phase": "measure", "step_ms": 10.0 + i,
+                  "samples_per_s": 100.0, "loss": None})
+        post({"type": "sample", "t": 2.0, "host_rss": 200 * 1024 * 1024, "cpu_percent": 90.0, "device_in_use": None,
+              "device_peak": None, "device_memory_source": None, "gpu_util": None, "gpu_mem_used": None})
+
+    thread = threading.Thread(target=feed)
+    thread.start()
+    thread.join()
+    assert model.runs == {}  # nothing is applied off the GUI thread
+    model.drain()
+    run = model.runs["r1"]
+    assert run.steps_done == 4 and len(run.series["loss"]) == 1
+    assert run.median_step_ms() == 11.0  # the warm-up step is left out
+    assert run.series["host_mb"].y[0] == pytest.approx(200.0)
+    assert run.phases[0] == ["warmup", 0.5, 1.1]
+
+
+def test_presets_queue_one_run_per_framework_with_identical_settings() -> None:
+    model = RunPanelModel()
+    presets = load_presets()
+    assert any("all three" in p.name for p in presets)
+    for fw in ("jax", "torch", "tf"):
+        model.set_framework_state(fw, FrameworkState(fw != "tf", "1.0", None if fw != "tf" else "no module named tensorflow"))
+    model.apply_preset(presets[0])
+    specs = model.specs()
+    assert [s.framework for s in specs] == ["jax", "torch"]  # tf does not import: left out
+    assert len({(s.workload, s.batch_size, s.steps, s.warmup, s.trace_steps) for s in specs}) == 1
+
+
+def test_saved_settings_round_trip_and_bad_values_are_skipped() -> None:
+    model = RunPanelModel()
+    model.set("batch_size", 32)
+    model.set_variant("jax", "eager")
+    restored = RunPanelModel()
+    restored.load_dict({**model.to_dict(), "workload": "no-such-model", "steps": "many"})
+    assert restored.batch_size == 32 and restored.variants["jax"] == "eager" and restored.workload == "convnet"
+
+
+def test_notification_manager_catches_exceptions_of_threads_and_the_main_thread() -> None:
+    manager = NotificationManager()
+    seen = []
+    manager.connect(seen.append)
+    old = sys.excepthook, threading.excepthook
+    manager.install_hooks()
+    try:
+        thread = threading.Thread(target=lambda: 1 / 0, name="worker-x")
+        thread.start()
+        thread.join()
+        try:
+            raise KeyError("missing")
+        except KeyError:
+            sys.excepthook(*sys.exc_info())
+    finally:
+        manager.restore_hooks()
+    assert (sys.excepthook, threading.excepthook) == old
+    assert [n.severity for n in seen] == ["error", "error"]
+    assert "ZeroDivisionError in thread worker-x" in seen[0].message and "Traceback" in seen[0].detail
+    assert "KeyError" in seen[1].message

@@ -46,7 +46,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python main.py", description="Stepscope: profile JAX, PyTorch and TensorFlow side by side.",
                                      epilog="With no command, the desktop app opens (on FILE or --session, else the default session).")
-    parser.add_argument("--session", type=Path, default=None, dest="gui_session",
+    parser.add_argument("--session", type=Path, default=None, dest="gui_session", metavar="FILE",
                         help="session file (.stepscope) the desktop app opens")
     sub = parser.add_subparsers(dest="command")
     _add_run_parser(sub)

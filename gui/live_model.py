@@ -28,6 +28,8 @@ class GrowingSeries:
         self._y = np.empty(capacity, dtype=np.float64)
         self._n = 0
         self.version = 0  # bumps on every append, so a view redraws only when something changed
+        self.y_min = np.inf  # running bounds, so a view can size its axis without scanning the data
+        self.y_max = -np.inf
 
     def __len__(self) -> int:
         return self._n
@@ -47,6 +49,9 @@ class GrowingSeries:
         self._y[self._n] = y
         self._n += 1
         self.version += 1
+        if y == y:  # not NaN
+            self.y_min = min(self.y_min, y)
+            self.y_max = max(self.y_max, y)
 
     def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
         k = len(xs)
@@ -55,6 +60,9 @@ class GrowingSeries:
         self._y[self._n : self._n + k] = ys
         self._n += k
         self.version += 1
+        if k and not np.isnan(ys).all():
+            self.y_min = min(self.y_min, float(np.nanmin(ys)))
+            self.y_max = max(self.y_max, float(np.nanmax(ys)))
 
     @property
     def x(self) -> np.ndarray:

@@ -6,9 +6,10 @@ its own 30 fps timer (standalone) or is refreshed by a view that owns one timer 
 """
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 from gui.live_model import GrowingSeries
 
@@ -25,6 +26,12 @@ class LivePlot(pg.PlotWidget):
         self.setLabel("left", y_label)
         self.showGrid(x=False, y=True, alpha=0.15)
         self.setMenuEnabled(False)
+        # Every repaint of the view replays each axis' tick text (~2 ms an axis offscreen); cached
+        # as a pixmap, an axis whose range did not change is blitted instead.
+        for name in ("left", "bottom"):
+            self.getPlotItem().getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.getPlotItem().enableAutoRange(y=False)
+        self._y_range: tuple[float, float] | None = None  # the range this plot set last
         self._curves: dict[str, tuple[pg.PlotDataItem, GrowingSeries, list[int]]] = {}
         self._regions: list[pg.LinearRegionItem] = []
         self.frames = 0
@@ -49,18 +56,22 @@ class LivePlot(pg.PlotWidget):
         for curve, _, _ in self._curves.values():
             self.removeItem(curve)
         self._curves.clear()
+        self._y_range = None
         self.set_phases([])
 
     def set_phases(self, spans: list[tuple[str, float, float]]) -> None:
-        """Shade compile / warm-up / trace windows (measure is left clear)."""
-        for region in self._regions:
-            self.removeItem(region)
-        self._regions = []
-        for name, start, end in spans:
-            rgba = PHASE_BRUSHES.get(name)
-            if rgba is None or end <= start:
+        """Shade compile / warm-up / trace windows (measure is left clear). Existing regions are
+        moved rather than recreated, so a growing span costs no scene rebuild per frame."""
+        wanted = [(name, start, end) for name, start, end in spans if name in PHASE_BRUSHES and end > start]
+        while len(self._regions) > len(wanted):
+            self.removeItem(self._regions.pop())
+        for k, (name, start, end) in enumerate(wanted):
+            if k < len(self._regions):
+                region = self._regions[k]
+                region.setBrush(pg.mkBrush(*PHASE_BRUSHES[name]))
+                region.setRegion((start, end))
                 continue
-            region = pg.LinearRegionItem((start, end), movable=False, brush=pg.mkBrush(*rgba), pen=pg.mkPen(None))
+            region = pg.LinearRegionItem((start, end), movable=False, brush=pg.mkBrush(*PHASE_BRUSHES[name]), pen=pg.mkPen(None))
             region.setZValue(-10)
             self.addItem(region)
             self._regions.append(region)
@@ -69,11 +80,33 @@ class LivePlot(pg.PlotWidget):
         return sum(len(series) for _, series, _ in self._curves.values())
 
     def refresh(self) -> None:
+        changed = False
         for curve, series, drawn in self._curves.values():
             if series.version != drawn[0]:
                 drawn[0] = series.version
                 curve.setData(series.x, series.y)
+                changed = True
+        if changed:
+            self._follow_y()
         self.frames += 1
+
+    def _follow_y(self) -> None:
+        """Widen the y range only when data leaves it, with a margin: a range that moves every
+        frame re-renders the axis every frame. Once the user zooms or pans, leave it alone."""
+        low = min((s.y_min for _, s, _ in self._curves.values()), default=np.inf)
+        high = max((s.y_max for _, s, _ in self._curves.values()), default=-np.inf)
+        if not (np.isfinite(low) and np.isfinite(high)):
+            return
+        view = self.getViewBox()
+        if self._y_range is not None:
+            shown = tuple(view.viewRange()[1])
+            if abs(shown[0] - self._y_range[0]) > 1e-9 or abs(shown[1] - self._y_range[1]) > 1e-9:
+                return  # the user moved the view
+            if self._y_range[0] <= low and high <= self._y_range[1]:
+                return
+        span = max(high - low, abs(high) * 0.1, 1e-9)
+        view.setYRange(low - 0.1 * span, high + 0.15 * span, padding=0)
+        self._y_range = tuple(view.viewRange()[1])
 
     def _on_frame(self) -> None:
         self.refresh()

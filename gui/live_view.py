@@ -38,10 +38,15 @@ class LiveViewPanel(QWidget):
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
+        bottom_row = len(PLOTS) - 2
         for k, (key, (title, unit, _)) in enumerate(PLOTS.items()):
             plot = LivePlot(title=title, y_label=unit, own_timer=False)
-            plot.setLabel("bottom", "time since worker start", units="s")
-            plot.getPlotItem().getAxis("bottom").enableAutoSIPrefix(False)
+            if k >= bottom_row:  # the x axes are linked: only the bottom row draws one
+                plot.setLabel("bottom", "time since worker start", units="s")
+                plot.getPlotItem().getAxis("bottom").enableAutoSIPrefix(False)
+            else:
+                plot.hideAxis("bottom")
+            plot.getPlotItem().enableAutoRange(x=False)
             if k:
                 plot.setXLink(self.plots["step_ms"])
             self.plots[key] = plot
@@ -50,6 +55,7 @@ class LiveViewPanel(QWidget):
         self._medians: dict[str, pg.InfiniteLine] = {}
         self._model_version = -1
         self._phase_key: tuple = ()
+        self._x_end: float | None = None  # right edge of the followed x range; None before data
         self.frame_times_ms: list[float] = []
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._on_frame)
@@ -87,6 +93,7 @@ class LiveViewPanel(QWidget):
             self._medians[run.run_id] = line
         self._model_version = self.model.version
         self._phase_key = ()
+        self._x_end = None
 
     def _update_phases(self) -> None:
         key = tuple((r.run_id, r.phase_version, round(r.last_t, 1)) for r in self.model.runs.values())
@@ -98,6 +105,24 @@ class LiveViewPanel(QWidget):
         for plot in self.plots.values():
             plot.set_phases(spans)
 
+    def _follow_x(self) -> None:
+        """Grow the shared x range in steps of a quarter, not every frame: a range that changes
+        every frame makes pyqtgraph re-render every axis every frame, the main cost of a frame.
+        Once the user pans or zooms away from the followed range, leave the view alone."""
+        last = max((run.last_t for run in self.model.runs.values()), default=0.0)
+        if last <= 0:
+            return
+        view = self.plots["step_ms"].getViewBox()
+        current_end = view.viewRange()[0][1]
+        if self._x_end is not None and abs(current_end - self._x_end) > 1e-6:
+            return  # the user moved the view
+        if self._x_end is None or last > self._x_end:
+            start = min((float(s.x[0]) for run in self.model.runs.values() for s in run.series.values() if len(s)),
+                        default=0.0)
+            self._x_end = last + max(5.0, 0.25 * (last - start))
+            view.setXRange(start, self._x_end, padding=0)
+            self._x_end = view.viewRange()[0][1]
+
     def _on_frame(self) -> None:
         start = time.perf_counter()
         changed = self.model.drain() > 0
@@ -107,6 +132,7 @@ class LiveViewPanel(QWidget):
         if not changed:
             return
         self._update_phases()
+        self._follow_x()
         for run_id, line in self._medians.items():
             median = self.model.runs[run_id].median_step_ms()
             line.setVisible(median is not None)

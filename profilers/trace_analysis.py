@@ -56,7 +56,7 @@ def _children_time(ids: list[int], starts: list[int], ends: list[int]) -> dict[i
             stack_i.pop()
         if stack_i:
             parent_end = stack_e[-1]
-            child[stack_i[-1]] = child.get(stack_i[-1], 0) + (e if e < parent_end else parent_end) - s
+            child[stack_i[-1]] = child.get(stack_i[-1], 0) + min(e, parent_end) - s
         stack_i.append(i)
         stack_e.append(e)
     return child
@@ -91,9 +91,9 @@ def top_ops(table: EventTable, by: str = "self", category: Kind | str | Iterable
         raise ValueError(f"by must be self, total, count or mean, not {by!r}")
     kinds = _kinds(category)
     mask = np.isin(table.kind, kinds) & ((table.flags & INSTANT) == 0)
-    if device is not None:
-        device_rows = np.array([r.device for r in table.rows], dtype=bool)
-        mask &= device_rows[table.row] if len(device_rows) else False
+    if device is not None and len(table):
+        on_device = np.array([r.device for r in table.rows], dtype=bool)[table.row]
+        mask &= on_device if device else ~on_device
     idx = np.flatnonzero(mask)
     if not len(idx):
         return []
@@ -167,7 +167,7 @@ class StepBreakdown:
     notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return int(len(self.steps))
+        return len(self.steps)
 
     def fractions(self) -> dict[str, float]:
         """Share of all steps' time per category (0 when there are no steps)."""
@@ -336,7 +336,8 @@ def describe_source(table: EventTable) -> str:
     if not counts.get("kernel"):
         facts.append("no device kernel events")
     if not counts.get("hlo_op") and (src.format == "xplane" or src.framework in ("jax", "tf")):
-        facts.append("no per-HLO-op events (runtime/executor events only)")
+        facts.append("no per-HLO-op events (" + ("framework ops, not compiled by XLA)" if counts.get("framework_op")
+                                                 else "runtime/executor events only)"))
     elif counts.get("hlo_op"):
         facts.append("per-HLO-op events present")
     if not counts.get("framework_op") and src.framework in ("torch", "tf"):

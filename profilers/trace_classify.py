@@ -95,7 +95,7 @@ def guess_framework(names: Iterable[str]) -> str | None:
     """jax / tf from the runtime event names an XLA-family trace carries, else None."""
     jax = tf = False
     for n in names:
-        if n.startswith(("PjitFunction", "np.asarray(jax.Array)")) or "jax_hooks" in n or n.startswith("$jax"):
+        if n.startswith(("PjitFunction", "np.asarray(jax.Array)", "$jax")):
             jax = True
         elif n.startswith(("TFE_", "EagerExecute", "EagerLocalExecute", "__inference_", "ExecutorState::")):
             tf = True

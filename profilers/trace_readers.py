@@ -26,8 +26,8 @@ from profilers.trace_chrome import framework_from, parse_into
 from profilers.trace_classify import assign_steps, guess_framework
 from profilers.trace_table import EventTable, Kind, Limits, SourceInfo, TableBuilder, TraceError
 
-__all__ = ["Limits", "ProfileRun", "TraceError", "find_profile_runs", "read_chrome_trace", "read_logdir", "read_trace",
-           "read_xplane"]
+__all__ = ["Limits", "ProfileRun", "TraceError", "find_profile_runs", "read_chrome_data", "read_chrome_trace", "read_logdir",
+           "read_trace", "read_xplane", "read_xprof_tool"]
 
 log = logging.getLogger("stepscope.traces")
 CHUNK = 4 << 20
@@ -43,13 +43,18 @@ def read_trace(path: str | os.PathLike[str], limits: Limits | None = None, frame
     limits = limits or Limits()
     if not p.exists():
         raise TraceError(p, "no such file or directory")
-    if p.is_dir():
-        table = read_logdir(p, limits, framework=framework)
-    elif _is_xplane_name(p):
-        table = read_xplane(p, limits, framework=framework)
-    else:
-        table = read_chrome_trace(p, limits, framework=framework)
-    return table
+    try:
+        if p.is_dir():
+            return read_logdir(p, limits, framework=framework)
+        if _is_xplane_name(p):
+            return read_xplane(p, limits, framework=framework)
+        return read_chrome_trace(p, limits, framework=framework)
+    except TraceError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
+        # a reader bug must not take the app down with it: report it as this file's problem
+        log.exception("internal error reading %s", p)
+        raise TraceError(p, f"internal error while reading ({type(exc).__name__}: {exc}); please report it") from exc
 
 
 def _is_xplane_name(p: Path) -> bool:
@@ -57,7 +62,7 @@ def _is_xplane_name(p: Path) -> bool:
 
 
 # -- bounded loading ---------------------------------------------------------------------
-def read_bytes(path: Path, limits: Limits) -> bytearray:
+def read_bytes(path: Path, limits: Limits) -> bytes | bytearray:
     """The file's bytes, gunzipped when it is gzip, refusing more than `limits.max_bytes`."""
     try:
         with open(path, "rb") as f:
@@ -68,7 +73,7 @@ def read_bytes(path: Path, limits: Limits) -> bytearray:
             size = os.fstat(f.fileno()).st_size
             if size > limits.max_bytes:
                 raise TraceError(path, f"is {size:,} bytes, over the {limits.max_bytes:,}-byte limit (raise Limits.max_bytes)")
-            return bytearray(f.read())
+            return f.read(limits.max_bytes + 1)
     except OSError as exc:
         raise TraceError(path, f"cannot be read ({exc.strerror or exc})") from None
 
@@ -99,15 +104,27 @@ def read_chrome_trace(path: str | os.PathLike[str], limits: Limits | None = None
     `.trace.json.gz` jax.profiler writes, Perfetto/chrome://tracing JSON, a Stepscope export."""
     p = Path(path)
     limits = limits or Limits()
-    data = read_bytes(p, limits)
+    return read_chrome_data(read_bytes(p, limits), p, limits, framework=framework, fast=fast)
+
+
+def read_chrome_data(data: bytes | bytearray | str, where: str | os.PathLike[str] = "<memory>", limits: Limits | None = None,
+                     framework: str | None = None, fast: bool = True) -> EventTable:
+    """Chrome-trace JSON already in memory (decompressed); `where` names it in errors."""
+    limits = limits or Limits()
+    if len(data) > limits.max_bytes:
+        raise TraceError(where, f"is {len(data):,} bytes, over the {limits.max_bytes:,}-byte limit (raise Limits.max_bytes)")
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if not data or data.isspace():
+        raise TraceError(where, "is empty")
     start = bytes(data[:64]).lstrip(b"\xef\xbb\xbf \t\r\n")
-    if not data.strip():
-        raise TraceError(p, "is empty")
-    if not start[:1] in (b"{", b"["):
+    if start[:1] not in (b"{", b"["):
         kind = "binary data" if b"\x00" in bytes(data[:512]) else "text that is not JSON"
-        raise TraceError(p, f"is not a trace: {kind} (expected Chrome-trace JSON, plain or gzipped, or an .xplane.pb)")
-    builder = TableBuilder(SourceInfo(path=str(p), format="chrome"), limits)
-    result = parse_into(builder, data, p, fast=fast)
+        raise TraceError(where, f"is not a trace: {kind} (expected Chrome-trace JSON, plain or gzipped, or an .xplane.pb)")
+    if data[:3] == b"\xef\xbb\xbf":
+        data = data[3:]
+    builder = TableBuilder(SourceInfo(path=str(where), format="chrome"), limits)
+    result = parse_into(builder, data, where, fast=fast)
     del data
     src = builder.source
     src.notes.extend(result.notes)
@@ -130,8 +147,9 @@ def read_chrome_trace(path: str | os.PathLike[str], limits: Limits | None = None
         table.source.device = _device(table, result.top.get("deviceProperties"), result.flavor)
     offset = restored.get("ts_offset_ns", 0)
     if offset:  # a Stepscope export writes times relative to its first event, to keep every nanosecond
-        if len(table) and not (abs(int(table.start_ns.min()) + offset) < 2**62 and abs(int(table.end_ns.max()) + offset) < 2**62):
-            raise TraceError(p, "ts_offset_ns puts events outside the representable time range")
+        lo, hi = (int(table.start_ns.min()), int(table.end_ns.max())) if len(table) else (0, 0)
+        if not (abs(lo + offset) < 2**62 and abs(hi + offset) < 2**62):
+            raise TraceError(where, "ts_offset_ns puts events outside the representable time range")
         table.start_ns += offset
         table.counter_ts_ns += offset
     return table
@@ -141,8 +159,10 @@ def _stepscope_header(top: dict[str, Any]) -> dict[str, Any]:
     other = top.get("otherData")
     if isinstance(other, dict) and isinstance(other.get("stepscope"), dict):
         header = other["stepscope"]
-        out = {k: v for k, v in header.items()
-               if k in ("producer", "framework", "device", "notes") and (v is None or isinstance(v, (str, list)))}
+        out: dict[str, Any] = {k: v for k, v in header.items()
+                               if k in ("producer", "framework", "device") and (v is None or isinstance(v, str))}
+        if isinstance(header.get("notes"), list):
+            out["notes"] = header["notes"]
         for key in ("time_origin_ns", "ts_offset_ns"):
             value = header.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**62:
@@ -190,6 +210,8 @@ def _read_xplanes(paths: list[Path], limits: Limits, framework: str | None, note
             _memory_profile(builder, plain, p, limits)
     if notes:
         builder.source.notes.extend(notes)
+    if len(paths) > 1:
+        builder.source.notes.append(f"merged {len(paths)} hosts' XPlanes; each host's times count from its own profile start")
     table = _finish(builder, None)
     src = table.source
     src.framework = framework or guess_framework(names)
@@ -242,7 +264,7 @@ def _xprof(plain: Path, tool: str, shown: Path, limits: Limits) -> str | bytes:
         raise TraceError(shown, f"needs xprof to read XPlanes ({exc})") from None
     try:
         out = raw_to_tool_data.xspace_to_tool_data([str(plain)], tool, {"use_saved_result": False})
-    except Exception as exc:  # xprof raises what its C++ side reports
+    except Exception as exc:  # noqa: BLE001 - xprof raises whatever its C++ side reports
         raise TraceError(shown, f"xprof could not convert it ({type(exc).__name__}: {exc})") from None
     data = out[0] if isinstance(out, tuple) else out
     if data is None:
@@ -250,6 +272,24 @@ def _xprof(plain: Path, tool: str, shown: Path, limits: Limits) -> str | bytes:
     if len(data) > limits.max_bytes:
         raise TraceError(shown, f"converts to more than {limits.max_bytes:,} bytes (raise Limits.max_bytes)")
     return data
+
+
+XPROF_TOOLS = ("framework_op_stats", "input_pipeline_analyzer", "memory_profile", "overview_page", "op_profile", "hlo_stats")
+
+
+def read_xprof_tool(path: str | os.PathLike[str], tool: str, limits: Limits | None = None) -> Any:
+    """xprof's own analysis of one XPlane as parsed JSON (e.g. "input_pipeline_analyzer":
+    its per-step table; "framework_op_stats": TensorFlow op statistics), for showing beside
+    Stepscope's numbers. On CPU several are empty (op_profile, hlo_stats)."""
+    if tool not in XPROF_TOOLS:
+        raise ValueError(f"tool must be one of {', '.join(XPROF_TOOLS)}")
+    p, limits = Path(path), limits or Limits()
+    with _plain_xplane(p, limits) as plain:
+        raw = _xprof(plain, tool, p, limits)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise TraceError(p, f"xprof's {tool} output is not JSON ({exc})") from None
 
 
 def _memory_profile(builder: TableBuilder, plain: Path, shown: Path, limits: Limits) -> None:

@@ -296,9 +296,10 @@ def table_from_blobs(blobs: dict[str, bytes], max_bytes: int = 4 * GiB) -> Event
 
 
 class TableBuilder:
-    """Collects events in chunks of columns and interns strings, rows and counter series;
-    `finish` concatenates and sorts by start time. Readers fill it; classification and step
-    assignment run on the finished table."""
+    """Collects events in chunks of columns (kinds already assigned) and interns strings,
+    rows and counter series; `finish` concatenates and sorts by start time. Step numbers are
+    assigned on the finished table (`trace_classify.assign_steps`), since step markers may
+    come from another chunk or host."""
 
     def __init__(self, source: SourceInfo, limits: Limits | None = None) -> None:
         self.source = source
@@ -319,24 +320,13 @@ class TableBuilder:
             self.strings.append(text)
         return got
 
-    def intern_many(self, values: list[Any]) -> np.ndarray:
-        """String ids for a column of values (None: -1); one dict pass, then a vectorised
-        remap of the column's local ids, which is the fast way for a million names."""
-        local: dict[Any, int] = {}
-        codes = [local.setdefault(v, len(local)) for v in values]
-        cap = self.limits.max_string
-        remap = np.fromiter(
-            (-1 if v is None else self.intern(v if isinstance(v, str) and len(v) <= cap else _text(v, cap)) for v in local),
-            dtype=np.int32, count=len(local))
-        return remap[np.asarray(codes, dtype=np.int64)] if codes else np.empty(0, np.int32)
-
     def row(self, prefix: str, pid: object, tid: object) -> int:
         key = (prefix, pid, tid)
         got = self._rows.get(key)
         if got is None:
             got = self._rows[key] = len(self.rows)
-            self.rows.append({"pid": f"{prefix}{_text(pid, 200)}", "tid": _text(tid, 200), "process": "", "thread": "",
-                              "device": False, "key": key})
+            self.rows.append({"pid": f"{prefix}{label_text(pid, 200) or '(none)'}", "tid": label_text(tid, 200) or "(none)",
+                              "process": "", "thread": "", "device": False, "key": key})
         return got
 
     def name_rows(self, prefix: str, process_names: dict[object, str], thread_names: dict[tuple[object, object], str]) -> None:
@@ -371,8 +361,9 @@ class TableBuilder:
         for c, dtype in _COLUMNS.items():
             parts = [chunk[c] for chunk in self._chunks]
             cols[c] = np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
-        order = np.argsort(cols["start_ns"], kind="stable")
-        if not np.all(order[1:] > order[:-1]):
+        start = cols["start_ns"]
+        if len(start) > 1 and not np.all(start[1:] >= start[:-1]):
+            order = np.argsort(start, kind="stable")
             cols = {c: v[order] for c, v in cols.items()}
         if self._counters:
             sid, ts, val = (np.concatenate(p) for p in zip(*self._counters))
@@ -386,7 +377,7 @@ class TableBuilder:
                           counter_series=sid, counter_ts_ns=ts, counter_value=val, **cols)
 
 
-def _text(value: object, cap: int) -> str:
+def label_text(value: object, cap: int) -> str:
     """A label from any JSON value, capped (numbers and lists become their JSON text)."""
     if value is None:
         return ""

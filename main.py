@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="one row of headline figures per run of a session")
     report.add_argument("file", type=Path)
     report.add_argument("--json", action="store_true")
+    report.add_argument("--ops", metavar="RUN_ID", default=None, help="the top ops of that run's trace window")
+    report.add_argument("--by", choices=("self", "total", "count", "mean"), default="self", help="order of --ops (default: self time)")
+    report.add_argument("--limit", type=int, default=20, help="rows of --ops")
+    imp = sub.add_parser("import", help="add an outside trace (Chrome trace, XPlane, or profile log directory) as a run")
+    imp.add_argument("trace", type=Path)
+    imp.add_argument("--session", type=Path, default=None, dest="import_session")
+    imp.add_argument("--framework", choices=FRAMEWORKS, default=None, help="override the detected framework")
     compare = sub.add_parser("compare", help="compare runs across sessions: deltas, confidence intervals, verdicts, environment")
     compare.add_argument("runs", nargs="+", help="FILE (all its runs) or FILE:RUN_ID; the first run is the baseline")
     compare.add_argument("--json", action="store_true")
@@ -85,7 +92,7 @@ def _gui(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"run", "report", "compare", "export", "sessions", "env"}
+    commands = {"run", "report", "compare", "export", "sessions", "env", "import"}
     if not any(a in commands for a in argv) and not any(a in ("-h", "--help") for a in argv):
         return _gui(argv)
     parser = build_parser()
@@ -108,11 +115,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stepscope run: {exc}", file=sys.stderr)
             return EXIT_USAGE
         return run_command(spec, args.json, args.out_dir, args.timeout, args.session, args.repeat)
-    if args.command in ("report", "compare", "export", "sessions"):
+    if args.command in ("report", "compare", "export", "sessions", "import"):
         from sessions import cli
 
         if args.command == "report":
+            if args.ops:
+                return cli.ops_command(args.file, args.ops, args.json, args.by, args.limit)
             return cli.report_command(args.file, args.json)
+        if args.command == "import":
+            return cli.import_command(args.trace, args.import_session, args.framework)
         if args.command == "compare":
             return cli.compare_command(args.runs, args.json)
         if args.command == "export":

@@ -15,6 +15,7 @@ from typing import Any
 
 from profilers.runner import RunController, RunResult, new_run_id
 from sessions.recorder import SessionRecorder
+from sessions.traces import ingest_result
 from sessions.store import SessionError
 from workloads.spec import RunSpec
 
@@ -97,6 +98,10 @@ class RunQueue:
             controller.cancel()
         result = controller.wait()
         problem = recorder.finish(result)
+        if problem is None:
+            _, trace_problem = ingest_result(session_path, result)  # the trace inspector reads the parsed table
+            if trace_problem:
+                log.warning("trace of run %s not parsed: %s", run_id, trace_problem)
         with self._lock:
             self._controller = None
         self.callbacks.run_finished(run_id, result, problem)

@@ -100,6 +100,7 @@ def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: flo
                 session_path: Path | None = None, repeat: int = 1) -> int:
     """Run `spec` `repeat` times, each in a fresh worker, recording into the session."""
     from sessions.recorder import SessionRecorder
+    from sessions.traces import ingest_result
     from sessions.store import SessionError, default_session_path
 
     console = Console(stderr=True)
@@ -121,6 +122,10 @@ def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: flo
         session_problem = recorder.finish(result)
         record = result_record(result)
         record["session"] = str(session_path)
+        if result.status == "ok" and not session_problem and record["artifacts"]:
+            record["trace_events"], trace_problem = ingest_result(session_path, result)
+            if trace_problem:
+                console.print(f"[yellow]trace not parsed:[/yellow] {trace_problem}")
         records.append(record)
         console.print(summary_table(record))
         if result.status != "ok":

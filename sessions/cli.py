@@ -73,13 +73,63 @@ def report_command(path: Path, as_json: bool) -> int:
     for key, title in columns:
         table.add_column(title, no_wrap=key == "run_id", justify="right" if key not in ("run_id", "framework", "workload", "status") else "left")
     for row in rows:
-        shown = dict(row, framework=f"{row['framework']} {row['variant']}", workload=f"{row['workload']} {row['mode']}")
+        shown = dict(row, framework=f"{row['framework']} {row['variant'] or ''}".strip(),
+                     workload=f"{row['workload']} {row['mode'] or ''}".strip())
         table.add_row(*[_fmt(shown[key], 3 if key in ("final_loss", "accuracy") else 1) for key, _ in columns])
     console = _console()
     console.print(table)
     for row in rows:
         if row["reason"]:
             console.print(f"[yellow]{row['run_id']}[/yellow] {row['status']}: {row['reason']}")
+    return EXIT_OK
+
+
+def ops_command(path: Path, run_id: str, as_json: bool, by: str = "self", limit: int = 20) -> int:
+    """The top ops of a run's trace window, and what that trace does and does not contain."""
+    from profilers.trace_analysis import top_ops
+    from sessions.traces import load_trace
+
+    try:
+        with Session.open_readonly(path) as session:
+            table, description = load_trace(session, run_id)
+    except SessionError as exc:
+        return _error("report", exc)
+    kinds = ("framework_op", "hlo_op", "kernel")
+    rows = top_ops(table, by=by, category=kinds, limit=limit)
+    if as_json:
+        print(json.dumps({"run_id": run_id, "events": len(table), "source": description,
+                          "ops": [{"name": r.name, "kind": str(r.kind), "count": r.count, "self_ms": r.self_ns / 1e6,
+                                   "total_ms": r.total_ns / 1e6, "mean_ms": r.mean_ns / 1e6, "percent": r.percent}
+                                  for r in rows]}, indent=2))
+        return EXIT_OK
+    console = _console()
+    console.print(f"[bold]{run_id}[/bold]: {description}")
+    if not rows:
+        console.print("This trace has no framework-op, HLO-op or kernel events, so there is no per-op table: "
+                      "the time is in the runtime/executor events listed above.")
+        return EXIT_OK
+    table_view = Table(title=f"Top {len(rows)} ops by {by} time (framework ops, HLO ops, kernels)")
+    for title in ("op", "kind", "count", "self ms", "total ms", "mean ms", "% of self"):
+        table_view.add_column(title, justify="left" if title in ("op", "kind") else "right", overflow="fold")
+    for r in rows:
+        kind = getattr(r.kind, "name", str(r.kind)).lower()
+        table_view.add_row(r.name, kind, f"{r.count:,}", f"{r.self_ns / 1e6:,.3f}", f"{r.total_ns / 1e6:,.3f}",
+                           f"{r.mean_ns / 1e6:,.4f}", f"{r.percent:.1f}")
+    console.print(table_view)
+    return EXIT_OK
+
+
+def import_command(trace: Path, session_path: Path | None, framework: str | None) -> int:
+    from profilers.trace_table import TraceError
+    from sessions.traces import import_trace
+
+    session_path = session_path or default_session_path()
+    try:
+        run_id, table, description = import_trace(session_path, trace, framework)
+    except (TraceError, SessionError) as exc:
+        return _error("import", exc)
+    print(f"imported {len(table):,} events as run {run_id} into {session_path}")
+    print(description)
     return EXIT_OK
 
 

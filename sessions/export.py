@@ -37,7 +37,14 @@ def _write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
 
 
 def chrome_trace_bytes(session: Session, run_id: str) -> bytes:
-    """The run's trace as Chrome-trace JSON bytes, or SessionError if it has none."""
+    """The run's trace as Chrome-trace JSON bytes, or SessionError if it has none: from its
+    parsed event table when stored, else from the raw artifact."""
+    if session.trace(run_id) is not None:
+        from profilers.trace_export import chrome_trace_dict
+        from sessions.traces import load_trace
+
+        table, _ = load_trace(session, run_id)
+        return json.dumps(chrome_trace_dict(table), separators=(",", ":")).encode()
     artifacts = session.artifacts(run_id)
     chrome = [a for a in artifacts if a.kind == "chrome-trace"]
     if chrome:

@@ -56,9 +56,17 @@ CREATE TABLE artifact_chunks (artifact INTEGER NOT NULL REFERENCES artifacts(id)
 INSERT INTO step_phases VALUES (0, 'warmup'), (1, 'measure'), (2, 'trace');
 """
 
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """v2: each run's parsed trace window (profilers.trace_table's compressed column blobs)."""
+    conn.execute("CREATE TABLE traces (run INTEGER PRIMARY KEY REFERENCES runs(id), events INTEGER NOT NULL, "
+                 "description TEXT NOT NULL, source_artifact TEXT)")
+    conn.execute("CREATE TABLE trace_blobs (run INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, "
+                 "data BLOB NOT NULL, PRIMARY KEY (run, name))")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = []  # MIGRATIONS[k]: schema v(k+1) -> v(k+2); append, never edit
-SCHEMA_VERSION = 1
+MIGRATIONS: list[Migration] = [_v1_to_v2]  # MIGRATIONS[k]: schema v(k+1) -> v(k+2); append, never edit
+SCHEMA_VERSION = 2
 assert SCHEMA_VERSION == 1 + len(MIGRATIONS), "bump SCHEMA_VERSION with each migration"
 
 

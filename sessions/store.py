@@ -472,6 +472,29 @@ class Session:
                            "ORDER BY id", (self._run_key(run_id),))
         return [ArtifactRecord(*r) for r in rows]
 
+    def store_trace(self, run_id: str, blobs: dict[str, bytes], events: int, description: str, source: str | None) -> None:
+        """Keep a run's parsed trace (replacing an earlier one) and its event count in the summary."""
+        run = self._run_key(run_id)
+
+        def work() -> None:
+            self._conn.execute("DELETE FROM trace_blobs WHERE run = ?", (run,))
+            self._conn.execute("INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?)", (run, events, description, source))
+            self._conn.executemany("INSERT INTO trace_blobs VALUES (?, ?, ?)", [(run, k, v) for k, v in blobs.items()])
+            summary = json.loads(self._conn.execute("SELECT summary FROM runs WHERE id = ?", (run,)).fetchone()[0])
+            summary["trace_events"] = events
+            self._conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (_json(summary), run))
+
+        self._write(f"store the trace of run {run_id}", work)
+
+    def trace(self, run_id: str) -> tuple[dict[str, bytes], int, str] | None:
+        """A run's stored trace blobs, event count and description, or None if it has none."""
+        run = self._run_key(run_id)
+        info = self._query("SELECT events, description FROM traces WHERE run = ?", (run,))
+        if not info:
+            return None
+        blobs = dict(self._query("SELECT name, data FROM trace_blobs WHERE run = ?", (run,)))
+        return blobs, info[0][0], info[0][1]
+
     def artifact_bytes(self, run_id: str, name: str) -> bytes:
         """The artifact exactly as the profiler wrote it (checked against its size and SHA-256)."""
         rows = self._query("SELECT id, codec, size, sha256 FROM artifacts WHERE run = ? AND name = ?",

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PySide6.QtGui import QColor
 
 from gui.live_model import FRAMEWORK_COLORS

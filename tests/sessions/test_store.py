@@ -236,7 +236,7 @@ def test_bad_files_are_refused_with_one_line_naming_the_file(tmp_path: Path, kin
 def test_newer_schema_message_says_which_schema_it_needs(tmp_path: Path) -> None:
     path = tmp_path / "new.stepscope"
     _session_with_newer_schema(path)
-    with pytest.raises(SessionError, match=r"reads schema v1 and older.*reads v99"):
+    with pytest.raises(SessionError, match=rf"reads schema v{store.SCHEMA_VERSION} and older.*reads v99"):
         Session.open_readonly(path)
 
 

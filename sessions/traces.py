@@ -1,0 +1,85 @@
+"""A run's trace window in the session: parse its profiler artifact once into the event table,
+store the table (compressed columns, no pickle), and read it back for top ops and exports.
+
+Parsing happens after the run, in the recording process, so the worker's steps never pay for it.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from profilers.hooks import Artifact
+from profilers.trace_readers import read_trace
+from profilers.trace_table import EventTable, TraceError, table_from_blobs, table_to_blobs
+from sessions.store import Session, SessionError
+
+# Which artifact carries the most for each framework: XPlanes hold memory profiles and thread pools.
+PREFERRED_KIND = {"torch": ("chrome-trace",), "jax": ("xplane", "chrome-trace"), "tf": ("xplane",)}
+
+
+def pick_artifact(framework: str | None, artifacts: list[Artifact]) -> Artifact | None:
+    for kind in PREFERRED_KIND.get(framework or "", ("chrome-trace", "xplane")):
+        for artifact in artifacts:
+            if artifact.kind == kind:
+                return artifact
+    return artifacts[0] if artifacts else None
+
+
+def ingest_trace(session_path: Path, run_id: str, framework: str | None, artifacts: list[Artifact]) -> tuple[EventTable, str]:
+    """Parse the run's trace artifact and store it; TraceError or SessionError on failure."""
+    from profilers.trace_analysis import describe_source
+
+    artifact = pick_artifact(framework, artifacts)
+    if artifact is None:
+        raise TraceError(session_path, f"run {run_id} has no trace artifact")
+    table = read_trace(artifact.path, framework=framework)
+    description = describe_source(table)
+    with Session.create_or_open(session_path) as session:
+        session.store_trace(run_id, table_to_blobs(table), len(table), description, str(artifact.path))
+    return table, description
+
+
+def ingest_result(session_path: Path, result: Any) -> tuple[int | None, str | None]:
+    """After a run (a profilers.runner.RunResult): parse its trace into the session. Returns the
+    event count, or a problem sentence; a trace that cannot be read never fails the run."""
+    if result.status != "ok" or not result.summary.get("artifacts"):
+        return None, None
+    artifacts = [Artifact(a["kind"], Path(a["path"])) for a in result.summary["artifacts"]]
+    try:
+        table, _ = ingest_trace(session_path, result.run_id, result.spec.framework, artifacts)
+    except (TraceError, SessionError, OSError) as exc:
+        return None, str(exc)
+    return len(table), None
+
+
+def load_trace(session: Session, run_id: str) -> tuple[EventTable, str]:
+    """The stored event table of a run, or SessionError saying it has none."""
+    stored = session.trace(run_id)
+    if stored is None:
+        raise SessionError(f"{session.path}: run {run_id} has no parsed trace (it ran without a trace window, "
+                           "or its trace could not be read)")
+    blobs, _, description = stored
+    try:
+        return table_from_blobs(blobs), description
+    except TraceError as exc:
+        raise SessionError(f"{session.path}: the stored trace of run {run_id} is damaged ({exc})") from None
+
+
+def import_trace(session_path: Path, path: Path, framework: str | None = None) -> tuple[str, EventTable, str]:
+    """Add an outside trace (file or profile log directory) as a run of kind `imported`."""
+    from profilers.trace_analysis import describe_source
+
+    table = read_trace(path, framework=framework)
+    description = describe_source(table)
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    detected = framework or table.source.framework or "unknown"
+    spec = {"framework": detected, "workload": "imported", "mode": None, "variant": None, "batch_size": None,
+            "imported_from": str(path.resolve())}
+    with Session.create_or_open(session_path) as session:
+        session.begin_run(run_id, spec, kind="imported")
+        session.finish_run(run_id, "ok", None, {"framework": detected, "workload": "imported", "trace_events": len(table)},
+                           f"imported from {path.resolve()}\n{description}\n")
+        session.store_trace(run_id, table_to_blobs(table), len(table), description, str(path.resolve()))
+    return run_id, table, description

@@ -94,16 +94,19 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def _trace_best(r: dict[str, Any]) -> dict[str, Any]:
+    return r["plain_json"]["best"]
+
+
 def _trace_figure(r: dict[str, Any]) -> str:
-    eps = r.get("events_per_s") or r.get("read", {}).get("events_per_s")
-    bpe = r.get("bytes_per_event") or r.get("table_bytes_per_event") or r.get("memory", {}).get("table_bytes_per_event")
-    return f"{eps:,.0f} events/s, {bpe:.0f} B/event" if eps and bpe else json.dumps({k: v for k, v in r.items() if k != "machine"})[:160]
+    plain, gz = _trace_best(r), r["gzip_json"]["best"]
+    return (f"{plain['events_per_s']:,.0f} events/s plain, {gz['events_per_s']:,.0f} gzipped ({r['decoder']}); "
+            f"table {plain['table_bytes_per_event']:.0f} B/event, RSS +{plain['rss_delta_bytes_per_event']:.0f} B/event")
 
 
 def _trace_met(r: dict[str, Any]) -> bool:
-    eps = r.get("events_per_s") or r.get("read", {}).get("events_per_s") or 0
-    bpe = r.get("bytes_per_event") or r.get("table_bytes_per_event") or r.get("memory", {}).get("table_bytes_per_event") or 1e9
-    return eps >= 500_000 and bpe < 200
+    plain = _trace_best(r)
+    return plain["events_per_s"] >= 500_000 and plain["table_bytes_per_event"] < 200
 
 
 def update_readme() -> None:

@@ -6,7 +6,6 @@ compiles one small XLA program per shape, which cost seconds of start-up per run
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 import jax
@@ -14,19 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from workloads.configs import ConvNetConfig
+from workloads.host_init import dense, glorot
 
 Params = dict[str, Any]
-
-
-def _glorot(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Glorot-uniform; for a conv kernel (kh, kw, in, out) both fans include kh*kw."""
-    receptive = math.prod(shape[:-2])
-    limit = math.sqrt(6.0 / (receptive * (shape[-2] + shape[-1])))
-    return rng.uniform(-limit, limit, size=shape).astype(np.float32)
-
-
-def _dense(rng: np.random.Generator, n_in: int, n_out: int) -> dict[str, np.ndarray]:
-    return {"w": _glorot(rng, (n_in, n_out)), "b": np.zeros((n_out,), np.float32)}
 
 
 def init(config: ConvNetConfig, seed: int) -> Params:
@@ -34,11 +23,11 @@ def init(config: ConvNetConfig, seed: int) -> Params:
     rng = np.random.default_rng(seed)
     return {
         "conv": {
-            "w": _glorot(rng, (3, 3, c_in, config.conv_channels)),
+            "w": glorot(rng, (3, 3, c_in, config.conv_channels)),
             "b": np.zeros((config.conv_channels,), np.float32),
         },
-        "hidden": _dense(rng, config.flat_features, config.hidden),
-        "out": _dense(rng, config.hidden, config.num_classes),
+        "hidden": dense(rng, config.flat_features, config.hidden),
+        "out": dense(rng, config.hidden, config.num_classes),
     }
 
 

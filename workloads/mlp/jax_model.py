@@ -12,25 +12,15 @@ import jax
 import numpy as np
 
 from workloads.configs import MLPConfig
+from workloads.host_init import dense
 
 Params = list[dict[str, Any]]
-
-
-def _glorot(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Glorot-uniform; for a conv kernel (kh, kw, in, out) both fans include kh*kw."""
-    receptive = math.prod(shape[:-2])
-    limit = math.sqrt(6.0 / (receptive * (shape[-2] + shape[-1])))
-    return rng.uniform(-limit, limit, size=shape).astype(np.float32)
-
-
-def _dense(rng: np.random.Generator, n_in: int, n_out: int) -> dict[str, np.ndarray]:
-    return {"w": _glorot(rng, (n_in, n_out)), "b": np.zeros((n_out,), np.float32)}
 
 
 def init(config: MLPConfig, seed: int) -> Params:
     widths = (math.prod(config.image_shape), *config.hidden, config.num_classes)
     rng = np.random.default_rng(seed)
-    return [_dense(rng, n_in, n_out) for n_in, n_out in zip(widths, widths[1:])]
+    return [dense(rng, n_in, n_out) for n_in, n_out in zip(widths, widths[1:])]
 
 
 def apply(params: Params, x: jax.Array) -> jax.Array:

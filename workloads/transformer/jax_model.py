@@ -15,19 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from workloads.configs import EMBEDDING_STDDEV, TransformerConfig
+from workloads.host_init import dense
 
 Params = dict[str, Any]
-
-
-def _glorot(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Glorot-uniform; for a conv kernel (kh, kw, in, out) both fans include kh*kw."""
-    receptive = math.prod(shape[:-2])
-    limit = math.sqrt(6.0 / (receptive * (shape[-2] + shape[-1])))
-    return rng.uniform(-limit, limit, size=shape).astype(np.float32)
-
-
-def _dense(rng: np.random.Generator, n_in: int, n_out: int) -> dict[str, np.ndarray]:
-    return {"w": _glorot(rng, (n_in, n_out)), "b": np.zeros((n_out,), np.float32)}
 
 
 def _layer_norm_params(d: int) -> Params:
@@ -37,13 +27,13 @@ def _layer_norm_params(d: int) -> Params:
 def _block(rng: np.random.Generator, d: int, f: int) -> Params:
     return {
         "ln1": _layer_norm_params(d),
-        "q": _dense(rng, d, d),
-        "k": _dense(rng, d, d),
-        "v": _dense(rng, d, d),
-        "o": _dense(rng, d, d),
+        "q": dense(rng, d, d),
+        "k": dense(rng, d, d),
+        "v": dense(rng, d, d),
+        "o": dense(rng, d, d),
         "ln2": _layer_norm_params(d),
-        "ff1": _dense(rng, d, f),
-        "ff2": _dense(rng, f, d),
+        "ff1": dense(rng, d, f),
+        "ff2": dense(rng, f, d),
     }
 
 
@@ -55,7 +45,7 @@ def init(config: TransformerConfig, seed: int) -> Params:
         "pos_emb": rng.normal(0.0, EMBEDDING_STDDEV, size=(config.seq_len, d)).astype(np.float32),
         "blocks": [_block(rng, d, config.d_ff) for _ in range(config.num_layers)],
         "ln_f": _layer_norm_params(d),
-        "head": _dense(rng, d, config.vocab_size),
+        "head": dense(rng, d, config.vocab_size),
     }
 
 

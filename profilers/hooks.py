@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import ContextManager, Protocol
 
 
@@ -60,3 +61,17 @@ def checked(kind: str, paths: list[Path], what: str) -> list[Artifact]:
             raise ArtifactError(f"{what}: {kind} file {path} is empty")
         out.append(Artifact(kind, path))
     return out
+
+
+def run_window(hook: TraceHook, body: Callable[[int], object], first: int = 0) -> int:
+    """The trace window: start, run `body(i)` inside `hook.step(i)` for the steps the hook needs
+    (torch.profiler needs one more than it records), and always stop. Returns the next index."""
+    count = getattr(hook, "steps_needed")
+    hook.start()
+    try:
+        for index in range(first, first + count):
+            with hook.step(index):
+                body(index)
+    finally:
+        hook.stop()
+    return first + count

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, ContextManager
 
 import numpy as np
 
-from profilers.hooks import TraceHook
+from profilers.hooks import TraceHook, run_window
 from workloads import data
 from workloads.base import PreparedRun
 from workloads.spec import RunSpec
@@ -23,17 +22,17 @@ from workloads.spec import RunSpec
 Emit = Callable[..., None]
 
 
-def _timed_steps(
-    prepared: PreparedRun, emit: Emit, phase: str, first: int, count: int, batch: int,
-    wrap: Callable[[int], ContextManager[Any]] = lambda i: nullcontext(),
-) -> int:
+def _timed_step(prepared: PreparedRun, emit: Emit, phase: str, index: int, batch: int) -> None:
+    t0 = time.perf_counter()
+    loss = prepared.step(index)
+    seconds = time.perf_counter() - t0
+    emit("step", index=index, phase=phase, step_ms=seconds * 1000.0,
+         samples_per_s=batch / seconds if seconds > 0 else 0.0, loss=loss)
+
+
+def _timed_steps(prepared: PreparedRun, emit: Emit, phase: str, first: int, count: int, batch: int) -> int:
     for index in range(first, first + count):
-        with wrap(index):
-            t0 = time.perf_counter()
-            loss = prepared.step(index)
-            seconds = time.perf_counter() - t0
-        emit("step", index=index, phase=phase, step_ms=seconds * 1000.0,
-             samples_per_s=batch / seconds if seconds > 0 else 0.0, loss=loss)
+        _timed_step(prepared, emit, phase, index, batch)
     return first + count
 
 
@@ -95,11 +94,7 @@ def run_workload(
     if spec.trace_steps and make_hook is not None:
         with _phase(emit, "trace"):
             hook = make_hook(out_dir, spec.trace_steps, spec.with_stack)
-            hook.start()
-            try:
-                index = _timed_steps(prepared, emit, "trace", index, getattr(hook, "steps_needed", spec.trace_steps), batch, hook.step)
-            finally:
-                hook.stop()
+            index = run_window(hook, lambda i: _timed_step(prepared, emit, "trace", i, batch), index)
             for artifact in hook.artifacts():
                 emit("artifact", kind=artifact.kind, path=str(artifact.path), bytes=artifact.size)
     if spec.mode == "train" and spec.evaluate and eval_split is not None:

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 
+from profilers.hooks import run_window
 from profilers.jax_hooks import make_hook
 from workloads import data, registry
 from workloads.base import DeviceUnavailable
@@ -124,13 +125,7 @@ def test_trace_hook_writes_a_window_twice_and_stops_safely(tmp_path) -> None:
     for cycle in range(2):  # a second start/stop in the same process must work
         hook = make_hook(tmp_path / f"trace{cycle}", 2, with_stack=False)
         assert hook.steps_needed == 2
-        hook.start()
-        try:
-            for i in range(hook.steps_needed):
-                with hook.step(i):
-                    run.step(i)
-        finally:
-            hook.stop()
+        run_window(hook, run.step)
         hook.stop()  # harmless the second time
         artifacts = hook.artifacts()
         assert "xplane" in {a.kind for a in artifacts}

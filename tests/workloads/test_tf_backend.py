@@ -19,7 +19,7 @@ from workloads.spec import RunSpec  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 from profilers import tf_hooks  # noqa: E402
-from profilers.hooks import ArtifactError  # noqa: E402
+from profilers.hooks import ArtifactError, run_window  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 ACCURACY_STEP_BOUND = 100  # convnet reaches 0.90 on the digits test split in ~30-40 steps at batch 64
@@ -123,13 +123,7 @@ def test_trace_hook_twice(tmp_path: Path) -> None:
     for cycle in range(2):  # a second profile in the same process must work
         hook = tf_hooks.make_hook(tmp_path, 2, False)
         assert hook.steps_needed == 2
-        hook.start()
-        try:
-            for i in range(hook.steps_needed):
-                with hook.step(i):
-                    run.step(i)
-        finally:
-            hook.stop()
+        run_window(hook, run.step)
         hook.stop()  # harmless
         (artifact,) = hook.artifacts()
         assert artifact.kind == "xplane" and artifact.size > 0, cycle

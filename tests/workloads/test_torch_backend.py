@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from profilers.hooks import run_window
 from profilers.torch_hooks import make_hook
 from workloads import data, registry, torch_backend
 from workloads.base import DeviceUnavailable
@@ -109,23 +110,13 @@ def test_compiled_variant(mode: str) -> None:
     _assert_logits(run, config, x)
 
 
-def _trace_window(hook, run) -> None:
-    hook.start()
-    try:
-        for i in range(hook.steps_needed):
-            with hook.step(i):
-                run.step(i)
-    finally:
-        hook.stop()
-
-
 def test_trace_hook_writes_chrome_trace_twice(tmp_path: Path) -> None:
     run, _ = _run("mlp")
     make_hook(tmp_path / "never", 2, False).stop()  # stop without start is harmless
     for cycle, with_stack in enumerate((False, True)):
         hook = make_hook(tmp_path / str(cycle), 2, with_stack)
         assert hook.steps_needed == 3
-        _trace_window(hook, run)
+        run_window(hook, run.step)
         hook.stop()  # second stop is harmless
         (artifact,) = hook.artifacts()
         assert artifact.kind == "chrome-trace" and artifact.size > 0

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="compare runs across sessions: deltas, confidence intervals, verdicts, environment")
     compare.add_argument("runs", nargs="+", help="FILE (all its runs) or FILE:RUN_ID; the first run is the baseline")
     compare.add_argument("--json", action="store_true")
+    compare.add_argument("--html", type=Path, default=None, metavar="OUT",
+                         help="also write the comparison, with op diffs of traced runs, as one self-contained HTML file")
+    compare.add_argument("--markdown", type=Path, default=None, metavar="OUT", help="the same report as Markdown")
     export = sub.add_parser("export", help="export a run's steps and samples (csv, json) or its trace (chrome)")
     export.add_argument("file", type=Path)
     export.add_argument("--run", required=True, dest="run_id")
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "import":
             return cli.import_command(args.trace, args.import_session, args.framework)
         if args.command == "compare":
-            return cli.compare_command(args.runs, args.json)
+            return cli.compare_command(args.runs, args.json, args.html, args.markdown)
         if args.command == "export":
             return cli.export_command(args.file, args.run_id, args.format, args.out)
         return cli.sessions_command(args.dir, args.json)

@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sessions.compare import METRICS, compare_runs, load_runs
+from sessions.compare import METRICS, RunComparison, compare_runs, load_runs
 from sessions.export import export_run
 from sessions.headline import headline
 from sessions.store import Session, SessionError, default_session_path, list_sessions
@@ -133,7 +133,18 @@ def import_command(trace: Path, session_path: Path | None, framework: str | None
     return EXIT_OK
 
 
-def compare_command(refs: list[str], as_json: bool) -> int:
+def write_compare_reports(refs: list[str], result: RunComparison, html: Path | None, markdown: Path | None) -> None:
+    """The --html / --markdown documents, with op diffs of every traced run against the baseline."""
+    from sessions.compare_report import build_report, op_diffs_against_baseline, run_sources, write_report
+
+    diffs = op_diffs_against_baseline(run_sources(refs), [run.label for run in result.runs])
+    report = build_report(result, diffs)
+    for path, fmt in ((html, "html"), (markdown, "markdown")):
+        if path is not None:
+            print(f"wrote {write_report(path, report, fmt)}", file=sys.stderr)
+
+
+def compare_command(refs: list[str], as_json: bool, html: Path | None = None, markdown: Path | None = None) -> int:
     try:
         runs = load_runs(refs)
     except SessionError as exc:
@@ -141,6 +152,11 @@ def compare_command(refs: list[str], as_json: bool) -> int:
     if len(runs) < 2:
         return _error("compare", SessionError("name at least two runs (a session with several runs, or FILE:RUN_ID ...)"))
     result = compare_runs(runs)
+    if html is not None or markdown is not None:
+        try:
+            write_compare_reports(refs, result, html, markdown)
+        except SessionError as exc:
+            return _error("compare", exc)
     if as_json:
         print(json.dumps(_json_safe(result.to_dict()), indent=2, default=str))
         return EXIT_OK

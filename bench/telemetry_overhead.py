@@ -2,7 +2,8 @@
 
 One process per framework (like a worker). Blocks of steps alternate between the bare loop
 (time each step, nothing else) and the app's loop (`profilers.loop._timed_steps`, emitting every
-step as a JSON line to a pipe drained by a reader thread, with the sampler thread running).
+step as a JSON line to a pipe that another process drains, as the controller does, with the
+sampler thread running).
 The cost is the ratio of wall time per step over whole blocks, so the time spent emitting
 (which happens outside each step's timer) is counted too; the figure is the median of the
 ratios of adjacent block pairs, with a bootstrap 95 % interval.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import threading
+import subprocess
 import time
 
 import numpy as np
@@ -44,9 +45,11 @@ def main() -> None:
     for i in range(20):
         prepared.step(i)
 
+    # The events go down a pipe to another process, as they go to the controller in the app (a
+    # reader thread in this process would compete for the GIL and charge the app for the bench).
     read_fd, write_fd = os.pipe()
-    drain = threading.Thread(target=lambda: [None for _ in iter(lambda: os.read(read_fd, 65536), b"")], daemon=True)
-    drain.start()
+    drain = subprocess.Popen(["cat"], stdin=read_fd, stdout=subprocess.DEVNULL)
+    os.close(read_fd)
     writer = EventWriter(write_fd)
 
     def bare(first: int, count: int) -> None:
@@ -78,6 +81,7 @@ def main() -> None:
             _timed_steps(prepared, timed_emit, "measure", first, count, spec.batch_size)
         finally:
             sampler.stop()
+            sampler.close()
         direct["steps"] += count
 
     per_step = {"bare": [], "telemetry": []}
@@ -89,6 +93,8 @@ def main() -> None:
             (bare if name == "bare" else telemetry)(index, args.block_steps)
             per_step[name].append((time.perf_counter() - t0) * 1000 / args.block_steps)
             index += args.block_steps
+    os.close(write_fd)
+    drain.wait(timeout=10)
     bare_ms = float(np.median(per_step["bare"]))
     tel_ms = float(np.median(per_step["telemetry"]))
     # Step times drift by ±10 % over seconds on a 2-vCPU machine; adjacent blocks share the drift,

@@ -94,6 +94,7 @@ def run(spec_json: str, out_dir: Path, writer: EventWriter) -> None:
         sampler.sample_once()
     finally:
         sampler.stop()
+        sampler.close()
     summary = summarize(events)
     summary["peak_host_mb"] = round(sampler.peak_rss / (1024 * 1024), 1)
     summary["frameworks_loaded"] = loaded_frameworks()

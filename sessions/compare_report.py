@@ -90,7 +90,7 @@ def op_diffs_against_baseline(sources: Sequence[tuple[Path, str]], labels: Seque
     except SessionError as exc:
         return [f"No op diff: the baseline's trace cannot be read ({exc})."] * (len(sources) - 1)
     if base is None:
-        return [f"No op diff: the baseline {labels[0]} has no stored trace (it ran with --trace-steps 0)."] * (len(sources) - 1)
+        return [f"No op diff: the baseline {labels[0]} has no stored trace (it ran without a trace window, or stopped before it)."] * (len(sources) - 1)
     out: list[OpDiff | str] = []
     for (path, run_id), label in zip(sources[1:], labels[1:]):
         try:
@@ -99,7 +99,7 @@ def op_diffs_against_baseline(sources: Sequence[tuple[Path, str]], labels: Seque
             out.append(f"No op diff for {label}: {exc}")
             continue
         if table is None:
-            out.append(f"No op diff for {label}: it has no stored trace (it ran with --trace-steps 0).")
+            out.append(f"No op diff for {label}: it has no stored trace (it ran without a trace window, or stopped before it).")
         else:
             out.append(op_diff(base, table, baseline_label=labels[0], other_label=label))
     return out

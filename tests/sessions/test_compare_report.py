@@ -92,7 +92,8 @@ def test_a_run_without_a_trace_gets_a_sentence_not_a_table() -> None:
     refs = [f"{V2}:20250101-120000-aaaaaa", f"{V2}:20250101-120100-bbbbbb"]
     runs = load_runs(refs)
     diffs = op_diffs_against_baseline(run_sources(refs), [run.label for run in runs])
-    assert diffs == [f"No op diff for {runs[1].label}: it has no stored trace (it ran with --trace-steps 0)."]
+    assert diffs == [(f"No op diff for {runs[1].label}: it has no stored trace (it ran without a trace window, "
+                     "or stopped before it).")]
     text = to_markdown(build_report(compare_runs(runs), diffs))
     assert "it has no stored trace" in text
     flipped = op_diffs_against_baseline(run_sources(refs[::-1]), [run.label for run in runs[::-1]])

@@ -88,6 +88,9 @@ class MainWindow(QMainWindow):
         self.live_view = LiveViewPanel(self.live_model)
         self.runs_list = RunsListPanel(self.runs_model)
         self.runs_list.selectionChanged.connect(self._on_runs_selected)
+        self.runs_list.inspectRequested.connect(self.inspect_trace)
+        self.runs_list.compareRequested.connect(self.compare_runs)
+        self._views: list[QMainWindow] = []  # open inspector / comparison windows (kept alive here)
         self.banner = NotificationBanner(self.notifications)
         scroll = QScrollArea()
         scroll.setWidget(self.run_panel)
@@ -145,13 +148,61 @@ class MainWindow(QMainWindow):
         run_menu = self.menuBar().addMenu("&Run")
         run_menu.addAction(self.start_action)
         run_menu.addAction(self.stop_action)
+        self.inspect_action = action("&Inspect Trace…", lambda: self.inspect_trace(None), "Ctrl+I", "inspect")
+        self.compare_action = action("&Compare Runs…", lambda: self.compare_runs(None), "Ctrl+K", "compare")
+        analyse_menu = self.menuBar().addMenu("&Analyse")
+        analyse_menu.addAction(self.inspect_action)
+        analyse_menu.addAction(self.compare_action)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        for act in (self.start_action, self.stop_action, self.open_action, self.save_as_action):
+        for act in (self.start_action, self.stop_action, self.open_action, self.save_as_action, self.inspect_action,
+                    self.compare_action):
             toolbar.addAction(act)
         self.stop_action.setEnabled(False)
+
+    # -- analysis windows -------------------------------------------------------------------
+    def _show_view(self, window: QMainWindow) -> QMainWindow:
+        window.setAttribute(Qt.WA_DeleteOnClose)
+        window.destroyed.connect(lambda _=None, w=window: self._views.remove(w) if w in self._views else None)
+        self._views.append(window)
+        window.show()
+        return window
+
+    def inspect_trace(self, run_id: str | None = None) -> QMainWindow | None:
+        """Open the trace inspector on `run_id` (default: the selected run); a run without a
+        stored trace is a notification, not an error dialog."""
+        ids = [run_id] if run_id else self.runs_list.selected_ids()
+        if len(ids) != 1:
+            self.notifications.notify("Select one run to inspect its trace.", "warning")
+            return None
+        from gui.trace_inspector import TraceInspectorWindow  # on first use: keeps start-up short
+
+        try:
+            window = TraceInspectorWindow.from_session(self.session_path, ids[0])
+        except SessionError as exc:
+            self.notifications.notify(f"Cannot inspect run {ids[0]}: {exc}", "warning")
+            return None
+        return self._show_view(window)
+
+    def compare_runs(self, run_ids: list[str] | None = None) -> QMainWindow | None:
+        """Open the comparison view on `run_ids` (default: the selection, or every run of the
+        session when fewer than two are selected); more runs and files can be added there."""
+        ids = list(run_ids) if run_ids is not None else self.runs_list.selected_ids()
+        if len(ids) < 2:
+            ids = [row.run_id for row in self.runs_model.rows]
+        if not ids:
+            self.notifications.notify("The session holds no runs to compare yet.", "warning")
+            return None
+        from gui.compare_view import CompareWindow  # on first use: keeps start-up short
+
+        try:
+            window = CompareWindow.open(self.session_path, ids)
+        except SessionError as exc:
+            self.notifications.notify(f"Cannot compare: {exc}", "error")
+            return None
+        return self._show_view(window)
 
     # -- settings ---------------------------------------------------------------------------
     def _restore_settings(self) -> None:

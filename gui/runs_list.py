@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTextEdit, QSplitter, QTreeWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QMenu, QPlainTextEdit, QSplitter, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from gui.live_model import FRAMEWORK_COLORS
 from gui.runs_model import COLUMNS, RunsModel, format_cell
+from gui.view_export import export_actions
 
 STATUS_COLORS = {"ok": "#2e9d4a", "failed": "#d0392b", "cancelled": "#b7791f", "interrupted": "#b7791f",
                  "running": "#2f7ed8"}
 
 
 class RunsListPanel(QWidget):
-    """A view of RunsModel; `selectionChanged` carries the selected run ids."""
+    """A view of RunsModel; `selectionChanged` carries the selected run ids. Double-click (or
+    the context menu) asks for a run's trace inspector; the menu also compares the selection."""
 
     selectionChanged = Signal(list)
+    inspectRequested = Signal(str)  # run id
+    compareRequested = Signal(list)  # run ids
 
     def __init__(self, model: RunsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -35,6 +39,9 @@ class RunsListPanel(QWidget):
         self.tree.setHeaderLabels([header for _, header, _ in COLUMNS])
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.tree.itemSelectionChanged.connect(self._on_selection_changed)
+        self.tree.itemDoubleClicked.connect(lambda item, _col: self.inspectRequested.emit(item.data(0, Qt.UserRole)))
+        self.tree.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._on_context_menu)
         details = QWidget()
         details_layout = QVBoxLayout(details)
         details_layout.setContentsMargins(4, 0, 0, 0)
@@ -82,6 +89,20 @@ class RunsListPanel(QWidget):
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
             item.setSelected(item.data(0, Qt.UserRole) in run_ids)
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        ids = self.selected_ids()
+        menu = QMenu(self)
+        inspect = menu.addAction("Inspect trace…")
+        inspect.setEnabled(len(ids) == 1)
+        inspect.triggered.connect(lambda: self.inspectRequested.emit(ids[-1]))
+        compare = menu.addAction("Compare selected runs…" if len(ids) > 1 else "Compare runs…")
+        compare.setEnabled(self.tree.topLevelItemCount() > 0)
+        compare.triggered.connect(lambda: self.compareRequested.emit(ids))
+        menu.addSeparator()
+        for action in export_actions(self, table_model=self.tree.model(), name="runs"):
+            menu.addAction(action)
+        menu.exec(self.tree.viewport().mapToGlobal(pos))
 
     def _on_selection_changed(self) -> None:
         self._show_details()

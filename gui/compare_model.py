@@ -156,6 +156,7 @@ class CompareModel:
     def set_checked(self, key: RunKey, checked: bool) -> None:
         entry = self.entry(key)
         if entry.checked != checked:
+            self.error = None  # a new choice: the last failure's message has been seen
             entry.checked = checked
             self._fix_choices()
             self._changed()
@@ -169,6 +170,7 @@ class CompareModel:
         if not self.entry(key).checked:
             raise ValueError(f"{key[1]} is not among the chosen runs")
         if key != self.baseline:
+            self.error = None
             self.baseline = key
             self.pair = (key, self.pair[1] if self.pair[1] != key else None)
             self._fix_choices()

@@ -143,8 +143,11 @@ def show_op_diff(widget: QTableWidget, diff: OpDiff, statuses: set[str]) -> int:
              float("inf") if r.delta_percent is None else r.delta_percent, True),
         ]
         for c, (cell, key, right) in enumerate(cells):
-            widget.setItem(i, c, make_item(cell, key, right))
+            item = make_item(cell, key, right)
+            if c == 1:
+                item.setToolTip(r.name)  # long names (autograd::engine::…, fusions) are elided
+            widget.setItem(i, c, item)
     widget.setSortingEnabled(True)
     widget.resizeColumnsToContents()
-    widget.setColumnWidth(1, min(max(widget.columnWidth(1), 200), 420))
+    widget.setColumnWidth(1, min(max(widget.columnWidth(1), 200), 520))
     return len(rows)

@@ -71,8 +71,22 @@ class SideBySideTimelines(QWidget):
             self.message.setText("At least one trace has no step markers: the two timelines are aligned at their "
                                  "first events instead of at step boundaries.")
         self.message.setVisible(True)
-        lo, hi = self.timelines[0].view_range()
-        self._on_range_changed(0, lo, hi)
+        self._initial_view()
+
+    def _initial_view(self) -> None:
+        """Start both at their first step, at the same time scale, as wide as the shorter trace
+        allows from there (a wider range would be clamped on one side and lose the alignment)."""
+        first = self.timelines[0]
+        starts = [t.step_starts_ns() for t in self.timelines]
+        if not all(len(s) for s in starts):
+            self._on_range_changed(0, *first.view_range())
+            return
+        width = min(t.view_range()[1] - float(s[0]) for t, s in zip(self.timelines, starts))
+        if width <= 0:
+            return
+        lo = float(starts[0][0]) - 0.02 * width
+        first.set_view_range(lo, lo + width)
+        self._on_range_changed(0, *first.view_range())  # in case the range did not change (no signal)
 
     def highlight(self, name: str | None) -> None:
         """Highlight an op (by name) on both sides, e.g. the one picked in the op-diff table."""

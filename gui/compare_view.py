@@ -91,7 +91,7 @@ class CompareWindow(QMainWindow):
         splitter.addWidget(self.chooser)
         splitter.addWidget(self._center)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([250, 1150])
+        splitter.setSizes([280, 1120])
         self.setCentralWidget(splitter)
         self._build_menu()
         self._apply_palette()

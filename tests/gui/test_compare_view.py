@@ -156,6 +156,8 @@ def test_side_by_side_timelines_align_at_step_boundaries(window: CompareWindow, 
     starts_a, starts_b = a.step_starts_ns(), b.step_starts_ns()
     assert len(starts_a) == len(starts_b) == 2
     assert "Aligned at step boundaries" in window.timelines.message.text()
+    (lo_a, hi_a), (lo_b, hi_b) = a.view_range(), b.view_range()  # they open on their first steps, same scale
+    assert lo_a - starts_a[0] == pytest.approx(lo_b - starts_b[0], abs=1) and hi_a - lo_a == pytest.approx(hi_b - lo_b, abs=1)
     for k in (0, 1):
         a.set_view_range(starts_a[k] + 1_000, starts_a[k] + 301_000)
         lo, hi = b.view_range()

@@ -38,12 +38,43 @@ def self_times(table: EventTable) -> np.ndarray:
         s, e = start[seg], start[seg] + dur[seg]
         if np.all(s[1:] >= np.maximum.accumulate(e[:-1])):
             continue  # nothing nests on this row
+        nested = _nested_children_time(seg, s, e)
+        if nested is not None:
+            np.subtract.at(self_ns, nested[0], nested[1])
+            continue
         child = _children_time(seg.tolist(), s.tolist(), e.tolist())
         for i, t in child.items():
             self_ns[i] -= t
     np.maximum(self_ns, 0, out=self_ns)
     table.cache["self_ns"] = self_ns
     return self_ns
+
+
+def _nested_children_time(ids: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(parent ids, child durations) for a row whose events nest properly, in numpy: a 1 M-event
+    trace in well under a second where the stack walk below takes seconds. `s`/`e` are sorted
+    by start, longest first. Returns None when some event outlives its parent (partial
+    overlap): then only the stack walk gives the clipped times.
+
+    An event's depth is the number of earlier events still open at its start (every event that
+    ended by then started before it); its parent is the nearest earlier event one level up."""
+    position = np.arange(len(s))
+    depth = position - np.searchsorted(np.sort(e), s, side="right")
+    if depth.min() < 0:
+        return None
+    parent = np.full(len(s), -1)
+    for level in range(1, int(depth.max()) + 1):
+        here = np.flatnonzero(depth == level)
+        above = np.flatnonzero(depth == level - 1)
+        slot = np.searchsorted(above, here) - 1
+        if len(here) and (slot < 0).any():
+            return None
+        parent[here] = above[slot]
+    child = np.flatnonzero(parent >= 0)
+    up = parent[child]
+    if np.any(e[child] > e[up]) or np.any(e[up] <= s[child]):
+        return None
+    return ids[up], (e[child] - s[child])
 
 
 def _children_time(ids: list[int], starts: list[int], ends: list[int]) -> dict[int, int]:

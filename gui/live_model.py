@@ -8,11 +8,14 @@ So the GUI thread is the only one that touches the arrays, and no lock is needed
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from gui.decimation import MinMaxPyramid
 
 MB = 1024.0 * 1024.0
 # One fixed colour per framework, so a run has the same colour in every plot and every session.
@@ -21,15 +24,24 @@ FALLBACK_COLOR = "#8e44ad"
 
 
 class GrowingSeries:
-    """An (x, y) series that grows by doubling; `x`/`y` are views of the filled part."""
+    """An (x, y) series that grows by doubling; `x`/`y` are views of the filled part.
+
+    It also carries a min/max pyramid of y (`gui.decimation`), so drawing costs O(pixels) however
+    long the series grows. The pyramid takes in new samples every PYRAMID_BATCH of them (a plot
+    that needs it sooner brings it up to date itself): per-append upkeep would cost more in
+    Python overhead than the work, and a lazier one would stall the frame that finally needs it."""
+
+    PYRAMID_BATCH = 8192
 
     def __init__(self, capacity: int = 1024) -> None:
         self._x = np.empty(capacity, dtype=np.float64)
         self._y = np.empty(capacity, dtype=np.float64)
         self._n = 0
         self.version = 0  # bumps on every append, so a view redraws only when something changed
-        self.y_min = np.inf  # running bounds, so a view can size its axis without scanning the data
-        self.y_max = -np.inf
+        self.y_min = np.inf  # running bounds of the finite values, so a view can size its axis
+        self.y_max = -np.inf  # without scanning the data
+        self.sorted = True  # x never went back (the decimation needs it; worker time only grows)
+        self.pyramid = MinMaxPyramid()
 
     def __len__(self) -> int:
         return self._n
@@ -45,24 +57,36 @@ class GrowingSeries:
 
     def append(self, x: float, y: float) -> None:
         self._reserve(1)
+        if self._n and x < self._x[self._n - 1]:
+            self.sorted = False
         self._x[self._n] = x
         self._y[self._n] = y
         self._n += 1
         self.version += 1
-        if y == y:  # not NaN
+        if self._n - self.pyramid.n >= self.PYRAMID_BATCH:
+            self.pyramid.update(self.y)
+        if math.isfinite(y):
             self.y_min = min(self.y_min, y)
             self.y_max = max(self.y_max, y)
 
     def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
         k = len(xs)
+        if not k:
+            return
         self._reserve(k)
+        if (self._n and xs[0] < self._x[self._n - 1]) or (k > 1 and bool((np.diff(xs) < 0).any())):
+            self.sorted = False
         self._x[self._n : self._n + k] = xs
         self._y[self._n : self._n + k] = ys
         self._n += k
         self.version += 1
-        if k and not np.isnan(ys).all():
-            self.y_min = min(self.y_min, float(np.nanmin(ys)))
-            self.y_max = max(self.y_max, float(np.nanmax(ys)))
+        if self._n - self.pyramid.n >= self.PYRAMID_BATCH:
+            self.pyramid.update(self.y)
+        finite = np.where(np.isfinite(ys), ys, np.nan)
+        low, high = np.fmin.reduce(finite), np.fmax.reduce(finite)
+        if not math.isnan(low):  # some value was finite
+            self.y_min = min(self.y_min, float(low))
+            self.y_max = max(self.y_max, float(high))
 
     @property
     def x(self) -> np.ndarray:
@@ -120,19 +144,12 @@ class RunSeries:
     # -- ingestion (GUI thread, from drain or from a stored run) --------------------------
     def apply(self, event: dict[str, Any]) -> None:
         kind, t = event["type"], float(event["t"])
-        self.last_t = max(self.last_t, t)
         if kind == "step":
-            for name in STEP_METRICS:
-                value = event.get(name)
-                if value is not None:
-                    self.series[name].append(t, float(value))
-            self.steps_done += 1
+            self.extend_steps([event])
         elif kind == "sample":
-            for name, (source, scale) in SAMPLE_METRICS.items():
-                value = event.get(source)
-                if value is not None:
-                    self.series[name].append(t, float(value) * scale)
+            self.extend_samples([event])
         elif kind == "phase" and event["name"] in ("compile", "warmup", "measure", "trace"):
+            self.last_t = max(self.last_t, t)
             if event["edge"] == "start":
                 self.phases.append([event["name"], t, None])
             else:
@@ -141,6 +158,33 @@ class RunSeries:
                         span[2] = t
                         break
             self.phase_version += 1
+        else:
+            self.last_t = max(self.last_t, t)
+
+    def extend_steps(self, events: list[dict[str, Any]]) -> None:
+        """Append a batch of step events: one array per metric, not one append per value."""
+        if events:
+            self._extend(events, [(name, name, 1.0) for name in STEP_METRICS])
+            self.steps_done += len(events)
+
+    def extend_samples(self, events: list[dict[str, Any]]) -> None:
+        """Append a batch of telemetry samples (the bulk of a fast stream) the same way."""
+        if events:
+            self._extend(events, [(name, source, scale) for name, (source, scale) in SAMPLE_METRICS.items()])
+
+    def _extend(self, events: list[dict[str, Any]], metrics: list[tuple[str, str, float]]) -> None:
+        t = np.array([e["t"] for e in events], dtype=float)
+        self.last_t = max(self.last_t, float(t.max()))
+        for name, source, scale in metrics:
+            values = [e.get(source) for e in events]
+            if None in values:
+                ok = np.array([v is not None for v in values])
+                if not ok.any():
+                    continue
+                y, x = np.array([v for v in values if v is not None], dtype=float), t[ok]
+            else:
+                y, x = np.array(values, dtype=float), t
+            self.series[name].extend(x, y * scale if scale != 1.0 else y)
 
 
 class LiveModel:
@@ -181,45 +225,36 @@ class LiveModel:
     def drain(self, limit: int = 500_000) -> int:
         """Apply queued events to their runs (events of runs no longer shown are dropped).
 
-        Telemetry samples, the bulk of a fast stream, are gathered per run and appended as one
-        array per metric; steps and phases go through `RunSeries.apply` in order."""
+        Steps and telemetry samples, the bulk of a fast stream, are gathered per run and appended
+        as one array per metric; phases are applied in order as they come."""
         n = 0
         inbox, runs = self._inbox, self.runs
-        pending: dict[str, dict[str, list[float]]] = {}
-        metrics = tuple(SAMPLE_METRICS.items())
+        batches: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}  # run -> (samples, steps)
         while inbox and n < limit:
             run_id, event = inbox.popleft()
             n += 1
             kind = event["type"]
-            if kind == "_begin":
+            if kind == "sample" or kind == "step":
+                batch = batches.get(run_id)
+                if batch is None:
+                    batch = batches[run_id] = ([], [])
+                batch[kind == "step"].append(event)
+            elif kind == "_begin":
+                self._apply_batches(batches)  # whatever came before belongs to the run being replaced
+                batches = {}
                 self.add_run(run_id, event["framework"], event["label"], event["expected_steps"])
-                continue
-            run = runs.get(run_id)
-            if run is None:
-                continue
-            if kind != "sample":
+            elif (run := runs.get(run_id)) is not None:
                 run.apply(event)
-                continue
-            cols = pending.get(run_id)
-            if cols is None:
-                cols = pending[run_id] = {name: [] for name, _ in metrics}
-                cols.update({f"{name}:t": [] for name, _ in metrics})
-            t = event["t"]
-            for name, (source, scale) in metrics:
-                value = event.get(source)
-                if value is not None:
-                    cols[name].append(value * scale)
-                    cols[f"{name}:t"].append(t)
-        for run_id, cols in pending.items():
-            run = runs.get(run_id)
-            if run is None:
-                continue
-            for name, _ in metrics:
-                if cols[name]:
-                    run.series[name].extend(np.asarray(cols[f"{name}:t"], dtype=float), np.asarray(cols[name], dtype=float))
-                    run.last_t = max(run.last_t, cols[f"{name}:t"][-1])
+        self._apply_batches(batches)
         self.events_applied += n
         return n
+
+    def _apply_batches(self, batches: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]) -> None:
+        for run_id, (samples, steps) in batches.items():
+            run = self.runs.get(run_id)
+            if run is not None:
+                run.extend_samples(samples)
+                run.extend_steps(steps)
 
     def add_stored(self, run_id: str, framework: str, label: str, steps: dict[str, np.ndarray],
                    samples: dict[str, np.ndarray], phases: list[dict[str, Any]]) -> RunSeries:

@@ -1,5 +1,5 @@
 """The live view: six linked plots (step time with its median, throughput, loss, host and device
-memory, CPU/GPU utilisation) drawn from a LiveModel by one 30 fps timer.
+memory, CPU/GPU utilisation) drawn from a LiveModel by one ~30 fps timer.
 
 The timer drains the model's inbox and then redraws whatever changed, so a burst of events costs
 one frame, not one repaint per event. All plots share the x axis: seconds since the worker started.
@@ -9,11 +9,13 @@ from __future__ import annotations
 import time
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from gui.live_model import LiveModel
 from gui.live_plot import FRAME_INTERVAL_MS, LivePlot
+
+MEDIAN_INTERVAL_S = 0.25  # the median line is an O(steps) sort: recompute it a few times a second, not per frame
 
 # plot key -> (title, y label, metric series names in the model)
 PLOTS = {
@@ -53,11 +55,13 @@ class LiveViewPanel(QWidget):
             layout.addWidget(plot, k // 2, k % 2)
         self.legend = self.plots["step_ms"].addLegend(offset=(-10, 10), labelTextSize="8pt")
         self._medians: dict[str, pg.InfiniteLine] = {}
+        self._median_at: dict[str, tuple[int, float]] = {}  # run -> (steps, time) of its last median
         self._model_version = -1
         self._phase_key: tuple = ()
         self._x_end: float | None = None  # right edge of the followed x range; None before data
         self.frame_times_ms: list[float] = []
         self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)  # a coarse timer may run 5 % slow: under 30 fps
         self._timer.timeout.connect(self._on_frame)
         self._timer.start(FRAME_INTERVAL_MS)
 
@@ -71,7 +75,12 @@ class LiveViewPanel(QWidget):
             plot.getPlotItem().titleLabel.setText(plot.getPlotItem().titleLabel.text, color=foreground)
 
     def point_count(self) -> int:
+        """Samples behind all curves: grows with the data."""
         return sum(plot.point_count() for plot in self.plots.values())
+
+    def drawn_point_count(self) -> int:
+        """Points the curves were last given: bounded by the plots' widths, not by the data."""
+        return sum(plot.drawn_point_count() for plot in self.plots.values())
 
     def _rebuild(self) -> None:
         self.legend.clear()
@@ -81,6 +90,7 @@ class LiveViewPanel(QWidget):
         for line in self._medians.values():
             step_plot.removeItem(line)
         self._medians.clear()
+        self._median_at.clear()
         for run in self.model.runs.values():
             for key, (_, _, metrics) in PLOTS.items():
                 for metric in metrics:
@@ -123,22 +133,30 @@ class LiveViewPanel(QWidget):
             view.setXRange(start, self._x_end, padding=0)
             self._x_end = view.viewRange()[0][1]
 
+    def _update_medians(self, now: float) -> None:
+        for run_id, line in self._medians.items():
+            run = self.model.runs[run_id]
+            steps, at = self._median_at.get(run_id, (-1, -MEDIAN_INTERVAL_S))
+            if run.steps_done == steps or now - at < MEDIAN_INTERVAL_S:
+                continue  # a throttled change is picked up by a later tick, data or not
+            self._median_at[run_id] = (run.steps_done, now)
+            median = run.median_step_ms()
+            line.setVisible(median is not None)
+            if median is not None:
+                line.setValue(median)
+
     def _on_frame(self) -> None:
         start = time.perf_counter()
         changed = self.model.drain() > 0
         if self.model.version != self._model_version:
             self._rebuild()
             changed = True
-        if not changed:
-            return
-        self._update_phases()
-        self._follow_x()
-        for run_id, line in self._medians.items():
-            median = self.model.runs[run_id].median_step_ms()
-            line.setVisible(median is not None)
-            if median is not None:
-                line.setValue(median)
+        if changed:
+            self._update_phases()
+            self._follow_x()
+        self._update_medians(start)
         for plot in self.plots.values():
-            plot.refresh()
-        self.frame_times_ms.append((time.perf_counter() - start) * 1000.0)
-        self.frameDrawn.emit()
+            plot.refresh()  # also after a pan or resize with no new data; a no-op when nothing moved
+        if changed:
+            self.frame_times_ms.append((time.perf_counter() - start) * 1000.0)
+            self.frameDrawn.emit()

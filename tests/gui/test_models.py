@@ -48,6 +48,46 @@ def test_events_posted_from_another_thread_land_after_drain() -> None:
     assert run.phases[0] == ["warmup", 0.5, 1.1]
 
 
+def test_a_batched_drain_gives_the_same_series_as_events_applied_one_by_one() -> None:
+    rng = np.random.default_rng(1)
+    events = [{"type": "phase", "t": 0.0, "name": "measure", "edge": "start"}]
+    for k in range(3000):
+        t = k / 100
+        events.append({"type": "sample", "t": t, "host_rss": float(rng.integers(1, 1e9)), "cpu_percent": float(rng.random()),
+                       "device_in_use": None if k % 7 else 5e8, "device_peak": None, "device_memory_source": None,
+                       "gpu_util": None, "gpu_mem_used": None})
+        if k % 3 == 0:
+            events.append({"type": "step", "t": t, "index": k, "phase": "measure", "step_ms": float(rng.random()),
+                           "samples_per_s": 10.0, "loss": None if k % 2 else float(k)})
+    events.append({"type": "phase", "t": 30.0, "name": "measure", "edge": "end"})
+    batched, single = LiveModel(), LiveModel()
+    batched.announce("r", "torch", "r", 0)
+    for event in events:
+        batched.post("r", event)
+    assert batched.drain() == len(events) + 1
+    run = single.add_run("r", "torch", "r")
+    for event in events:
+        run.apply(event)
+    a, b = batched.runs["r"], single.runs["r"]
+    assert (a.steps_done, a.last_t, a.phases) == (b.steps_done, b.last_t, b.phases) == (1000, 30.0, [["measure", 0.0, 30.0]])
+    for name, series in a.series.items():
+        assert np.array_equal(series.x, b.series[name].x) and np.array_equal(series.y, b.series[name].y), name
+        assert (series.y_min, series.y_max) == (b.series[name].y_min, b.series[name].y_max)
+    assert len(a.series["device_mb"]) == 429 and len(a.series["gpu_util"]) == 0 and len(a.series["loss"]) == 500
+    assert a.median_step_ms() == b.median_step_ms()
+
+
+def test_series_bounds_skip_non_finite_values_and_the_pyramid_keeps_up_in_batches() -> None:
+    s = GrowingSeries()
+    s.extend(np.array([0.0, 1.0, 2.0]), np.array([np.nan, np.inf, 3.0]))
+    s.append(3.0, -np.inf)
+    assert (s.y_min, s.y_max) == (3.0, 3.0) and s.sorted
+    s.extend(np.arange(4.0, 4.0 + 3 * s.PYRAMID_BATCH), np.arange(3 * s.PYRAMID_BATCH, dtype=float))
+    assert len(s) - s.pyramid.n < s.PYRAMID_BATCH  # taken in on ingest, not all at the first frame that needs it
+    s.append(1.0, 0.0)
+    assert not s.sorted
+
+
 def test_presets_queue_one_run_per_framework_with_identical_settings() -> None:
     model = RunPanelModel()
     presets = load_presets()

@@ -3,11 +3,15 @@
 The trace: torch.profiler-shaped complete ("X") events — aten op names from a pool of 400,
 categories cpu_op / user_annotation / cuda_runtime, one pid, four tids, increasing µs
 timestamps, and the "External id" / "Ev Idx" arguments torch writes on every event — as plain
-JSON (the headline), the same gzipped, and a variant whose events also carry "Input Dims"
-(the arguments the reader keeps). Each read runs in a fresh process (so memory is that
-read's alone), three times; the best time counts. For scale, the time msgspec alone takes to
-decode the same file into the reader's typed structs is measured too (the floor under this
-design on this machine: the rest is numpy columns, interning and classification).
+JSON (the headline), the same gzipped, a variant whose events also carry "Input Dims" (the
+arguments the reader keeps), and the plain file again with the second process turned off
+(STEPSCOPE_TRACE_WORKER=0; by default the reader shares a big array with a worker process when
+a core is idle). Each read runs in a fresh process (so memory is that read's alone), three
+times; the best wall time counts. CPU time is reported beside it: this process's
+(`cpu_seconds`) and the worker's (`worker_cpu_seconds`, 0 when none was started). For scale,
+the time msgspec alone takes to decode the file's events into the reader's typed structs, in
+the reader's 128 KiB chunks, is measured too (the floor under this design on one core: the
+rest is numpy columns, interning and classification).
 
 Memory per event: the table's own accounting (`EventTable.nbytes`) and the process RSS
 after the read minus before it (the table only: the parse's temporaries are freed), plus
@@ -21,6 +25,7 @@ import argparse
 import gc
 import gzip
 import json
+import os
 import resource
 import statistics
 import sys
@@ -66,46 +71,65 @@ def measure(path: str) -> dict[str, Any]:
     proc = psutil.Process()
     gc.collect()
     rss0 = proc.memory_info().rss
-    t0 = time.perf_counter()
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0, c0 = time.perf_counter(), time.process_time()
     table = read_trace(path)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     gc.collect()
     rss1 = proc.memory_info().rss
     peak1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     n = len(table)
-    return {"events": n, "seconds": seconds, "events_per_s": n / seconds, "table_bytes_per_event": table.nbytes / n,
+    return {"events": n, "seconds": seconds, "events_per_s": n / seconds, "cpu_seconds": cpu,
+            "worker_cpu_seconds": kids1.ru_utime + kids1.ru_stime - kids0.ru_utime - kids0.ru_stime,
+            "table_bytes_per_event": table.nbytes / n,
             "table_nbytes": table.nbytes_breakdown(), "rss_delta_bytes_per_event": (rss1 - rss0) / n,
             "rss_peak_during_parse_bytes_per_event": (max(peak1, rss0) - rss0) / n}
 
 
 def decode_only(path: str) -> dict[str, Any]:
-    """What msgspec alone needs to turn the (decompressed) file into the reader's typed event
-    structs, no columns built: the floor under any reader of this design on this machine."""
-    from profilers.trace_decode import _whole
+    """What msgspec alone needs to turn the (decompressed) file's events into the reader's
+    typed structs, in the reader's chunks, no columns built: the floor under any reader of
+    this design on one core of this machine."""
+    from profilers.trace_decode import _events_span
+    from profilers.trace_json import CHUNK_BYTES, decode_range
     from profilers.trace_readers import read_bytes
     from profilers.trace_table import Limits
 
     data = read_bytes(Path(path), Limits())
     gc.disable()
-    t0 = time.perf_counter()
-    _whole.decode(data)
-    return {"msgspec_decode_only_s": time.perf_counter() - t0}
+    t0, c0 = time.perf_counter(), time.process_time()
+    view, begin, end, _ = _events_span(data)
+    decode_range(lambda events: None, view, begin + 1, end, CHUNK_BYTES)
+    return {"msgspec_decode_only_s": time.perf_counter() - t0, "msgspec_decode_only_cpu_s": time.process_time() - c0}
 
 
-def _child(flag: str, path: Path) -> dict[str, Any]:
+def _child(flag: str, path: Path, env: dict[str, str]) -> dict[str, Any]:
     from bench.common import run_python
 
-    return json.loads(run_python(["-m", "bench.trace_reader", flag, str(path)]).strip().splitlines()[-1])
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return json.loads(run_python(["-m", "bench.trace_reader", flag, str(path)]).strip().splitlines()[-1])
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
-def run_variant(path: Path, repeats: int) -> dict[str, Any]:
-    runs = [_child("--measure", path) for _ in range(repeats)]
+def run_variant(path: Path, repeats: int, env: dict[str, str]) -> dict[str, Any]:
+    runs = [_child("--measure", path, env) for _ in range(repeats)]
     best = min(runs, key=lambda r: r["seconds"])
-    floor = min((_child("--decode-only", path)["msgspec_decode_only_s"] for _ in range(2)), default=None)
-    return {"file_bytes": path.stat().st_size, "best": best,
+    floor = [_child("--decode-only", path, env) for _ in range(2)]
+    return {"file_bytes": path.stat().st_size, "env": env, "best": best,
             "seconds_all": [round(r["seconds"], 3) for r in runs],
+            "cpu_seconds_all": [round(r["cpu_seconds"], 3) for r in runs],
+            "worker_cpu_seconds_all": [round(r["worker_cpu_seconds"], 3) for r in runs],
             "events_per_s_median": statistics.median(r["events_per_s"] for r in runs),
-            "msgspec_decode_only_s_best": floor}
+            "msgspec_decode_only_s_best": min(f["msgspec_decode_only_s"] for f in floor),
+            "msgspec_decode_only_cpu_s_best": min(f["msgspec_decode_only_cpu_s"] for f in floor)}
 
 
 def main() -> None:
@@ -128,24 +152,30 @@ def main() -> None:
         decoder = "stdlib json (msgspec not installed)"
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="stepscope-bench-") as tmp:
-        variants = {"plain_json": ("trace.json", False, False), "gzip_json": ("trace.json.gz", False, True),
-                    "plain_json_with_input_dims": ("shapes.json", True, False)}
-        for name, (file, shapes, compress) in variants.items():
+        one_core = {"STEPSCOPE_TRACE_WORKER": "0"}
+        variants = {"plain_json": ("trace.json", False, False, {}), "plain_json_one_core": ("trace.json", False, False, one_core),
+                    "gzip_json": ("trace.json.gz", False, True, {}),
+                    "plain_json_with_input_dims": ("shapes.json", True, False, {})}
+        for name, (file, shapes, compress, env) in variants.items():
             path = Path(tmp) / file
-            write_trace(path, args.events, shapes, compress)
-            results[name] = run_variant(path, args.repeats)
-            path.unlink()
+            if not path.exists():
+                write_trace(path, args.events, shapes, compress)
+            results[name] = run_variant(path, args.repeats, env)
+            if name != "plain_json":  # the one-core variant reads the same file next
+                path.unlink()
             best = results[name]["best"]
-            print(f"{name:28s} {best['events_per_s'] / 1e3:7.0f} k events/s  ({best['seconds']:.2f} s best of "
-                  f"{results[name]['seconds_all']}), table {best['table_bytes_per_event']:.1f} B/event, "
+            print(f"{name:28s} {best['events_per_s'] / 1e3:7.0f} k events/s  ({best['seconds']:.2f} s wall best of "
+                  f"{results[name]['seconds_all']}; CPU {best['cpu_seconds']:.2f} s + worker "
+                  f"{best['worker_cpu_seconds']:.2f} s), table {best['table_bytes_per_event']:.1f} B/event, "
                   f"RSS +{best['rss_delta_bytes_per_event']:.0f} B/event, parse peak "
                   f"{best['rss_peak_during_parse_bytes_per_event']:.0f} B/event; msgspec decode alone "
                   f"{results[name]['msgspec_decode_only_s_best']:.2f} s", file=sys.stderr)
     from bench.common import write_result
 
     out = write_result("trace_reader", {
-        "what": "read_trace on a torch-like Chrome trace of complete events, fresh process per read, best of "
-                f"{args.repeats}",
+        "what": "read_trace on a torch-like Chrome trace of complete events, fresh process per read, best wall time of "
+                f"{args.repeats}; seconds are wall time, cpu_seconds this process's CPU time, worker_cpu_seconds the "
+                "second process's",
         "events": args.events, "decoder": decoder, "goal_events_per_s": 1_000_000, "floor_events_per_s": 500_000,
         "goal_bytes_per_event": 200, **results,
     })

@@ -200,7 +200,8 @@ class _Keys:
         self._kind: np.ndarray | None = None
 
     def rows(self, code: np.ndarray) -> np.ndarray:
-        need = np.unique(code[self._row[code] < 0]) if len(code) else code
+        present = np.bincount(code, minlength=len(self.ukeys)) > 0  # np.unique of 1M codes: 4x slower
+        need = np.flatnonzero(present & (self._row < 0))
         for u in need.tolist():
             self._row[u] = self.builder.row(self.prefix, self.ukeys[u][3], self.ukeys[u][4])
         return self._row[code]
@@ -311,9 +312,10 @@ def _pairs(keys: _Keys, cols: Columns, code: np.ndarray, pc: np.ndarray, begin: 
 def _device_rows(builder: TableBuilder, part: dict[str, np.ndarray], kind: np.ndarray) -> None:
     """Mark device rows and apply xprof's device-line kinds in place."""
     rows = part["row"]
-    for r in np.unique(rows[np.isin(kind, (Kind.KERNEL, Kind.MEMCPY))]).tolist():
+    n_rows = len(builder.rows)  # row ids are small: counting beats sorting a million of them
+    for r in np.flatnonzero(np.bincount(rows[(kind == Kind.KERNEL) | (kind == Kind.MEMCPY)], minlength=n_rows)).tolist():
         builder.rows[r]["device"] = True
-    for r in np.unique(rows).tolist():
+    for r in np.flatnonzero(np.bincount(rows, minlength=n_rows)).tolist():
         info = builder.rows[r]
         if not (info["process"].startswith("/device:") and not info["process"].startswith("/device:CUSTOM")):
             continue

@@ -2,13 +2,15 @@
 ts and dur in µs, and a reference to its selected arguments; distinct keys and argument sets
 are kept once.
 
-Fast path (msgspec): one skipping scan finds the traceEvents array, which is then decoded in
-chunks of a few MB into small typed structs holding only the fields used; each chunk becomes
-numpy columns before the next is decoded, so memory holds the file plus one chunk of Python
-objects, not a million of them. A chunk boundary is placed between two events; a boundary
-that lands inside a string makes that chunk invalid JSON, and the file is then decoded whole.
-Anything the typed decoder refuses (odd types, NaN, a cut-off array) takes the generic path,
-which checks event by event and raises TraceError naming the problem.
+Fast path (msgspec, `trace_json`): the traceEvents array is located (a proven guess, else
+one skipping scan) and decoded in chunks of 128 KiB into small typed structs holding only the
+fields used; each chunk becomes numpy columns before the next is decoded, so memory holds the
+file plus one chunk of Python objects, and those stay in the CPU cache. A big array is shared
+with a second process when a core is idle (`trace_worker`). A chunk boundary is placed
+between two events; one that lands inside a string makes that chunk invalid JSON, and the
+file is then decoded whole. Anything the typed decoder refuses (odd types, NaN, a cut-off
+array) takes the generic path, which checks event by event and raises TraceError naming the
+problem.
 """
 from __future__ import annotations
 
@@ -16,57 +18,33 @@ import json
 import math
 import re
 from itertools import count
-from operator import attrgetter
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from profilers import trace_worker
+from profilers.trace_json import (
+    ARGS,
+    CHUNK_BYTES,
+    DUR,
+    FAST_ERRORS,
+    SEL,
+    TOP_KEYS,
+    TS,
+    arg_ids,
+    decode_range,
+    key_firsts,
+    msgspec,
+    raw_decoder,
+    top_decoder,
+    whole_decoder,
+)
 from profilers.trace_table import TraceError, label_text
 
-try:
-    import msgspec
-except ImportError:  # optional speed-up; the stdlib path reads the same traces, slower
-    msgspec = None
-
-# arguments read from every event; the reader keeps some with the event and uses the others
-# (process/thread names, torch memory totals, xprof step numbers)
-SEL = ("name", "labels", "hlo_op", "hlo_module", "long_name", "tf_op", "Input Dims", "Input type", "grid", "block",
-       "step_num", "Total Allocated", "Total Reserved", "Device Id", "Device Type")
-TOP_KEYS = ("schemaVersion", "baseTimeNanoseconds", "displayTimeUnit", "deviceProperties", "otherData")
-KNOWN_PHASES = ("X", "B", "E", "i", "I", "R", "n", "b", "e", "C", "M", "s", "t", "f", "P", "N", "O", "D", "V", "v",
-                "c", "(", ")", "")
-CHUNK_BYTES = 4 << 20
-_SPLIT = re.compile(rb"\}\s*,\s*\{")
-_KEY5 = attrgetter("ph", "cat", "name", "pid", "tid")
-_TS, _DUR, _ARGS = attrgetter("ts"), attrgetter("dur"), attrgetter("args")
-
-if msgspec is not None:
-    # argument values stay raw JSON (no nested lists built for a million "Input Dims")
-    _Args = msgspec.defstruct("_Args", [(f"a{i}", msgspec.Raw, None) for i in range(len(SEL))],
-                              rename={f"a{i}": k for i, k in enumerate(SEL)}, gc=False, omit_defaults=True)
-    _EMPTY: Any = _Args()
-    _Event = msgspec.defstruct("_Event", [
-        ("ph", Literal[KNOWN_PHASES], ""), ("name", str | None, None), ("cat", str | None, None),
-        ("pid", int | str | None, None), ("tid", int | str | None, None),
-        ("ts", float, math.nan), ("dur", float, math.nan), ("args", _Args | None, None),
-    ], gc=False)
-    _Top = msgspec.defstruct("_Top", [("traceEvents", msgspec.Raw), *[(k, Any, None) for k in TOP_KEYS]])
-    _Doc = msgspec.defstruct("_Doc", [("traceEvents", list[_Event]), *[(k, Any, None) for k in TOP_KEYS]])
-    # second pass, only for files with counters or async events: their ids and full args
-    _RawEvent = msgspec.defstruct("_RawEvent", [("ph", str, ""), ("id", Any, None), ("args", Any, None)], gc=False)
-    _RawDoc = msgspec.defstruct("_RawDoc", [("traceEvents", list[_RawEvent])])
-    _top = msgspec.json.Decoder(_Top)
-    _chunk = msgspec.json.Decoder(list[_Event])
-    _whole = msgspec.json.Decoder(_Doc | list[_Event])
-    _raw = msgspec.json.Decoder(_RawDoc | list[_RawEvent])
-    _FAST_ERRORS: tuple[type[Exception], ...] = (msgspec.ValidationError, msgspec.DecodeError, ValueError)
-    _encode = msgspec.json.encode
-else:
-    _EMPTY = None
-    _FAST_ERRORS = ()
-
-    def _encode(value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+MAX_OUTSIDE = 16 << 20  # bytes before and after the event array that `_find_events` copies to check
+_EVENTS_KEY = re.compile(rb'"traceEvents"[ \t\r\n]*:[ \t\r\n]*\[')
+_MARK = b'"stepscope: the traceEvents array"'
+_FAST_ERRORS = FAST_ERRORS
 
 
 class Columns:
@@ -97,7 +75,7 @@ class Columns:
         return self.arg_obj(int(self.arg_ref[i])).get(key)
 
     def _second_pass(self) -> list[Any]:
-        raw = _raw.decode(self._data)
+        raw = raw_decoder.decode(self._data)
         return raw if isinstance(raw, list) else raw.traceEvents
 
     def ids_at(self, idx: list[int]) -> list[Any]:
@@ -127,47 +105,28 @@ class _Acc:
         self.n = 0
 
     def add(self, keys: Any, ts: np.ndarray, dur: np.ndarray, args: list[Any]) -> None:
-        n = len(ts)
-        if self.n + n > self.max_events:
-            raise TraceError(self.where, f"more than {self.max_events:,} events (raise Limits.max_events to read it)")
-        self.first.append(np.fromiter(map(self.keys.setdefault, keys, count(self.n)), np.int64, n))
-        self.ts.append(ts)
-        self.dur.append(dur)
-        self.ref.append(self._arg_refs(args))
-        self.n += n
-
-    def _arg_refs(self, args: list[Any]) -> np.ndarray:
-        """Per event, the id of its encoded argument set (-1: none). One C-level count when
-        no event has any; else every set is encoded (C-level map) and interned."""
-        n = len(args)
-        empty = args.count(None)
-        if empty < n and _EMPTY is not None:
-            empty += args.count(_EMPTY)
-        if empty == n:
-            return np.full(n, -1, np.int32)
-        try:
-            encoded = list(map(_encode, args))  # None -> b"null", an empty set -> b"{}"
-        except (TypeError, ValueError, OverflowError, RecursionError):
-            encoded = [self._encode_one(a) for a in args]
-        for key in dict.fromkeys(encoded):
-            if key not in self.args:
-                self.args[key] = len(self.args)
-        ref = np.fromiter(map(self.args.__getitem__, encoded), np.int32, n)
-        for nothing in (b"null", b"{}"):
-            if nothing in self.args:
-                ref[ref == self.args[nothing]] = -1
-        return ref
-
-    def _encode_one(self, a: Any) -> bytes:
-        try:
-            return _encode(a)
-        except (TypeError, ValueError, OverflowError, RecursionError):
-            return json.dumps({"unparsed": repr(a)[: self.max_string]}).encode()
+        """The generic path's columns: keys are (ph, cat, name, pid, tid) tuples."""
+        n = self._count(len(ts))
+        self.first.append(np.fromiter(map(self.keys.setdefault, keys, count(n)), np.int64, len(ts)))
+        self._rest(ts, dur, args)
 
     def add_structs(self, events: list[Any]) -> None:
         n = len(events)
-        self.add(map(_KEY5, events), np.fromiter(map(_TS, events), np.float64, n),
-                 np.fromiter(map(_DUR, events), np.float64, n), list(map(_ARGS, events)))
+        self.first.append(np.fromiter(key_firsts(self.keys, events, self._count(n)), np.int64, n))
+        self._rest(np.fromiter(map(TS, events), np.float64, n), np.fromiter(map(DUR, events), np.float64, n),
+                   list(map(ARGS, events)))
+
+    def _count(self, n: int) -> int:
+        if self.n + n > self.max_events:
+            raise TraceError(self.where, f"more than {self.max_events:,} events (raise Limits.max_events to read it)")
+        return self.n
+
+    def _rest(self, ts: np.ndarray, dur: np.ndarray, args: list[Any]) -> None:
+        self.ts.append(ts)
+        self.dur.append(dur)
+        ids = arg_ids(self.args, args, self.max_string)
+        self.ref.append(np.full(len(ts), -1, np.int32) if ids is None else np.fromiter(ids, np.int32, len(ts)))
+        self.n += len(ts)
 
     def columns(self, top: dict[str, Any], **extra: Any) -> Columns:
         first = np.concatenate(self.first) if self.first else np.empty(0, np.int64)
@@ -195,9 +154,31 @@ def decode(data: bytes | bytearray, where: object, max_events: int, max_string: 
 
 
 def _chunked(data: bytes | bytearray, where: object, max_events: int, max_string: int) -> Columns | None:
-    head = bytes(data[:64]).lstrip()
-    if head[:1] == b"{":
-        doc = _top.decode(data)  # skips through the file without building events
+    span = _events_span(data)
+    if span is None:
+        return None  # not an array, or a cut-off one: the generic path says which
+    view, begin, end, top = span
+    acc = _Acc(where, max_events, max_string)
+    if trace_worker.usable(end - begin):  # a big array: shared with a second process
+        trace_worker.decode_shared(acc, view, begin + 1, end)
+    else:
+        _decode_range(acc, view, begin + 1, end)
+    return acc.columns(top, data=data)
+
+
+def _decode_range(acc: _Acc, view: memoryview, pos: int, end: int) -> None:
+    """`trace_json.decode_range` into `acc`, with this module's CHUNK_BYTES (tests shrink it)."""
+    decode_range(acc.add_structs, view, pos, end, CHUNK_BYTES)
+
+
+def _events_span(data: bytes | bytearray) -> tuple[memoryview, int, int, dict[str, Any]] | None:
+    """Where the event array is: `view[begin]` is its "[" and `view[end]` its "]"; and the
+    top-level keys. None when there is no complete array."""
+    if bytes(data[:64]).lstrip()[:1] == b"{":
+        found = _find_events(data)
+        if found is not None:
+            return memoryview(data), *found
+        doc = top_decoder.decode(data)  # skips through the whole file without building events
         view, top = memoryview(doc.traceEvents), {k: getattr(doc, k) for k in TOP_KEYS}
     else:
         view, top = memoryview(data), {}
@@ -207,28 +188,41 @@ def _chunked(data: bytes | bytearray, where: object, max_events: int, max_string
     while end >= begin and view[end] in b" \t\r\n":
         end -= 1
     if end <= begin or view[begin] != ord("[") or view[end] != ord("]"):
-        return None  # not an array, or a cut-off one: the generic path says which
-    acc = _Acc(where, max_events, max_string)
-    pos = begin + 1
-    while pos < end:
-        cut = nxt = end
-        if end - pos > CHUNK_BYTES:
-            m = _SPLIT.search(view, pos + CHUNK_BYTES, end)
-            if m is not None:
-                cut, nxt = m.start() + 1, m.end() - 1
-        piece = bytearray(cut - pos + 2)
-        piece[0], piece[-1] = 0x5B, 0x5D  # "[" ... "]"
-        piece[1:-1] = view[pos:cut]
-        events = _chunk.decode(piece)
-        del piece
-        acc.add_structs(events)
-        del events
-        pos = nxt
-    return acc.columns(top, data=data)
+        return None
+    return view, begin, end, top
+
+
+def _find_events(data: bytes | bytearray) -> tuple[int, int, dict[str, Any]] | None:
+    """The traceEvents array's bounds without scanning the whole file (a skipping decode of
+    160 MB costs 0.2-0.3 s): guess "[" from the first `"traceEvents": [` and "]" from the
+    last few "]" in the file, then prove the guess by decoding the rest of the document with
+    a marker in the array's place; the marker must come back as top-level traceEvents. The
+    array itself is proven valid by decoding it. None: no proof, scan instead."""
+    m = _EVENTS_KEY.search(data)
+    if m is None:
+        return None
+    begin = end = m.end() - 1
+    stop = len(data)
+    for _ in range(4):
+        end = data.rfind(b"]", begin + 1, stop)
+        if end < 0 or begin + len(data) - end > MAX_OUTSIDE:
+            return None
+        stop = end
+        prefix, suffix = data[:begin], data[end + 1:]
+        if _MARK in prefix or _MARK in suffix:
+            return None
+        try:
+            doc = top_decoder.decode(b"".join((prefix, _MARK, suffix)))
+        except _FAST_ERRORS:
+            continue  # that "]" was inside something after the array: try the one before
+        if bytes(doc.traceEvents) != _MARK:
+            return None  # the key was not the top-level one (or is there twice)
+        return begin, end, {k: getattr(doc, k) for k in TOP_KEYS}
+    return None
 
 
 def _whole_typed(data: bytes | bytearray, where: object, max_events: int, max_string: int) -> Columns:
-    doc = _whole.decode(data)
+    doc = whole_decoder.decode(data)
     events = doc if isinstance(doc, list) else doc.traceEvents
     top = {} if isinstance(doc, list) else {k: getattr(doc, k) for k in TOP_KEYS}
     acc = _Acc(where, max_events, max_string)

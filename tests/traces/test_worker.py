@@ -1,0 +1,178 @@
+"""The second-process decode (`profilers.trace_worker`): forced on for small traces here, it
+must give the very table the one-process path gives, report bad data the same way, and fall
+back to decoding in-process when the worker process itself fails."""
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import msgspec
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from profilers import trace_decode, trace_json, trace_worker
+from profilers.trace_readers import read_chrome_data
+from profilers.trace_table import EventTable, Limits, TraceError
+
+COLUMNS = ("start_ns", "dur_ns", "kind", "flags", "step", "row", "name", "cat", "args", "counter_ts_ns", "counter_value")
+
+
+def same(a: EventTable, b: EventTable) -> None:
+    for col in COLUMNS:
+        assert np.array_equal(getattr(a, col), getattr(b, col)), col
+    assert a.strings == b.strings
+    assert [r.label for r in a.rows] == [r.label for r in b.rows]
+    assert a.source.notes == b.source.notes and a.source.framework == b.source.framework
+
+
+@pytest.fixture
+def started() -> Iterator[list[int]]:
+    """Worker forced on for any size, blocks of ~1 KB; records how many blocks the worker
+    took in each read (-1: it failed and they were decoded here; -2: it found bad data)."""
+    calls: list[int] = []
+    real = trace_worker.Helper.result
+
+    def result(self: trace_worker.Helper) -> Any:
+        try:
+            taken, parts = real(self)
+        except (msgspec.DecodeError, RecursionError):
+            calls.append(-2)
+            raise
+        calls.append(-1 if parts is None else len(parts))
+        return taken, parts
+
+    with mock.patch.object(trace_worker, "usable", lambda size: True), mock.patch.object(trace_worker, "PROBE_S", 0), \
+            mock.patch.object(trace_worker, "idle_core", lambda ticks, t0: True), \
+            mock.patch.object(trace_worker.Helper, "result", result), \
+            mock.patch.object(trace_worker, "BLOCK_BYTES", 1000), mock.patch.object(trace_decode, "CHUNK_BYTES", 300):
+        yield calls
+
+
+def slow_front(delay: float) -> Any:
+    """This side's claims delayed, so the worker (started meanwhile) takes blocks."""
+    real = trace_worker.Helper.claim
+
+    def claim(self: trace_worker.Helper) -> int | None:
+        time.sleep(delay)
+        return real(self)
+
+    return mock.patch.object(trace_worker.Helper, "claim", claim)
+
+
+def one_core(data: bytes, limits: Limits | None = None) -> EventTable:
+    with mock.patch.object(trace_worker, "usable", lambda size: False):
+        return read_chrome_data(data, limits=limits)
+
+
+def torchish(n: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = [{"ph": "M", "name": "process_name", "pid": 7, "tid": 0, "args": {"name": "python"}}]
+    for i in range(n):  # keys and argument sets first seen in both halves, some shared
+        events.append({"ph": "X", "cat": ["cpu_op", "kernel", "user_annotation"][i % 3], "name": f"op{(i * 7) % (5 + i // 40)}",
+                       "pid": 7, "tid": i % 4 if i < n // 2 else "stream 7", "ts": 10.0 + i, "dur": 0.5 + i % 3,
+                       "args": {"Input Dims": [[i % 6]], "External id": i} if i % 5 else {"External id": i}})
+    events.append({"ph": "C", "name": "mem", "pid": 7, "ts": 3.0, "args": {"bytes": 5}})
+    events.append({"ph": "i", "name": "mark", "pid": 7, "tid": 1, "ts": 4.0, "s": "t"})
+    return events
+
+
+def test_worker_gives_the_one_core_table(started: list[int]) -> None:
+    data = json.dumps({"traceEvents": torchish(600), "schemaVersion": 1}).encode()
+    with slow_front(0.01):
+        same(read_chrome_data(data), one_core(data))
+        as_list = json.dumps(torchish(300)).encode()  # Chrome's "JSON array format"
+        same(read_chrome_data(as_list), one_core(as_list))
+    assert started[0] > 0 and started[1] > 0  # the worker took blocks
+    same(read_chrome_data(data), one_core(data))  # this side alone, the worker killed unused
+
+
+complete = st.fixed_dictionaries({
+    "ph": st.sampled_from(["X", "X", "i", "B", "E", "M"]), "name": st.sampled_from(["a", "b", "}, {", "c\"d", "é"]),
+    "ts": st.integers(0, 10**6), "dur": st.integers(0, 1000), "pid": st.sampled_from([1, 2, "p"]),
+    "tid": st.integers(0, 3)},
+    optional={"cat": st.sampled_from(["cpu_op", "kernel"]),
+              "args": st.dictionaries(st.sampled_from(["hlo_op", "Input Dims", "step_num", "name", "x"]),
+                                      st.integers(0, 3), max_size=2)})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(complete, min_size=1, max_size=60), st.lists(st.integers(0, 60), max_size=6))
+def test_merged_blocks_give_the_columns_of_one_pass(events: list[dict[str, Any]], cuts: list[int]) -> None:
+    """What the worker does, without the process: blocks decoded apart (numpy-free) and merged
+    in order give the columns of one pass."""
+    cuts = sorted({0, len(events), *(c for c in cuts if c < len(events))})
+    whole = trace_decode._Acc("x", 10**6, 4096)
+    whole.add_structs(trace_json.chunk_decoder.decode(json.dumps(events).encode()))
+    merged = trace_decode._Acc("x", 10**6, 4096)
+    for i, (a, b) in enumerate(itertools.pairwise(cuts)):
+        block = trace_worker.Block(10**6, 4096)
+        block.add_structs(trace_json.chunk_decoder.decode(json.dumps(events[a:b]).encode()))
+        part = msgspec.msgpack.decode(msgspec.msgpack.encode(block.part(i)), type=trace_worker.Part)
+        trace_worker.merge(merged, part)
+    want, got = whole.columns({}), merged.columns({})
+    assert got.ukeys == want.ukeys and got.arg_keys == want.arg_keys
+    for col in ("code", "ts", "dur", "arg_ref"):
+        assert np.array_equal(getattr(got, col), getattr(want, col), equal_nan=col != "code"), col
+    with pytest.raises(TraceError, match="more than"):
+        trace_worker.merge(merged, trace_worker.Part(error="events"))
+
+
+def test_invalid_data_in_the_worker_blocks_reads_as_on_one_core(started: list[int]) -> None:
+    events = torchish(400)
+    events[-5]["ts"] = "soon"  # the typed decoder refuses it; the checking path reports it
+    data = json.dumps({"traceEvents": events}).encode()
+    with pytest.raises(TraceError) as one:
+        one_core(data)
+    with slow_front(0.02), pytest.raises(TraceError) as two:
+        read_chrome_data(data)
+    assert str(one.value) == str(two.value) and started == [-2]  # the worker's first block (the last) was refused
+    events[-5]["ts"] = 1  # a name with "}, {" where a block may be cut: the file is read whole, the same
+    events[len(events) // 2]["name"] = "}, {" * 50
+    data = json.dumps({"traceEvents": events}).encode()
+    with slow_front(0.01):
+        same(read_chrome_data(data), one_core(data))
+
+
+def test_too_many_events_across_both_sides(started: list[int]) -> None:
+    data = json.dumps({"traceEvents": torchish(400)}).encode()
+    with slow_front(0.01), pytest.raises(TraceError, match="more than 250 events"):
+        read_chrome_data(data, limits=Limits(max_events=250))
+    assert started[0] > 0
+
+
+CLAIM_THEN = ("import os, sys; sys.path.insert(0, sys.argv[1]); from profilers import trace_worker as w; "
+              "import time; time.sleep(0.3); first = w._HEAD.unpack(os.pread(0, 24, 16))[2]; [w._claim(0, False, first) for _ in range(3)]; ")
+
+
+def test_a_failing_worker_process_falls_back_to_one_core(started: list[int]) -> None:
+    data = json.dumps({"traceEvents": torchish(400)}).encode()
+    want = one_core(data)
+    with slow_front(0.02):
+        for boot in ("sys.exit(3)", "sys.stdout.write('garbage')", "os.kill(os.getpid(), 9)", "import time; time.sleep(9)"):
+            with mock.patch.object(trace_worker, "_BOOT", CLAIM_THEN + boot), mock.patch.object(trace_worker, "TIMEOUT_S", 2):
+                same(read_chrome_data(data), want)
+        assert started == [-1, -1, -1, -1]  # it took blocks, then failed: they were decoded here
+        with mock.patch.object(trace_worker.sys, "executable", "/nonexistent/python"):
+            same(read_chrome_data(data), want)
+        assert started[-1] == 0
+
+
+def test_worker_is_only_used_for_big_arrays() -> None:
+    assert not trace_worker.usable(1 << 20)
+    with mock.patch.dict("os.environ", {trace_worker.ENV: "0"}):
+        assert not trace_worker.usable(1 << 40)
+
+
+def test_no_idle_core_means_one_core() -> None:
+    data = json.dumps({"traceEvents": torchish(400)}).encode()
+    with mock.patch.object(trace_worker, "usable", lambda size: True), mock.patch.object(trace_worker, "PROBE_S", 0), \
+            mock.patch.object(trace_worker, "BLOCK_BYTES", 1000), \
+            mock.patch.object(trace_worker, "idle_core", lambda ticks, t0: False), \
+            mock.patch.object(trace_worker, "Helper", None):  # would fail if used
+        same(read_chrome_data(data), one_core(data))
+    assert trace_worker.idle_core(None, 0.0)  # no /proc/stat: assume a core is free

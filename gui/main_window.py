@@ -17,6 +17,7 @@ from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QKeySeque
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QProgressBar, QScrollArea, QSplitter, QVBoxLayout,
                                QWidget)
 
+from gui.analysis_windows import AnalysisWindows
 from gui.framework_probe import FrameworkProbe
 from gui.live_model import LiveModel
 from gui.live_view import LiveViewPanel
@@ -90,7 +91,7 @@ class MainWindow(QMainWindow):
         self.runs_list.selectionChanged.connect(self._on_runs_selected)
         self.runs_list.inspectRequested.connect(self.inspect_trace)
         self.runs_list.compareRequested.connect(self.compare_runs)
-        self._views: list[QMainWindow] = []  # open inspector / comparison windows (kept alive here)
+        self.analysis = AnalysisWindows(self.notifications)
         self.banner = NotificationBanner(self.notifications)
         scroll = QScrollArea()
         scroll.setWidget(self.run_panel)
@@ -163,46 +164,15 @@ class MainWindow(QMainWindow):
         self.stop_action.setEnabled(False)
 
     # -- analysis windows -------------------------------------------------------------------
-    def _show_view(self, window: QMainWindow) -> QMainWindow:
-        window.setAttribute(Qt.WA_DeleteOnClose)
-        window.destroyed.connect(lambda _=None, w=window: self._views.remove(w) if w in self._views else None)
-        self._views.append(window)
-        window.show()
-        return window
-
     def inspect_trace(self, run_id: str | None = None) -> QMainWindow | None:
-        """Open the trace inspector on `run_id` (default: the selected run); a run without a
-        stored trace is a notification, not an error dialog."""
-        ids = [run_id] if run_id else self.runs_list.selected_ids()
-        if len(ids) != 1:
-            self.notifications.notify("Select one run to inspect its trace.", "warning")
-            return None
-        from gui.trace_inspector import TraceInspectorWindow  # on first use: keeps start-up short
-
-        try:
-            window = TraceInspectorWindow.from_session(self.session_path, ids[0])
-        except SessionError as exc:
-            self.notifications.notify(f"Cannot inspect run {ids[0]}: {exc}", "warning")
-            return None
-        return self._show_view(window)
+        """The trace inspector on `run_id` (default: the selected run)."""
+        return self.analysis.inspect(self.session_path, [run_id] if run_id else self.runs_list.selected_ids())
 
     def compare_runs(self, run_ids: list[str] | None = None) -> QMainWindow | None:
-        """Open the comparison view on `run_ids` (default: the selection, or every run of the
-        session when fewer than two are selected); more runs and files can be added there."""
+        """The comparison view on `run_ids` (default: the selection, or every run of the
+        session when fewer than two are selected)."""
         ids = list(run_ids) if run_ids is not None else self.runs_list.selected_ids()
-        if len(ids) < 2:
-            ids = [row.run_id for row in self.runs_model.rows]
-        if not ids:
-            self.notifications.notify("The session holds no runs to compare yet.", "warning")
-            return None
-        from gui.compare_view import CompareWindow  # on first use: keeps start-up short
-
-        try:
-            window = CompareWindow.open(self.session_path, ids)
-        except SessionError as exc:
-            self.notifications.notify(f"Cannot compare: {exc}", "error")
-            return None
-        return self._show_view(window)
+        return self.analysis.compare(self.session_path, ids if len(ids) >= 2 else [r.run_id for r in self.runs_model.rows])
 
     # -- settings ---------------------------------------------------------------------------
     def _restore_settings(self) -> None:

@@ -40,7 +40,7 @@ def test_double_click_opens_the_inspector(qtbot, make_window, tmp_path: Path) ->
     with qtbot.waitSignal(window.runs_list.inspectRequested) as signal:
         window.runs_list.tree.itemDoubleClicked.emit(item, 0)
     assert signal.args == [with_trace[0]]
-    inspector = window._views[-1]
+    inspector = window.analysis.views[-1]
     qtbot.waitExposed(inspector)
     qtbot.waitUntil(lambda: inspector.timeline.visible_box_count() > 0, timeout=5_000)  # drawn on the first paint
     assert with_trace[0] in inspector.windowTitle()

@@ -1,0 +1,56 @@
+"""Opening the analysis windows of a session — a run's trace inspector, the comparison view —
+and keeping them alive: Qt deletes a top-level window nobody holds a reference to.
+
+The windows' modules load on first use, so the main window's start-up does not pay for them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMainWindow
+
+from gui.notifications import NotificationManager
+from sessions.store import SessionError
+
+
+class AnalysisWindows:
+    """The open inspector and comparison windows; failures become notifications."""
+
+    def __init__(self, notifications: NotificationManager) -> None:
+        self.notifications = notifications
+        self.views: list[QMainWindow] = []
+
+    def _show(self, window: QMainWindow) -> QMainWindow:
+        window.setAttribute(Qt.WA_DeleteOnClose)
+        window.destroyed.connect(lambda _=None, w=window: self.views.remove(w) if w in self.views else None)
+        self.views.append(window)
+        window.show()
+        return window
+
+    def inspect(self, session_path: Path, run_ids: list[str]) -> QMainWindow | None:
+        """The trace inspector on the one run in `run_ids`; a run without a stored trace is a
+        warning notification, not an error dialog."""
+        if len(run_ids) != 1:
+            self.notifications.notify("Select one run to inspect its trace.", "warning")
+            return None
+        from gui.trace_inspector import TraceInspectorWindow
+
+        try:
+            return self._show(TraceInspectorWindow.from_session(session_path, run_ids[0]))
+        except SessionError as exc:
+            self.notifications.notify(f"Cannot inspect run {run_ids[0]}: {exc}", "warning")
+            return None
+
+    def compare(self, session_path: Path, run_ids: list[str]) -> QMainWindow | None:
+        """The comparison view on `run_ids` of the session (more runs and files can be added there)."""
+        if not run_ids:
+            self.notifications.notify("The session holds no runs to compare yet.", "warning")
+            return None
+        from gui.compare_view import CompareWindow
+
+        try:
+            return self._show(CompareWindow.open(session_path, run_ids))
+        except SessionError as exc:
+            self.notifications.notify(f"Cannot compare: {exc}", "error")
+            return None

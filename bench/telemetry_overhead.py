@@ -1,9 +1,11 @@
-"""Cost of the always-on telemetry (a `step` event per step + the 10 Hz sampler) on the convnet.
+"""Cost of the always-on telemetry on the convnet, modelled as the app runs it.
 
 One process per framework (like a worker). Blocks of steps alternate between the bare loop
-(time each step, nothing else) and the app's loop (`profilers.loop._timed_steps`, emitting every
-step as a JSON line to a pipe that another process drains, as the controller does, with the
-sampler thread running).
+(time each step, nothing else) and the app's loop (`profilers.loop._timed_steps`, writing every
+step as a JSON line to a pipe, plus the worker's `DeviceSampler` where the framework reports
+allocator figures). The pipe is read by a controller stand-in (`bench.telemetry_controller`:
+validates each line and samples this process's RSS and CPU with the app's `HostMonitor`, from
+outside), which is frozen with SIGSTOP during the bare blocks so they run with no telemetry at all.
 The cost is the ratio of wall time per step over whole blocks, so the time spent emitting
 (which happens outside each step's timer) is counted too; the figure is the median of the
 ratios of adjacent block pairs, with a bootstrap 95 % interval.
@@ -15,7 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -24,7 +28,7 @@ import numpy as np
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--framework", required=True)
-    parser.add_argument("--blocks", type=int, default=30)
+    parser.add_argument("--blocks", type=int, default=60)
     parser.add_argument("--block-steps", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
@@ -34,7 +38,7 @@ def main() -> None:
     block_other_frameworks(args.framework)
     from profilers.loop import _timed_steps
     from profilers.protocol import EventWriter
-    from profilers.samplers import NvmlReader, Sampler
+    from profilers.samplers import DeviceSampler
     from workloads import data, registry
     from workloads.spec import RunSpec
 
@@ -44,13 +48,16 @@ def main() -> None:
     prepared.compile()
     for i in range(20):
         prepared.step(i)
+    with_device_sampler = prepared.device_memory() is not None  # as the worker decides
 
-    # The events go down a pipe to another process, as they go to the controller in the app (a
-    # reader thread in this process would compete for the GIL and charge the app for the bench).
+    # The events go down a pipe to another process, as they go to the controller in the app.
     read_fd, write_fd = os.pipe()
-    drain = subprocess.Popen(["cat"], stdin=read_fd, stdout=subprocess.DEVNULL)
+    controller = subprocess.Popen([sys.executable, "-m", "bench.telemetry_controller", str(os.getpid())],
+                                  stdin=read_fd, stdout=subprocess.PIPE, text=True)
     os.close(read_fd)
     writer = EventWriter(write_fd)
+    time.sleep(1.0)  # let it import before it is first frozen
+    controller.send_signal(signal.SIGSTOP)
 
     def bare(first: int, count: int) -> None:
         for i in range(first, first + count):
@@ -60,7 +67,7 @@ def main() -> None:
 
     direct = {"emit_s": 0.0, "sampler_cpu_s": 0.0, "steps": 0}
 
-    class TimedSampler(Sampler):
+    class TimedSampler(DeviceSampler):
         def run(self) -> None:
             start = time.thread_time()
             super().run()
@@ -71,17 +78,17 @@ def main() -> None:
         writer.emit(kind, **fields)
         direct["emit_s"] += time.thread_time() - start
 
-    nvml = NvmlReader()  # once, as in a worker: probing NVML per block would be the bench's cost, not the app's
-
     def telemetry(first: int, count: int) -> None:
-        sampler = TimedSampler(writer.emit, nvml=nvml)
-        sampler.attach_device_memory(prepared.device_memory)
-        sampler.start()
+        controller.send_signal(signal.SIGCONT)
+        sampler = TimedSampler(writer.emit, prepared.device_memory) if with_device_sampler else None
+        if sampler is not None:
+            sampler.start()
         try:
             _timed_steps(prepared, timed_emit, "measure", first, count, spec.batch_size)
         finally:
-            sampler.stop()
-            sampler.close()
+            if sampler is not None:
+                sampler.stop()
+            controller.send_signal(signal.SIGSTOP)
         direct["steps"] += count
 
     per_step = {"bare": [], "telemetry": []}
@@ -93,12 +100,14 @@ def main() -> None:
             (bare if name == "bare" else telemetry)(index, args.block_steps)
             per_step[name].append((time.perf_counter() - t0) * 1000 / args.block_steps)
             index += args.block_steps
+    controller.send_signal(signal.SIGCONT)
     os.close(write_fd)
-    drain.wait(timeout=10)
+    controller_stats = json.loads(controller.communicate(timeout=30)[0].strip().splitlines()[-1])
     bare_ms = float(np.median(per_step["bare"]))
     tel_ms = float(np.median(per_step["telemetry"]))
     # Step times drift by ±10 % over seconds on a 2-vCPU machine; adjacent blocks share the drift,
     # so the estimate is the median of each pair's ratio, with a bootstrap interval over the pairs.
+    direct_s = direct["emit_s"] + direct["sampler_cpu_s"] + controller_stats["cpu_s"]
     pairs = np.array(per_step["telemetry"]) / np.array(per_step["bare"])
     rng = np.random.default_rng(0)
     boot = np.median(pairs[rng.integers(0, len(pairs), size=(2000, len(pairs)))], axis=1)
@@ -108,10 +117,15 @@ def main() -> None:
                       "bare_ms_per_step": round(bare_ms, 4), "telemetry_ms_per_step": round(tel_ms, 4),
                       "overhead_ratio": round(float(np.median(pairs)), 5),
                       "overhead_ratio_ci95": [round(float(low), 5), round(float(high), 5)],
+                      "device_sampler": with_device_sampler,
                       # The telemetry's own cost, resolvable where the wall-time ratio is not: time in
-                      # emit() on the step thread plus the sampler thread's CPU time, per step.
-                      "direct_us_per_step": round((direct["emit_s"] + direct["sampler_cpu_s"]) / direct["steps"] * 1e6, 2),
-                      "direct_fraction": round((direct["emit_s"] + direct["sampler_cpu_s"]) / direct["steps"] / (tel_ms / 1000), 6)}))
+                      # emit() on the step thread, the device sampler's CPU time, and the controller's
+                      # CPU time (reading the lines, sampling this process), per step.
+                      "worker_us_per_step": round((direct["emit_s"] + direct["sampler_cpu_s"]) / direct["steps"] * 1e6, 2),
+                      "controller_us_per_step": round(controller_stats["cpu_s"] / direct["steps"] * 1e6, 2),
+                      "controller_samples": controller_stats["samples"],
+                      "direct_us_per_step": round(direct_s / direct["steps"] * 1e6, 2),
+                      "direct_fraction": round(direct_s / direct["steps"] / (tel_ms / 1000), 6)}))
 
 
 if __name__ == "__main__":

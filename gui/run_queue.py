@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,11 +70,18 @@ class RunQueue:
             self._thread.join(timeout)
 
     def _run_all(self, specs: list[RunSpec], session_path: Path) -> None:
-        for index, spec in enumerate(specs):
-            if self._cancelled.is_set():
-                break
-            self._run_one(spec, session_path, index, len(specs))
-        self.callbacks.queue_finished(self._cancelled.is_set())
+        try:
+            for index, spec in enumerate(specs):
+                if self._cancelled.is_set():
+                    break
+                try:
+                    self._run_one(spec, session_path, index, len(specs))
+                except Exception as exc:  # a bug here must not leave the window waiting for ever
+                    log.exception("the %s run failed inside Stepscope", spec.framework)
+                    self.callbacks.error(f"The {spec.framework} run failed inside Stepscope: {type(exc).__name__}: {exc}",
+                                         traceback.format_exc())
+        finally:
+            self.callbacks.queue_finished(self._cancelled.is_set())
 
     def _run_one(self, spec: RunSpec, session_path: Path, index: int, total: int) -> None:
         run_id = new_run_id()

@@ -37,6 +37,8 @@ EVENT_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
         "host_rss": (int,), "cpu_percent": _num, "device_in_use": _opt_int, "device_peak": _opt_int,
         "device_memory_source": _opt_str, "gpu_util": _opt_num, "gpu_mem_used": _opt_int,
     },
+    # The worker's allocator figures; the controller folds the latest into its `sample` events.
+    "device": {"device_in_use": (int,), "device_peak": (int,), "device_memory_source": (str,)},
     "compile": {"ms": _num, "what": (str,)},
     "eval": {"accuracy": _num, "macro_f1": _num, "loss": _num, "samples": (int,)},
     "artifact": {"kind": (str,), "path": (str,), "bytes": (int,)},
@@ -102,7 +104,7 @@ def claim_protocol_channel() -> int:
 
 
 class EventWriter:
-    """Writes events as JSON lines; thread-safe because the sampler thread writes too."""
+    """Writes events as JSON lines; thread-safe because the device sampler thread writes too."""
 
     def __init__(self, fd: int, clock_start: float | None = None) -> None:
         self._fd = fd
@@ -113,10 +115,42 @@ class EventWriter:
         return time.perf_counter() - self._t0
 
     def emit(self, kind: str, /, **fields: Any) -> None:
-        event = {"type": kind, "t": round(self.now(), 6), **fields}
-        data = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
+        t = round(self.now(), 6)
+        data = _step_line(t, fields) if kind == "step" else None
+        if data is None:
+            event = {"type": kind, "t": t, **fields}
+            data = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
             view = memoryview(data)
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
+
+
+_STEP_KEYS = ("index", "phase", "step_ms", "samples_per_s", "loss")
+_SPECIAL = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def _number(x: Any) -> str | None:
+    """`x` as json.dumps writes it (NaN and Infinity included), or None if it is no plain number."""
+    if x is None:
+        return "null"
+    if type(x) is float:
+        return repr(x) if math.isfinite(x) else ("NaN" if x != x else _SPECIAL[x])
+    if type(x) is int:
+        return str(x)
+    return None
+
+
+def _step_line(t: float, fields: dict[str, Any]) -> bytes | None:
+    """A step event's line without json.dumps: the bytes json.dumps would write, in half the
+    time right after a step (~65 instead of ~140 us of CPU measured, cold caches), or None to
+    let the general path handle anything unusual."""
+    if tuple(fields) != _STEP_KEYS or fields["phase"] not in STEP_PHASES or type(fields["index"]) is not int:
+        return None
+    numbers = [_number(fields[key]) for key in ("step_ms", "samples_per_s", "loss")]
+    if None in numbers:
+        return None
+    step_ms, per_s, loss = numbers
+    return (f'{{"type":"step","t":{t!r},"index":{fields["index"]},"phase":"{fields["phase"]}",'
+            f'"step_ms":{step_ms},"samples_per_s":{per_s},"loss":{loss}}}\n').encode()

@@ -1,11 +1,12 @@
-"""Telemetry sampled at 10 Hz in a thread: host RSS and CPU %, the framework allocator's
-device memory, and NVML's GPU utilisation when a GPU is present.
+"""Telemetry readers, and the worker's 10 Hz thread for what only the worker can read.
 
-The sampler is always on, so it must cost well under 1 % of a step. psutil's memory_info +
-cpu_percent open, read and parse /proc files: ~80 us a sample when idle, ~500 us measured
-while a torch step keeps both cores busy. On Linux `HostReader` reads the same figures
-through a /proc/self/statm descriptor kept open and `time.process_time()` (~5 us);
-elsewhere it falls back to psutil. `memory_full_info` (3-7 ms) is deliberately not used.
+Host RSS and CPU % of a worker are read by its controller (`profilers.host_monitor`), from
+/proc/<pid> descriptors kept open (~10 us a sample), not inside the worker: on a 2-core machine
+a 10 Hz thread in the worker preempts one of the framework's compute threads and the whole
+parallel region waits, 3-5 % of step time for JAX in the telemetry bench against < 2 % from
+another process. What stays in the worker is what only it can read: the framework allocator's
+device memory (`DeviceSampler`, started only where the framework reports any), and its exact
+peak RSS at the end (`peak_rss`). psutil is the fallback where /proc is missing.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ SAMPLE_PERIOD_S = 0.1
 
 
 class NvmlReader:
-    """GPU utilisation (NVML's sampled percentage) and memory used, or nothing without a GPU."""
+    """GPU utilisation (NVML's sampled percentage) and memory used, or nothing without a GPU.
+    NVML is process-independent, so the controller reads it; it never touches CUDA."""
 
     def __init__(self) -> None:
         self._handle: Any = None
@@ -63,78 +65,124 @@ class NvmlReader:
             return None, None
 
 
-class HostReader:
-    """Resident memory (bytes) and CPU % of this process, as psutil's `memory_info().rss` and
-    `cpu_percent()` report them (CPU % of one core, all threads: may exceed 100)."""
+class ProcessGone(OSError):
+    """The watched process has exited (or was reaped): there is nothing left to sample."""
 
-    def __init__(self) -> None:
-        self._statm: int | None = None
+
+class HostReader:
+    """Resident memory (bytes) and CPU % of process `pid`, as psutil's `memory_info().rss` and
+    `cpu_percent()` report them (CPU % of one core, all threads: may exceed 100).
+
+    The /proc files stay open, so a read is one pread, and a descriptor keeps naming the
+    process it was opened for even if the pid is reused after the process is reaped."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self._ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._statm: int | None = None
+        self._stat: int | None = None
+        self._process: psutil.Process | None = None
         try:
-            self._statm = os.open("/proc/self/statm", os.O_RDONLY)
-        except OSError:
-            self._process = psutil.Process()
+            self._statm = os.open(f"/proc/{pid}/statm", os.O_RDONLY)
+            self._stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        except FileNotFoundError:
+            self.close()
+            if not os.path.isdir("/proc/self"):  # no procfs (macOS): psutil reads the same figures
+                self._process = psutil.Process(pid)
+            else:
+                raise ProcessGone(f"process {pid} is gone") from None
         self._last_wall = time.perf_counter()
-        self._last_cpu = time.process_time()
+        self._last_cpu = self._cpu_seconds()
 
     def rss(self) -> int:
         if self._statm is None:
-            return int(self._process.memory_info().rss)
-        fields = os.pread(self._statm, 128, 0).split()
+            return int(self._read_psutil(lambda p: p.memory_info().rss))
+        fields = self._pread(self._statm).split()
+        if len(fields) < 2 or fields[1] == b"0":  # a zombie keeps its /proc entry but no memory
+            raise ProcessGone(f"process {self.pid} has exited")
         return int(fields[1]) * self._page
+
+    def _cpu_seconds(self) -> float:
+        if self._stat is None:
+            times = self._read_psutil(lambda p: p.cpu_times())
+            return float(times.user + times.system)
+        # The command name (field 2) may hold spaces; the fields after its closing ')' do not.
+        fields = self._pread(self._stat).rpartition(b")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / self._ticks  # utime, stime
 
     def cpu_percent(self) -> float:
         """CPU time over wall time since the previous call (or construction), in %."""
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu = time.perf_counter(), self._cpu_seconds()
         elapsed = wall - self._last_wall
         percent = 100.0 * (cpu - self._last_cpu) / elapsed if elapsed > 0 else 0.0
         self._last_wall, self._last_cpu = wall, cpu
-        return round(percent, 1)
+        return round(max(percent, 0.0), 1)
+
+    def _pread(self, fd: int) -> bytes:
+        try:
+            data = os.pread(fd, 1024, 0)
+        except ProcessLookupError:
+            raise ProcessGone(f"process {self.pid} has exited") from None
+        if not data:
+            raise ProcessGone(f"process {self.pid} has exited")
+        return data
+
+    def _read_psutil(self, read: Callable[[psutil.Process], Any]) -> Any:
+        assert self._process is not None
+        try:
+            return read(self._process)
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            raise ProcessGone(f"process {self.pid} has exited") from None
 
     def close(self) -> None:
-        if self._statm is not None:
-            os.close(self._statm)
-            self._statm = None
+        for name in ("_statm", "_stat"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
 
 
-class Sampler(threading.Thread):
-    """Emits a `sample` event every SAMPLE_PERIOD_S until stopped; tracks the peaks."""
+def peak_rss() -> int | None:
+    """This process's exact peak resident memory (VmHWM, the kernel's high-water mark), or None.
 
-    def __init__(self, emit: Callable[..., None], nvml: NvmlReader | None = None) -> None:
-        super().__init__(name="stepscope-sampler", daemon=True)
+    Not `getrusage().ru_maxrss`: on Linux that survives exec, so a worker spawned by a 400 MB
+    GUI reports 400 MB however little it used (measured: 410 MB for a 9 MB child)."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class DeviceSampler(threading.Thread):
+    """Emits a `device` event (the framework allocator's bytes in use and peak) every
+    SAMPLE_PERIOD_S until stopped. Start it only where the allocator reports figures: on a CPU
+    where it reports none, a 10 Hz wake in the worker would cost step time for nothing."""
+
+    def __init__(self, emit: Callable[..., None], reader: Callable[[], DeviceMemory | None]) -> None:
+        super().__init__(name="stepscope-device-sampler", daemon=True)
         self._emit = emit
+        self._reader: Callable[[], DeviceMemory | None] | None = reader
         self._stop_event = threading.Event()
-        self._host = HostReader()
-        self._nvml = nvml if nvml is not None else NvmlReader()
-        self._device_memory: Callable[[], DeviceMemory | None] | None = None
-        self.peak_rss = 0
-
-    def attach_device_memory(self, reader: Callable[[], DeviceMemory | None]) -> None:
-        """Start reporting the framework allocator's figures (once the model is on the device)."""
-        self._device_memory = reader
+        self.peak: int | None = None
 
     def sample_once(self) -> None:
-        rss = self._host.rss()
-        self.peak_rss = max(self.peak_rss, rss)
-        memory = None
-        if self._device_memory is not None:
-            try:
-                memory = self._device_memory()
-            except Exception as exc:
-                log.warning("device memory query failed, no longer sampled: %s", exc)
-                self._device_memory = None
-        util, used = self._nvml.read()
-        self._emit(
-            "sample",
-            host_rss=rss,
-            cpu_percent=self._host.cpu_percent(),
-            device_in_use=memory.in_use if memory else None,
-            device_peak=memory.peak if memory else None,
-            device_memory_source=memory.source if memory else None,
-            gpu_util=util,
-            gpu_mem_used=used,
-            gpu_util_source="nvml-sampled" if util is not None else None,
-        )
+        if self._reader is None:
+            return
+        try:
+            memory = self._reader()
+        except Exception as exc:
+            log.warning("device memory query failed, no longer sampled: %s", exc)
+            self._reader = None
+            return
+        if memory is None:
+            return
+        self.peak = max(self.peak or 0, memory.peak, memory.in_use)
+        self._emit("device", device_in_use=memory.in_use, device_peak=memory.peak, device_memory_source=memory.source)
 
     def run(self) -> None:
         while not self._stop_event.is_set():
@@ -145,13 +193,7 @@ class Sampler(threading.Thread):
             self._stop_event.wait(SAMPLE_PERIOD_S)
 
     def stop(self) -> None:
-        """Stop sampling; a last `sample_once()` from the caller still works until `close()`."""
+        """Stop sampling; a last `sample_once()` from the caller still works afterwards."""
         self._stop_event.set()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout=1.0)
-
-    def close(self) -> None:
-        """Release the /proc descriptor (only once the thread has ended: a descriptor number
-        closed under a running reader could be reused by another file)."""
-        if not self.is_alive():
-            self._host.close()

@@ -35,8 +35,8 @@ def summarize(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
             last_loss = event["loss"]
         elif kind == "compile":
             compile_ms = (compile_ms or 0.0) + event["ms"]
-        elif kind == "sample":
-            peak_rss = max(peak_rss, event["host_rss"])
+        elif kind == "sample" or kind == "device":
+            peak_rss = max(peak_rss, event.get("host_rss") or 0)
             for key in ("device_peak", "device_in_use"):
                 if event.get(key) is not None:
                     peak_device = max(peak_device or 0, event[key])

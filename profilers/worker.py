@@ -63,19 +63,18 @@ def run(spec_json: str, out_dir: Path, writer: EventWriter) -> None:
     block_other_frameworks(spec.framework)
 
     from profilers.loop import run_workload
-    from profilers.samplers import Sampler
+    from profilers.samplers import DeviceSampler, peak_rss
     from profilers.summary import summarize
     from workloads import data, registry
 
     events: list[dict[str, object]] = []
 
     def emit(kind: str, /, **fields: object) -> None:
-        if kind != "sample":
-            events.append({"type": kind, **fields})
+        events.append({"type": kind, **fields})
         writer.emit(kind, **fields)
 
-    sampler = Sampler(emit)
-    sampler.start()
+    # Host RSS and CPU % are sampled by the controller from outside (profilers.host_monitor).
+    device_sampler: DeviceSampler | None = None
     try:
         config = registry.model_config(spec.workload)
         pool = data.batch_pool(spec.data, config, spec.batch_size, spec.seed)
@@ -87,16 +86,22 @@ def run(spec_json: str, out_dir: Path, writer: EventWriter) -> None:
             device_name=prepared.device.name, host=host_info(), spec=spec.to_dict(),
             param_count=prepared.param_count, pid=os.getpid(), frameworks_loaded=loaded_frameworks(),
         )
-        sampler.attach_device_memory(prepared.device_memory)
+        if prepared.device_memory() is not None:  # the allocator keeps figures here: sample them
+            device_sampler = DeviceSampler(emit, prepared.device_memory)
+            device_sampler.start()
         hooks = __import__(f"profilers.{spec.framework}_hooks", fromlist=["make_hook"])
         out_dir.mkdir(parents=True, exist_ok=True)
         run_workload(spec, prepared, emit, config, eval_split, hooks.make_hook, out_dir)
-        sampler.sample_once()
     finally:
-        sampler.stop()
-        sampler.close()
+        if device_sampler is not None:
+            device_sampler.stop()
+            try:
+                device_sampler.sample_once()  # the figures after the last step
+            except OSError:
+                pass  # the controller stopped listening; the run's own outcome matters more
     summary = summarize(events)
-    summary["peak_host_mb"] = round(sampler.peak_rss / (1024 * 1024), 1)
+    peak = peak_rss()
+    summary["peak_host_mb"] = round(peak / (1024 * 1024), 1) if peak else None  # None: the controller's samples say
     summary["frameworks_loaded"] = loaded_frameworks()
     writer.emit("summary", summary=summary)
 
@@ -107,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m profilers.worker")
     parser.add_argument("--spec-json", required=True, help="the RunSpec as a JSON object")
     parser.add_argument("--out-dir", required=True, type=Path, help="where profiler artifacts go")
+    parser.add_argument("--clock-origin", type=float, default=None,
+                        help="time.perf_counter() at which the controller started this worker: events' t counts from it, "
+                             "so the controller's samples and the worker's events share one clock")
     args = parser.parse_args(argv)
+    if args.clock_origin is not None:
+        writer = EventWriter(channel, clock_start=args.clock_origin)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         run(args.spec_json, args.out_dir, writer)

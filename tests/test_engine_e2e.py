@@ -41,8 +41,10 @@ def test_worker_runs_every_workload_with_honest_figures(tmp_path: Path, framewor
         assert 0.0 <= s["accuracy"] <= 1.0 and 0.0 <= s["macro_f1"] <= 1.0
     else:
         assert s["accuracy"] is None
-    samples = [e for e in result.events if e["type"] == "sample"]
+    samples = [e for e in result.events if e["type"] == "sample"]  # the controller's, from outside the worker
     assert samples and all(e["host_rss"] > 0 for e in samples)
+    hello = next(e for e in result.events if e["type"] == "hello")
+    assert samples[0]["t"] < hello["t"]  # one clock for both: importing the framework is sampled too
     if framework in ("torch", "jax"):  # CPU: no allocator figures, and none invented
         assert all(e["device_in_use"] is None for e in samples)
 

@@ -58,7 +58,7 @@ def test_stop_cancels_the_worker_and_keeps_the_run_as_cancelled(make_window, qtb
 
 def test_a_crashing_worker_shows_a_notification_and_the_window_survives(make_window, qtbot, monkeypatch) -> None:
     monkeypatch.setattr("profilers.runner.worker_command",
-                        lambda spec, out_dir: [sys.executable, str(FAKE_WORKER), "abort"])
+                        lambda spec, out_dir, clock_origin=None: [sys.executable, str(FAKE_WORKER), "abort"])
     window = make_window()
     small_torch_settings(window)
     window.start_runs()

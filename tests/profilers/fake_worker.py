@@ -39,9 +39,8 @@ def main() -> None:
     if behaviour == "oom-kill":
         os.kill(os.getpid(), signal.SIGKILL)
     if behaviour == "hang":
-        while True:  # a sampler would still be talking; the progress timeout must fire anyway
-            writer.emit("sample", host_rss=1, cpu_percent=0.0, device_in_use=None, device_peak=None,
-                        device_memory_source=None, gpu_util=None, gpu_mem_used=None)
+        while True:  # the device sampler (and the controller's monitor) still talk; the timeout must fire anyway
+            writer.emit("device", device_in_use=1024, device_peak=2048, device_memory_source="fake allocator")
             time.sleep(0.05)
     if behaviour == "malformed":
         os.write(writer._fd, b'{"type": "step", "t": 1.0, "index": "three"}\n')

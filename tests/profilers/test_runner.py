@@ -70,11 +70,14 @@ def test_abort_reason_quotes_the_last_log_line(tmp_path: Path) -> None:
 
 def test_hung_worker_is_stopped_after_the_progress_timeout_even_while_sampling(tmp_path: Path) -> None:
     started = time.monotonic()
-    result, _ = run_fake(tmp_path, "hang", timeout=1.5)
+    result, seen = run_fake(tmp_path, "hang", timeout=1.5)
     assert result.status == "failed"
     assert "no progress for 2 s" in result.reason and "hung" in result.reason
     assert steps_of(result) == [0, 1, 2, 3, 4]
-    assert any(e["type"] == "sample" for e in result.events)
+    samples = [e for e in result.events if e["type"] == "sample"]  # made by the controller's monitor
+    assert samples and all(e["host_rss"] > 0 for e in samples)
+    assert any(e["device_peak"] == 2048 for e in samples)  # the worker's `device` events folded in
+    assert not any(e["type"] == "device" for e in seen)  # folded into the samples, not passed on
     assert time.monotonic() - started < 20
 
 

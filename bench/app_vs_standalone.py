@@ -125,8 +125,15 @@ def main() -> list[dict[str, object]]:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--slice", type=float, default=1.0, help="seconds each side runs before the swap")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="set for both sides (e.g. glibc's MALLOC_MMAP_THRESHOLD_, see bench/README.md)")
     args = parser.parse_args()
-    return [measure(fw, args.rounds, args.steps, args.warmup, args.slice) for fw in args.frameworks.split(",")]
+    settings = dict(item.split("=", 1) for item in args.env)
+    os.environ.update(settings)  # both sides inherit it (the app's worker through its controller)
+    results = [measure(fw, args.rounds, args.steps, args.warmup, args.slice) for fw in args.frameworks.split(",")]
+    for result in results:
+        result["env"] = settings
+    return results
 
 
 if __name__ == "__main__":

@@ -86,7 +86,8 @@ def table() -> str:
             interval = f", 95 % CI {(ci[0] - 1) * 100:+.1f} … {(ci[1] - 1) * 100:+.1f} %" if ci else ""
             # Met: the estimate is within 3 % and its interval does not exclude the ±3 % band.
             met = abs(pct) <= 3 and (ci is None or (ci[0] <= 1.03 and ci[1] >= 0.97))
-            lines.append(_row(f"app vs standalone script, {x['framework']} convnet train b=64",
+            env = "".join(f", {k}={v}" for k, v in (x.get("env") or {}).items())
+            lines.append(_row(f"app vs standalone script, {x['framework']} convnet train b=64{env}",
                               f"{x['app_ms']:.2f} vs {x['standalone_ms']:.2f} ms; ratio {pct:+.2f} % "
                               f"({len(x['app_ms_median_per_round'])} interleaved rounds){interval}", "within 3 %",
                               met, r["machine"]["date"]))

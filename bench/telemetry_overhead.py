@@ -28,7 +28,9 @@ import numpy as np
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--framework", required=True)
-    parser.add_argument("--blocks", type=int, default=60)
+    parser.add_argument("--blocks", type=int, default=120)
+    parser.add_argument("--aa", action="store_true",
+                        help="A/A calibration: both arms run the bare loop, so the ratio shows the bench's own noise")
     parser.add_argument("--block-steps", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
@@ -97,7 +99,7 @@ def main() -> None:
         order = ("bare", "telemetry") if block % 2 == 0 else ("telemetry", "bare")
         for name in order:
             t0 = time.perf_counter()
-            (bare if name == "bare" else telemetry)(index, args.block_steps)
+            (bare if name == "bare" or args.aa else telemetry)(index, args.block_steps)
             per_step[name].append((time.perf_counter() - t0) * 1000 / args.block_steps)
             index += args.block_steps
     controller.send_signal(signal.SIGCONT)
@@ -113,7 +115,7 @@ def main() -> None:
     boot = np.median(pairs[rng.integers(0, len(pairs), size=(2000, len(pairs)))], axis=1)
     low, high = np.percentile(boot, [2.5, 97.5])
     print(json.dumps({"framework": args.framework, "variant": spec.variant, "batch_size": spec.batch_size,
-                      "blocks": args.blocks, "block_steps": args.block_steps,
+                      "blocks": args.blocks, "block_steps": args.block_steps, "aa": args.aa,
                       "bare_ms_per_step": round(bare_ms, 4), "telemetry_ms_per_step": round(tel_ms, 4),
                       "overhead_ratio": round(float(np.median(pairs)), 5),
                       "overhead_ratio_ci95": [round(float(low), 5), round(float(high), 5)],
@@ -121,11 +123,11 @@ def main() -> None:
                       # The telemetry's own cost, resolvable where the wall-time ratio is not: time in
                       # emit() on the step thread, the device sampler's CPU time, and the controller's
                       # CPU time (reading the lines, sampling this process), per step.
-                      "worker_us_per_step": round((direct["emit_s"] + direct["sampler_cpu_s"]) / direct["steps"] * 1e6, 2),
-                      "controller_us_per_step": round(controller_stats["cpu_s"] / direct["steps"] * 1e6, 2),
+                      "worker_us_per_step": round((direct["emit_s"] + direct["sampler_cpu_s"]) / max(direct["steps"], 1) * 1e6, 2),
+                      "controller_us_per_step": round(controller_stats["cpu_s"] / max(direct["steps"], 1) * 1e6, 2),
                       "controller_samples": controller_stats["samples"],
-                      "direct_us_per_step": round(direct_s / direct["steps"] * 1e6, 2),
-                      "direct_fraction": round(direct_s / direct["steps"] / (tel_ms / 1000), 6)}))
+                      "direct_us_per_step": round(direct_s / max(direct["steps"], 1) * 1e6, 2),
+                      "direct_fraction": round(direct_s / max(direct["steps"], 1) / (tel_ms / 1000), 6)}))
 
 
 if __name__ == "__main__":

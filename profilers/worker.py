@@ -86,7 +86,7 @@ def run(spec_json: str, out_dir: Path, writer: EventWriter) -> None:
             device_name=prepared.device.name, host=host_info(), spec=spec.to_dict(),
             param_count=prepared.param_count, pid=os.getpid(), frameworks_loaded=loaded_frameworks(),
         )
-        if prepared.device_memory() is not None:  # the allocator keeps figures here: sample them
+        if _reports_device_memory(prepared):  # the allocator keeps figures here: sample them
             device_sampler = DeviceSampler(emit, prepared.device_memory)
             device_sampler.start()
         hooks = __import__(f"profilers.{spec.framework}_hooks", fromlist=["make_hook"])
@@ -104,6 +104,15 @@ def run(spec_json: str, out_dir: Path, writer: EventWriter) -> None:
     summary["peak_host_mb"] = round(peak / (1024 * 1024), 1) if peak else None  # None: the controller's samples say
     summary["frameworks_loaded"] = loaded_frameworks()
     writer.emit("summary", summary=summary)
+
+
+def _reports_device_memory(prepared: object) -> bool:
+    """Whether the framework's allocator gives figures on this device; a failing query means no."""
+    try:
+        return prepared.device_memory() is not None  # type: ignore[attr-defined]
+    except Exception as exc:
+        print(f"stepscope worker: device memory not sampled ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,9 +6,9 @@ event of Contract 1 on the worker's clock (the controller hands the worker its c
 
 Sampling from the controller rather than from a thread in the worker keeps the worker's cores
 for the framework (see `profilers.samplers`). The monitor has no thread of its own either: the
-controller's reader thread waits for the worker's next line *or* the next sample's due time,
-whichever comes first, so a sample usually rides on a wake that reading a step needed anyway
-(a wake costs ~150 us of CPU on a 2-vCPU VM; the reads themselves ~15 us).
+controller's reader thread (`runner.pump`) sleeps until the next sample is due, then takes the
+sample and every line the worker wrote meanwhile in that one wake (a wake costs ~150 us of CPU
+on a 2-vCPU VM; the reads themselves ~15 us).
 """
 from __future__ import annotations
 
@@ -40,7 +40,6 @@ class HostMonitor:
         self._nvml_factory = nvml_factory
         self._want_gpu = False
         self.peak_rss = 0
-        self.samples = 0
         self._reader: HostReader | None = None
         try:
             self._reader = HostReader(pid)  # now, so the first sample's CPU % covers its first period
@@ -83,7 +82,6 @@ class HostMonitor:
             if self._nvml is None:
                 self._nvml = self._nvml_factory()  # once, lazily: pynvml's init is not free
             util, used = self._nvml.read()
-        self.samples += 1
         return {
             "type": "sample", "t": round(max(now - self._origin, 0.0), 6),
             "host_rss": rss, "cpu_percent": self._reader.cpu_percent(), **self._device,

@@ -4,9 +4,9 @@ Host RSS and CPU % of a worker are read by its controller (`profilers.host_monit
 /proc/<pid> descriptors kept open (~10 us a sample), not inside the worker: on a 2-core machine
 a 10 Hz thread in the worker preempts one of the framework's compute threads and the whole
 parallel region waits: +3-5 % of step time for JAX and PyTorch in the telemetry bench, against
-~0 (every interval within ±2.6 %) with the sampling done by the controller. What stays in the worker is what only it can read: the framework allocator's
-device memory (`DeviceSampler`, started only where the framework reports any), and its exact
-peak RSS at the end (`peak_rss`). psutil is the fallback where /proc is missing.
+~0 (every interval within ±2.6 %) with the sampling done by the controller. What stays in the
+worker is what only it can read: the framework allocator's device memory (`DeviceSampler`,
+started only where the framework reports any), and its exact peak RSS at the end (`peak_rss`). psutil is the fallback where /proc is missing.
 """
 from __future__ import annotations
 

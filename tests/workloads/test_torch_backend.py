@@ -139,3 +139,19 @@ def test_gpu_run_reports_memory() -> None:
     assert math.isfinite(run.step(0))
     memory = run.device_memory()
     assert memory is not None and 0 < memory.in_use <= memory.peak
+
+
+def test_convnet_inputs_are_plain_nchw_not_channels_last() -> None:
+    """A one-channel NHWC batch permuted to NCHW keeps strides torch also reads as channels_last,
+    and the conv then picks channels_last kernels; the user's NCHW script does not. The pool
+    must hold the plain layout so the app measures the computation the user runs."""
+    from workloads.convnet.torch_model import inputs
+
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    t = inputs(x)
+    assert t.shape == (4, 1, 28, 28)
+    assert t.stride() == torch.empty(4, 1, 28, 28).stride()
+    assert np.array_equal(t.numpy(), x.transpose(0, 3, 1, 2))
+    run, _ = _run("convnet")
+    conv_out = run.model.conv(run._pool[0][0])
+    assert not conv_out.is_contiguous(memory_format=torch.channels_last)

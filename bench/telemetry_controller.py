@@ -12,7 +12,7 @@ import time
 
 from profilers.host_monitor import HostMonitor
 from profilers.protocol import parse_line
-from profilers.runner import pump
+from profilers.runner import pump, yield_to_workload
 
 
 def main() -> None:
@@ -27,6 +27,7 @@ def main() -> None:
     def on_sample(event: dict[str, object]) -> None:
         counts["samples"] += 1
 
+    yield_to_workload()  # as the app's reader thread does
     pump(sys.stdin.fileno(), on_line, HostMonitor(pid, time.perf_counter()), on_sample)
     print(json.dumps({"cpu_s": time.process_time() - cpu_at_start, **counts}))
 

@@ -123,3 +123,30 @@ def test_event_handler_errors_do_not_stop_the_run(tmp_path: Path) -> None:
     result = controller.run()
     assert result.status == "ok"
     assert steps_of(result) == [0, 1, 2]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_events_are_read_by_an_idle_class_thread_and_the_caller_is_left_alone(tmp_path: Path) -> None:
+    """The reader's 10 Hz wakes must not preempt the framework's threads (runner.yield_to_workload);
+    the thread that called run() (the GUI's or the CLI's) keeps its normal class."""
+    import os
+
+    policies: list[int] = []
+    controller = RunController(SPEC, out_dir=tmp_path, on_event=lambda e: policies.append(os.sched_getscheduler(0)),
+                               command=[sys.executable, str(FAKE), "ok", "3"])
+    result = controller.run()
+    assert result.status == "ok"
+    assert policies and set(policies) == {os.SCHED_IDLE}
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+def test_run_returns_promptly_once_the_worker_has_exited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """wait() polls slowly (its wakes cost the worker's cores) but the end of the event stream
+    wakes it, so a finished run is reported without waiting out a poll period."""
+    import profilers.runner
+
+    monkeypatch.setattr(profilers.runner, "WAIT_POLL_S", 30.0)
+    t0 = time.perf_counter()
+    result, _ = run_fake(tmp_path, "ok", steps=1)
+    assert result.status == "ok"
+    assert time.perf_counter() - t0 < 15.0

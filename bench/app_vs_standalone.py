@@ -11,7 +11,7 @@ the figure is the geometric mean of the per-round ratios with a bootstrap 95 % i
 On a 2-vCPU VM a single process's step time still varies ±10 % from one process to the next
 (A/A pairs of the same script: 0.84-1.17), so a few rounds cannot resolve 3 %: read the interval.
 
-    python -m bench.app_vs_standalone [--frameworks torch,jax,tf] [--rounds 4] [--steps 300]
+    python -m bench.app_vs_standalone [--frameworks torch,jax,tf] [--rounds 6] [--steps 300]
 """
 from __future__ import annotations
 
@@ -118,19 +118,24 @@ def measure(framework: str, rounds: int, steps: int, warmup: int, slice_s: float
             "ratio": round(float(np.exp(logs.mean())), 4), "ratio_ci95": [round(float(low), 4), round(float(high), 4)]}
 
 
-def main() -> list[dict[str, object]]:
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser()
     parser.add_argument("--frameworks", default="torch,jax,tf")
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--slice", type=float, default=1.0, help="seconds each side runs before the swap")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="set for both sides (e.g. glibc's MALLOC_MMAP_THRESHOLD_, see bench/README.md)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     settings = dict(item.split("=", 1) for item in args.env)
+    saved = dict(os.environ)
     os.environ.update(settings)  # both sides inherit it (the app's worker through its controller)
-    results = [measure(fw, args.rounds, args.steps, args.warmup, args.slice) for fw in args.frameworks.split(",")]
+    try:
+        results = [measure(fw, args.rounds, args.steps, args.warmup, args.slice) for fw in args.frameworks.split(",")]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     for result in results:
         result["env"] = settings
     return results

@@ -28,7 +28,7 @@ import numpy as np
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--framework", required=True)
-    parser.add_argument("--blocks", type=int, default=120)
+    parser.add_argument("--blocks", type=int, default=200)
     parser.add_argument("--aa", action="store_true",
                         help="A/A calibration: both arms run the bare loop, so the ratio shows the bench's own noise")
     parser.add_argument("--block-steps", type=int, default=10)

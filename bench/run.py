@@ -1,6 +1,6 @@
 """Run the benchmarks, write bench/results/*.json and the table in bench/README.md.
 
-    .venv/bin/python -m bench.run                        # everything (~25 min on 2 cores)
+    .venv/bin/python -m bench.run                        # everything (~50 min on 2 cores)
     .venv/bin/python -m bench.run --only telemetry standalone
     .venv/bin/python -m bench.run --table                # only rebuild the table from the stored results
 """

@@ -285,9 +285,10 @@ def pump(fd: int, on_line: Callable[[bytes], None], monitor: HostMonitor | None,
     While sampling, the reader wakes only when a sample is due (10 Hz) and then takes every
     line the worker wrote meanwhile. The pipe is the buffer, so nothing written is lost if the
     worker dies; a worker's write wakes no one, so it stays cheap; and the controller wakes ten
-    times a second however fast the steps come (a wake costs 0.1-0.35 ms of CPU on a 2-vCPU VM,
-    more with cold caches; RunController runs this in a SCHED_IDLE thread, yield_to_workload). Lines reach `on_event` up to 0.1 s late. Once sampling
-    stops (the worker is gone, or the run failed), it reads as lines come."""
+    times a second however fast the steps come (a wake costs 0.1-0.35 ms of CPU on a 2-vCPU VM;
+    RunController runs this in a SCHED_IDLE thread, see yield_to_workload). Lines reach
+    `on_event` up to 0.1 s late. Once sampling stops (the worker is gone, or the run failed), it
+    reads as lines come."""
     _grow_pipe(fd)
     os.set_blocking(fd, False)
     pending = bytearray()

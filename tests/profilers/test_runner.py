@@ -2,6 +2,7 @@
 keeps every event streamed before. Uses a fake worker so each failure is exact and fast."""
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -125,12 +126,10 @@ def test_event_handler_errors_do_not_stop_the_run(tmp_path: Path) -> None:
     assert steps_of(result) == [0, 1, 2]
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
 def test_events_are_read_by_an_idle_class_thread_and_the_caller_is_left_alone(tmp_path: Path) -> None:
     """The reader's 10 Hz wakes must not preempt the framework's threads (runner.yield_to_workload);
     the thread that called run() (the GUI's or the CLI's) keeps its normal class."""
-    import os
-
     policies: list[int] = []
     controller = RunController(SPEC, out_dir=tmp_path, on_event=lambda e: policies.append(os.sched_getscheduler(0)),
                                command=[sys.executable, str(FAKE), "ok", "3"])

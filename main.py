@@ -1,6 +1,6 @@
 """Stepscope's one entry point: no arguments opens the desktop app; sub-commands run headless.
 
-Thin on purpose: it parses arguments and calls into the packages. Nothing here imports a
+Thin on purpose: the command line lives in `cli/`, the app in `gui/`. Nothing here imports a
 framework; runs happen in worker processes.
 """
 from __future__ import annotations
@@ -9,75 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from workloads.registry import WORKLOADS
-from workloads.spec import DEVICES, FRAMEWORKS, MODES, RunSpec, SpecError
-
-EXIT_USAGE = 2
-
-
-def _add_run_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run one workload headless and print its figures",
-                       description="Run one workload in a fresh worker process, with a progress bar and a summary table.")
-    p.add_argument("--framework", required=True, choices=FRAMEWORKS)
-    p.add_argument("--workload", default="convnet", choices=WORKLOADS)
-    p.add_argument("--mode", default="train", choices=MODES)
-    p.add_argument("--variant", default=None,
-                   help="execution mode: jax compiled|eager, torch eager|compiled, tf xla|compiled|eager (default: the framework's fast mode)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=50, help="measured steps (the headline figures come from these)")
-    p.add_argument("--warmup", type=int, default=5, help="steps run before measuring, left out of the figures")
-    p.add_argument("--trace-steps", type=int, default=5, help="steps in the profiler's trace window, after measuring (0: no trace)")
-    p.add_argument("--with-stack", action="store_true", help="record Python stacks in the trace (torch; costs up to 40%% on short steps)")
-    p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--data", default="digits",
-                   help="digits (real, shipped), synthetic (seeded noise), or a path to a local MNIST (IDX directory or .npz)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lr", type=float, default=1e-3, dest="learning_rate", help="Adam learning rate")
-    p.add_argument("--no-eval", action="store_true", help="skip accuracy / F1 on the held-out split")
-    p.add_argument("--out-dir", type=Path, default=None, help="where the trace and log go (default: the user data directory)")
-    p.add_argument("--timeout", type=float, default=600.0,
-                   help="seconds without progress before a worker counts as hung (default 600)")
-    p.add_argument("--session", type=Path, default=None,
-                   help="session file (.stepscope) the run is recorded into (default: the user data directory's default session)")
-    p.add_argument("--repeat", type=int, default=1, help="run the same spec N times, each in a fresh worker (run-to-run variance)")
-    p.add_argument("--json", action="store_true", help="print the run's figures as one JSON object on stdout (a list with --repeat)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python main.py", description="Stepscope: profile JAX, PyTorch and TensorFlow side by side.",
-                                     epilog="With no command, the desktop app opens (on FILE or --session, else the default session).")
-    parser.add_argument("--session", type=Path, default=None, dest="gui_session", metavar="FILE",
-                        help="session file (.stepscope) the desktop app opens")
-    sub = parser.add_subparsers(dest="command")
-    _add_run_parser(sub)
-    report = sub.add_parser("report", help="one row of headline figures per run of a session")
-    report.add_argument("file", type=Path)
-    report.add_argument("--json", action="store_true")
-    report.add_argument("--ops", metavar="RUN_ID", default=None, help="the top ops of that run's trace window")
-    report.add_argument("--by", choices=("self", "total", "count", "mean"), default="self", help="order of --ops (default: self time)")
-    report.add_argument("--limit", type=int, default=20, help="rows of --ops")
-    imp = sub.add_parser("import", help="add an outside trace (Chrome trace, XPlane, or profile log directory) as a run")
-    imp.add_argument("trace", type=Path)
-    imp.add_argument("--session", type=Path, default=None, dest="import_session")
-    imp.add_argument("--framework", choices=FRAMEWORKS, default=None, help="override the detected framework")
-    compare = sub.add_parser("compare", help="compare runs across sessions: deltas, confidence intervals, verdicts, environment")
-    compare.add_argument("runs", nargs="+", help="FILE (all its runs) or FILE:RUN_ID; the first run is the baseline")
-    compare.add_argument("--json", action="store_true")
-    compare.add_argument("--html", type=Path, default=None, metavar="OUT",
-                         help="also write the comparison, with op diffs of traced runs, as one self-contained HTML file")
-    compare.add_argument("--markdown", type=Path, default=None, metavar="OUT", help="the same report as Markdown")
-    export = sub.add_parser("export", help="export a run's steps and samples (csv, json) or its trace (chrome)")
-    export.add_argument("file", type=Path)
-    export.add_argument("--run", required=True, dest="run_id")
-    export.add_argument("--format", required=True, choices=("csv", "json", "chrome"))
-    export.add_argument("--out", required=True, type=Path)
-    sessions = sub.add_parser("sessions", help="list the sessions in the default directory (or --dir) with their runs")
-    sessions.add_argument("--dir", type=Path, default=None)
-    sessions.add_argument("--json", action="store_true")
-    env = sub.add_parser("env", help="which frameworks, devices, workloads and variants work here")
-    env.add_argument("--quick", action="store_true", help="only import each framework and list its devices")
-    env.add_argument("--json", action="store_true")
-    return parser
+from cli.parser import COMMANDS, build_parser
 
 
 def _gui(argv: list[str]) -> int:
@@ -95,48 +27,14 @@ def _gui(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"run", "report", "compare", "export", "sessions", "env", "import"}
-    if not any(a in commands for a in argv) and not any(a in ("-h", "--help") for a in argv):
+    if not any(a in COMMANDS for a in argv) and not any(a in ("-h", "--help") for a in argv):
         return _gui(argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "run":
-        from profilers.run_command import run_command
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        return _gui(argv)
+    from cli.commands import dispatch
 
-        try:
-            spec = RunSpec(
-                framework=args.framework, workload=args.workload, mode=args.mode, variant=args.variant,
-                batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, trace_steps=args.trace_steps,
-                device=args.device, data=args.data, seed=args.seed, learning_rate=args.learning_rate,
-                with_stack=args.with_stack, evaluate=not args.no_eval,
-            ).resolved()
-            if args.data not in ("digits", "synthetic") and not Path(args.data).exists():
-                raise SpecError(f"--data {args.data}: no such file or directory")
-            if args.repeat < 1:
-                raise SpecError("--repeat must be at least 1")
-        except SpecError as exc:
-            print(f"stepscope run: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        return run_command(spec, args.json, args.out_dir, args.timeout, args.session, args.repeat)
-    if args.command in ("report", "compare", "export", "sessions", "import"):
-        from sessions import cli
-
-        if args.command == "report":
-            if args.ops:
-                return cli.ops_command(args.file, args.ops, args.json, args.by, args.limit)
-            return cli.report_command(args.file, args.json)
-        if args.command == "import":
-            return cli.import_command(args.trace, args.import_session, args.framework)
-        if args.command == "compare":
-            return cli.compare_command(args.runs, args.json, args.html, args.markdown)
-        if args.command == "export":
-            return cli.export_command(args.file, args.run_id, args.format, args.out)
-        return cli.sessions_command(args.dir, args.json)
-    if args.command == "env":
-        from profilers.compat import env_command
-
-        return env_command(quick=args.quick, as_json=args.json)
-    return _gui(argv)
+    return dispatch(args)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from profilers.trace_table import EventTable, Kind, Row, SourceInfo
+from traces.table import EventTable, Kind, Row, SourceInfo
 
 PER_STEP = 5000  # 1 step marker + 400 ops × 5 nested + 999 launches + 2 × 1000 kernels
 STEP_NS = 10_000_000
@@ -99,7 +99,7 @@ def main() -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from bench.common import write_result
     from gui.app import make_app
-    from gui.trace_inspector import TraceInspectorWindow
+    from gui.inspector.trace_inspector import TraceInspectorWindow
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)

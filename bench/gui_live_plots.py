@@ -20,8 +20,8 @@ import numpy as np
 
 from bench.common import write_result
 from gui.app import make_app
-from gui.live_model import LiveModel
-from gui.live_view import LiveViewPanel
+from gui.live.live_model import LiveModel
+from gui.live.live_view import LiveViewPanel
 from profilers.protocol import parse_line
 
 

@@ -81,7 +81,7 @@ def reopen(path: Path) -> dict[str, float]:
 def report_timings(path: Path) -> dict[str, float]:
     """The user-facing path: `report` (headline statistics of every run), in process and as the
     whole `python main.py report FILE --json` command, interpreter start-up included."""
-    from sessions.cli import report_rows
+    from cli.session_commands import report_rows
 
     in_process = []
     for _ in range(3):

@@ -66,7 +66,7 @@ def measure(path: str) -> dict[str, Any]:
     """One read in this (fresh) process; returns its figures."""
     import psutil
 
-    from profilers.trace_readers import read_trace
+    from traces.readers import read_trace
 
     proc = psutil.Process()
     gc.collect()
@@ -91,10 +91,10 @@ def decode_only(path: str) -> dict[str, Any]:
     """What msgspec alone needs to turn the (decompressed) file's events into the reader's
     typed structs, in the reader's chunks, no columns built: the floor under any reader of
     this design on one core of this machine."""
-    from profilers.trace_decode import _events_span
-    from profilers.trace_json import CHUNK_BYTES, decode_range
-    from profilers.trace_readers import read_bytes
-    from profilers.trace_table import Limits
+    from traces.decode import _events_span
+    from traces.json_decoders import CHUNK_BYTES, decode_range
+    from traces.readers import read_bytes
+    from traces.table import Limits
 
     data = read_bytes(Path(path), Limits())
     gc.disable()

@@ -34,7 +34,7 @@ class AnalysisWindows:
         if len(run_ids) != 1:
             self.notifications.notify("Select one run to inspect its trace.", "warning")
             return None
-        from gui.trace_inspector import TraceInspectorWindow
+        from gui.inspector.trace_inspector import TraceInspectorWindow
 
         try:
             return self._show(TraceInspectorWindow.from_session(session_path, run_ids[0]))
@@ -47,7 +47,7 @@ class AnalysisWindows:
         if not run_ids:
             self.notifications.notify("The session holds no runs to compare yet.", "warning")
             return None
-        from gui.compare_view import CompareWindow
+        from gui.compare.compare_view import CompareWindow
 
         try:
             return self._show(CompareWindow.open(session_path, run_ids))

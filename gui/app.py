@@ -16,7 +16,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-from gui.main_window import MainWindow
+from gui.live.main_window import MainWindow
 from gui.notifications import NotificationManager
 
 

@@ -1,4 +1,4 @@
-"""`python main.py env`: the compatibility matrix, from one probe process per framework.
+"""Which frameworks import and run here: one probe process per framework (`profilers.probe`).
 
 Each framework is probed in its own interpreter (the caller, possibly the GUI, never imports
 one), so a framework that fails to import or crashes only marks its own row.
@@ -12,11 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from profilers.runner import PROJECT_ROOT
-from workloads.spec import FRAMEWORKS
 
 PROBE_TIMEOUT_S = 900.0
 
@@ -66,36 +62,3 @@ def probe_framework(framework: str, quick: bool, on_record: Any = None) -> Frame
         last = [line for line in (stderr or "").splitlines() if line.strip()][-1:] or ["no output"]
         report.error = f"the probe exited with code {proc.returncode}: {last[0][:200]}"
     return report
-
-
-def env_command(quick: bool, as_json: bool) -> int:
-    console = Console(stderr=True)
-    reports = []
-    with console.status("probing frameworks…") as status:
-        def on_record(framework: str, record: dict[str, Any]) -> None:
-            what = record.get("workload", record["check"])
-            status.update(f"{framework}: {what} {record.get('variant', '')} {'ok' if record.get('ok', True) else 'failed'}")
-
-        for framework in FRAMEWORKS:
-            reports.append(probe_framework(framework, quick, on_record))
-    if as_json:
-        print(json.dumps([r.to_dict() for r in reports], indent=2))
-        return 0
-    out = Console()
-    table = Table(title="Frameworks")
-    for column in ("framework", "version", "devices", "status"):
-        table.add_column(column)
-    for r in reports:
-        table.add_row(r.framework, r.version or "—", "\n".join(r.devices) or "—",
-                      "[green]imports[/green]" if r.imports and not r.error else f"[red]{r.error or 'does not import'}[/red]")
-    out.print(table)
-    if not quick:
-        matrix = Table(title="Workloads × variants (one tiny step each, on the default device)")
-        for column in ("framework", "workload", "variant", "result"):
-            matrix.add_column(column)
-        for r in reports:
-            for run in r.runs:
-                result = f"[green]runs[/green] — {run['ms']:.0f} ms to build, compile and run one step" if run["ok"] else f"[red]{run['error']}[/red]"
-                matrix.add_row(r.framework, run["workload"], run["variant"], result)
-        out.print(matrix)
-    return 0

@@ -16,9 +16,9 @@ so the heavy trace is confined to its own labelled steps.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import ContextManager, Protocol
 
 
@@ -66,7 +66,7 @@ def checked(kind: str, paths: list[Path], what: str) -> list[Artifact]:
 def run_window(hook: TraceHook, body: Callable[[int], object], first: int = 0) -> int:
     """The trace window: start, run `body(i)` inside `hook.step(i)` for the steps the hook needs
     (torch.profiler needs one more than it records), and always stop. Returns the next index."""
-    count = getattr(hook, "steps_needed")
+    count = hook.steps_needed
     hook.start()
     try:
         for index in range(first, first + count):

@@ -2,7 +2,7 @@
 
 The worker's host RSS and CPU % come from its /proc files (`HostReader`), GPU utilisation from
 NVML, and device memory from the worker's latest `device` event, merged into one `sample`
-event of Contract 1 on the worker's clock (the controller hands the worker its clock origin).
+event of the event stream (docs/architecture.md) on the worker's clock (the controller hands the worker its clock origin).
 
 Sampling from the controller rather than from a thread in the worker keeps the worker's cores
 for the framework (see `profilers.samplers`). The monitor has no thread of its own either: the

@@ -2,9 +2,9 @@
 the labelled trace window, so the heavy tracing never touches the timed steps."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import jax
 

@@ -32,7 +32,7 @@ def _devices(framework: str, module: object) -> list[str]:
     return [d.name.replace("/physical_device:", "") for d in module.config.list_physical_devices()]  # type: ignore[attr-defined]
 
 
-def probe(framework: str, quick: bool, write: "callable[[dict], None]") -> None:  # type: ignore[valid-type]
+def probe(framework: str, quick: bool, write: callable[[dict], None]) -> None:  # type: ignore[valid-type]
     configure_environment(framework, "auto")
     block_other_frameworks(framework)
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Contract 1: the event stream from a worker to its controller, one JSON object per line.
+"""The event stream (docs/architecture.md, "The event stream"): from a worker to its controller, one JSON object per line.
 
 The worker writes on a descriptor of its own (`claim_protocol_channel`): fd 1 is moved to
 stderr at start, so whatever native libraries print can never corrupt the stream. The

@@ -7,9 +7,9 @@ contexts: `hook.steps_needed`. The trace is exported when the last active step e
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule

@@ -2,7 +2,7 @@
 
     python -m profilers.worker --spec-json '{"framework": "torch", ...}' --out-dir DIR
 
-It claims stdout for the event protocol (Contract 1) before anything else, so native
+It claims stdout for the event protocol (the event stream, docs/architecture.md) before anything else, so native
 libraries' prints go to stderr (the run log). Any failure becomes an `error` event with a
 message a person can act on, then a non-zero exit; SIGTERM (cancel) stops the trace cleanly.
 """

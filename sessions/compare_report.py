@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profilers.trace_table import EventTable
 from sessions.compare import METRICS, RunComparison
-from sessions.op_diff import OpDiff, op_diff
 from sessions.store import Session, SessionError
 from sessions.traces import load_trace
+from traces.op_diff import OpDiff, op_diff
+from traces.table import EventTable
 
 OP_LIMIT = 15  # op-diff rows per pair in a report: the biggest changes; the rest are in the GUI
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}

@@ -40,8 +40,8 @@ def chrome_trace_bytes(session: Session, run_id: str) -> bytes:
     """The run's trace as Chrome-trace JSON bytes, or SessionError if it has none: from its
     parsed event table when stored, else from the raw artifact."""
     if session.trace(run_id) is not None:
-        from profilers.trace_export import chrome_trace_dict
         from sessions.traces import load_trace
+        from traces.export import chrome_trace_dict
 
         table, _ = load_trace(session, run_id)
         return json.dumps(chrome_trace_dict(table), separators=(",", ":")).encode()

@@ -1,4 +1,4 @@
-"""A run's headline figures (Contract 3 fields), read back from a session.
+"""A run's headline figures (the `report --json` fields of docs/architecture.md), read back from a session.
 
 Step statistics are recomputed from the stored steps, so a run interrupted before it sent its
 summary still reports what it measured; the rest comes from the stored summary.
@@ -26,7 +26,7 @@ def measured_step_ms(steps: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def headline(record: Any, steps: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Contract 3's flat record for one stored run (`record` is a sessions.store.RunRecord)."""
+    """The flat `report --json` record (docs/architecture.md) for one stored run (`record` is a sessions.store.RunRecord)."""
     summary: dict[str, Any] = dict(record.summary or {})
     spec: dict[str, Any] = record.spec or {}
     env: dict[str, Any] = record.environment or {}

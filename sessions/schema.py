@@ -57,7 +57,7 @@ INSERT INTO step_phases VALUES (0, 'warmup'), (1, 'measure'), (2, 'trace');
 """
 
 def _v1_to_v2(conn: sqlite3.Connection) -> None:
-    """v2: each run's parsed trace window (profilers.trace_table's compressed column blobs)."""
+    """v2: each run's parsed trace window (traces.table's compressed column blobs)."""
     conn.execute("CREATE TABLE traces (run INTEGER PRIMARY KEY REFERENCES runs(id), events INTEGER NOT NULL, "
                  "description TEXT NOT NULL, source_artifact TEXT)")
     conn.execute("CREATE TABLE trace_blobs (run INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, "

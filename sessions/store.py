@@ -1,4 +1,4 @@
-"""Contract 2: the session file, one SQLite database (`.stepscope`) holding whole runs.
+"""The session file (docs/architecture.md, "The session file"): one SQLite database (`.stepscope`) holding whole runs.
 
 Written while runs stream (WAL, small transactions) so a killed app loses at most the last
 flush; a run whose writer died reads as `interrupted`. Only JSON, SQL values and raw
@@ -158,7 +158,7 @@ class Session:
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
-    def create_or_open(cls, path: Path | str) -> "Session":
+    def create_or_open(cls, path: Path | str) -> Session:
         """Open for writing, creating the file (and its folder) or migrating it in place."""
         path = Path(path)
         try:
@@ -187,7 +187,7 @@ class Session:
         return cls(conn, path, readonly=False, file_version=version)
 
     @classmethod
-    def open_readonly(cls, path: Path | str) -> "Session":
+    def open_readonly(cls, path: Path | str) -> Session:
         """Open for reading without ever writing the file; an older schema is migrated in memory."""
         path = Path(path)
         check_file(path)
@@ -223,7 +223,7 @@ class Session:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -5,15 +5,14 @@ Parsing happens after the run, in the recording process, so the worker's steps n
 """
 from __future__ import annotations
 
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from profilers.hooks import Artifact
-from profilers.trace_readers import read_trace
-from profilers.trace_table import EventTable, TraceError, table_from_blobs, table_to_blobs
+from profilers.runner import new_run_id
 from sessions.store import Session, SessionError
+from traces.readers import read_trace
+from traces.table import EventTable, TraceError, table_from_blobs, table_to_blobs
 
 # Which artifact carries the most for each framework: XPlanes hold memory profiles and thread pools.
 PREFERRED_KIND = {"torch": ("chrome-trace",), "jax": ("xplane", "chrome-trace"), "tf": ("xplane",)}
@@ -29,7 +28,7 @@ def pick_artifact(framework: str | None, artifacts: list[Artifact]) -> Artifact 
 
 def ingest_trace(session_path: Path, run_id: str, framework: str | None, artifacts: list[Artifact]) -> tuple[EventTable, str]:
     """Parse the run's trace artifact and store it; TraceError or SessionError on failure."""
-    from profilers.trace_analysis import describe_source
+    from traces.analysis import describe_source
 
     artifact = pick_artifact(framework, artifacts)
     if artifact is None:
@@ -69,11 +68,11 @@ def load_trace(session: Session, run_id: str) -> tuple[EventTable, str]:
 
 def import_trace(session_path: Path, path: Path, framework: str | None = None) -> tuple[str, EventTable, str]:
     """Add an outside trace (file or profile log directory) as a run of kind `imported`."""
-    from profilers.trace_analysis import describe_source
+    from traces.analysis import describe_source
 
     table = read_trace(path, framework=framework)
     description = describe_source(table)
-    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    run_id = new_run_id()
     detected = framework or table.source.framework or "unknown"
     spec = {"framework": detected, "workload": "imported", "mode": None, "variant": None, "batch_size": None,
             "imported_from": str(path.resolve())}

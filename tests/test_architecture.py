@@ -42,7 +42,7 @@ def test_frameworks_are_imported_only_by_worker_side_modules() -> None:
 
 def test_the_gui_side_process_loads_no_framework() -> None:
     code = (
-        "import sys, main, gui.live_plot, profilers.runner, profilers.run_command, profilers.compat\n"
+        "import sys, main, gui.live.live_plot, profilers.runner, cli.run, profilers.compat\n"
         "from workloads import registry, data\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in %r)\n"
         "print(','.join(loaded))" % FRAMEWORKS

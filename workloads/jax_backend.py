@@ -3,7 +3,8 @@ op by op ("eager"), with the batch pool placed on the device once before any tim
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np

@@ -45,7 +45,7 @@ class RunSpec:
     evaluate: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def resolved(self) -> "RunSpec":
+    def resolved(self) -> RunSpec:
         """Return a validated copy with the variant filled in, or raise SpecError."""
         from workloads.registry import WORKLOADS
 
@@ -79,7 +79,7 @@ class RunSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -7,7 +7,7 @@ The whole batch pool is converted (layout included) and moved to the device once
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

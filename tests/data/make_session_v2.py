@@ -13,11 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from profilers.trace_analysis import describe_source  # noqa: E402
-from profilers.trace_readers import read_trace  # noqa: E402
-from profilers.trace_table import table_to_blobs  # noqa: E402
 from sessions import schema  # noqa: E402
 from sessions.store import Session  # noqa: E402
+from traces.analysis import describe_source  # noqa: E402
+from traces.readers import read_trace  # noqa: E402
+from traces.table import table_to_blobs  # noqa: E402
 
 HERE = Path(__file__).parent
 TARGET = HERE / "session-v2.stepscope"

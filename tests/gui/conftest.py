@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from gui.main_window import MainWindow
+from gui.live.main_window import MainWindow
+from gui.live.run_panel_model import FrameworkState
 from gui.notifications import NotificationManager
-from gui.run_panel_model import FrameworkState
 
 ROOT = Path(__file__).resolve().parents[2]
 

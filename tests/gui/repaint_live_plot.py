@@ -9,8 +9,8 @@ import time
 import numpy as np
 from PySide6.QtWidgets import QApplication
 
-from gui.live_model import GrowingSeries
-from gui.live_plot import LivePlot
+from gui.live.live_model import GrowingSeries
+from gui.live.live_plot import LivePlot
 
 
 def main(seconds: float) -> None:

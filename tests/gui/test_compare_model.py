@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gui.compare_model import CompareModel, align_range, shade
-from gui.live_model import FRAMEWORK_COLORS
-from sessions.op_diff import OpDiff
+from gui.compare.compare_model import CompareModel, align_range, shade
+from gui.live.live_model import FRAMEWORK_COLORS
 from sessions.store import SessionError
+from traces.op_diff import OpDiff
 
 V2 = Path(__file__).resolve().parents[2] / "tests" / "data" / "session-v2.stepscope"
 TORCH, JAX, TF = "20250101-120000-aaaaaa", "20250101-120100-bbbbbb", "20250101-120200-cccccc"

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from gui.compare_view import CompareWindow
+from gui.compare.compare_view import CompareWindow
 from sessions.compare import METRICS
 from sessions.store import Session, SessionError
 

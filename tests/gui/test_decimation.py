@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gui.decimation import ColumnEnvelope, MinMaxPyramid, envelope
+from gui.live.decimation import ColumnEnvelope, MinMaxPyramid, envelope
 
 
 def test_the_model_side_stays_qt_free() -> None:
-    code = "import sys, gui.decimation, gui.live_model; print([m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph')])"
+    code = "import sys, gui.live.decimation, gui.live.live_model; print([m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph')])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=Path(__file__).resolve().parents[2], check=True).stdout
     assert out.strip() == "[]"
@@ -120,8 +120,8 @@ def test_a_cached_envelope_of_a_growing_series_matches_a_fresh_one() -> None:
 
 
 def test_the_live_view_draws_a_few_points_per_pixel_and_leaves_unchanged_plots_alone(qtbot) -> None:  # type: ignore[no-untyped-def]
-    from gui.live_model import LiveModel
-    from gui.live_view import LiveViewPanel
+    from gui.live.live_model import LiveModel
+    from gui.live.live_view import LiveViewPanel
 
     model = LiveModel()
     view = LiveViewPanel(model)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtGui import QColor
 
-from gui.live_model import FRAMEWORK_COLORS
+from gui.live.live_model import FRAMEWORK_COLORS
 from sessions.store import Session
 from tests.gui.conftest import small_torch_settings
 

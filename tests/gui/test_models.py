@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from gui.live_model import GrowingSeries, LiveModel
+from gui.live.live_model import GrowingSeries, LiveModel
+from gui.live.run_panel_model import FrameworkState, RunPanelModel, load_presets
 from gui.notifications import NotificationManager
-from gui.run_panel_model import FrameworkState, RunPanelModel, load_presets
 
 
 def test_growing_series_doubles_and_keeps_values() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gui.run_queue import QueueCallbacks, RunQueue
+from gui.live.run_queue import QueueCallbacks, RunQueue
 from workloads.spec import RunSpec
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from bench.gui_inspector import STEP_NS, synthetic_table
-from gui.timeline_lod import MAX_LANES, Boxes, TimelineLod, nesting_depth
-from profilers.trace_readers import read_trace
-from profilers.trace_table import EventTable
+from gui.timeline.timeline_lod import MAX_LANES, Boxes, TimelineLod, nesting_depth
+from traces.readers import read_trace
+from traces.table import EventTable
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "traces"
 STORED = ["torch_convnet.trace.json.gz", "jax_mlp.xplane.pb.gz", "tf_mlp.xplane.pb.gz"]

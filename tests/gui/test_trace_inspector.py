@@ -12,12 +12,12 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor
 
-from gui.timeline_item import BOX_FILL, KIND_COLORS, LANE_HEIGHT
-from gui.trace_inspector import TraceInspectorWindow
-from profilers.trace_analysis import describe_source
-from profilers.trace_readers import read_trace
-from profilers.trace_table import EventTable, Kind
+from gui.inspector.trace_inspector import TraceInspectorWindow
+from gui.timeline.timeline_item import BOX_FILL, KIND_COLORS, LANE_HEIGHT
 from sessions.traces import import_trace
+from traces.analysis import describe_source
+from traces.readers import read_trace
+from traces.table import EventTable, Kind
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "traces"
 STORED = {"torch": "torch_convnet.trace.json.gz", "jax": "jax_mlp.xplane.pb.gz", "tf": "tf_mlp.xplane.pb.gz"}

@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from gui.app import make_app
-from gui.main_window import MainWindow
+from gui.live.main_window import MainWindow
 from tests.gui.conftest import small_torch_settings
 
 FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow", "keras")

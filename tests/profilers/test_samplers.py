@@ -88,7 +88,7 @@ def test_monitor_samples_a_process_from_outside_until_it_exits() -> None:
     assert monitor.gone and monitor.seconds_to_next() is None  # the process is gone: nothing more
     assert 10 <= len(events) <= 1.0 / 0.05 + 5  # on the 20 Hz grid, no bursts
     for event in events:
-        parse_line(json.dumps(event))  # Contract 1 `sample` events
+        parse_line(json.dumps(event))  # the event stream's `sample` events
         assert 0 <= event["t"] < time.perf_counter() - origin
         assert event["device_peak"] == 7 and event["gpu_util"] is None
     assert [e["t"] for e in events] == sorted(e["t"] for e in events)

@@ -23,8 +23,8 @@ from sessions.compare_report import (
     to_markdown,
     write_report,
 )
-from sessions.op_diff import OpDiff
 from sessions.store import SessionError
+from traces.op_diff import OpDiff
 
 ROOT = Path(__file__).resolve().parents[2]
 V2 = ROOT / "tests" / "data" / "session-v2.stepscope"

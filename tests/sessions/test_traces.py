@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from profilers.hooks import Artifact
-from profilers.trace_readers import read_trace
 from sessions.store import Session
 from sessions.traces import ingest_trace, load_trace
+from traces.readers import read_trace
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from profilers.trace_analysis import (
+from traces.analysis import (
     BREAKDOWN,
     busy_fraction,
     describe_source,
@@ -18,8 +18,8 @@ from profilers.trace_analysis import (
     step_breakdown,
     top_ops,
 )
-from profilers.trace_readers import read_chrome_data, read_trace
-from profilers.trace_table import EventTable, Kind
+from traces.readers import read_chrome_data, read_trace
+from traces.table import EventTable, Kind
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "traces"
 US = 1000  # ns

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from profilers.trace_readers import read_chrome_trace, read_trace
-from profilers.trace_table import Limits, TraceError, table_from_blobs, table_to_blobs
+from traces.readers import read_chrome_trace, read_trace
+from traces.table import Limits, TraceError, table_from_blobs, table_to_blobs
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "traces"
 GOOD = {"ph": "X", "name": "aten::add", "cat": "cpu_op", "ts": 1.0, "dur": 2.0, "pid": 1, "tid": 1}

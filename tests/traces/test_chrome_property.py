@@ -15,10 +15,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from profilers import trace_decode
-from profilers.trace_export import write_chrome_trace
-from profilers.trace_readers import read_chrome_data, read_trace
-from profilers.trace_table import EventTable, Limits, TraceError
+from traces import decode as trace_decode
+from traces.export import write_chrome_trace
+from traces.readers import read_chrome_data, read_trace
+from traces.table import EventTable, Limits, TraceError
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 LIMITS = Limits(max_bytes=1 << 20, max_events=10_000)

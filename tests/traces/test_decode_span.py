@@ -10,9 +10,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from profilers import trace_decode
-from profilers.trace_readers import read_chrome_data
-from profilers.trace_table import EventTable
+from traces import decode as trace_decode
+from traces.readers import read_chrome_data
+from traces.table import EventTable
 
 EVENTS = [{"ph": "X", "name": f"op{i}", "ts": i, "dur": 1, "pid": 1, "tid": 1} for i in range(3)]
 OTHER = [{"ph": "X", "name": "wrong", "ts": 9, "dur": 1, "pid": 2, "tid": 2}]

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from profilers.trace_export import chrome_trace_dict, write_chrome_trace
-from profilers.trace_readers import find_profile_runs, read_chrome_data, read_chrome_trace, read_logdir, read_trace
-from profilers.trace_table import EventTable, Kind, TraceError, table_from_blobs, table_to_blobs
+from traces.export import chrome_trace_dict, write_chrome_trace
+from traces.readers import find_profile_runs, read_chrome_data, read_chrome_trace, read_logdir, read_trace
+from traces.table import EventTable, Kind, TraceError, table_from_blobs, table_to_blobs
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "traces"
@@ -228,8 +228,8 @@ def test_export_is_plain_chrome_json(tables: dict[str, EventTable]) -> None:
 def test_reading_traces_imports_no_framework() -> None:
     code = (
         "import sys\n"
-        "from profilers.trace_readers import read_trace\n"
-        "from profilers.trace_analysis import step_breakdown\n"
+        "from traces.readers import read_trace\n"
+        "from traces.analysis import step_breakdown\n"
         f"for name in {STORED!r}:\n"
         f"    step_breakdown(read_trace({str(DATA)!r} + '/' + name))\n"
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'jax', 'jaxlib', 'tensorflow', 'keras'))))\n"
@@ -243,7 +243,7 @@ def test_reading_traces_imports_no_framework() -> None:
 def test_big_arrays_are_decoded_in_chunks_and_bad_splits_fall_back() -> None:
     from unittest import mock
 
-    from profilers import trace_decode
+    from traces import decode as trace_decode
 
     events = [{"ph": "X", "name": f"op{i % 7}", "cat": "cpu_op", "ts": i, "dur": 1, "pid": 1, "tid": i % 3,
                "args": {"Input Dims": [[i % 5]]}} for i in range(500)]
@@ -269,8 +269,8 @@ def test_without_msgspec_the_stdlib_reads_the_same() -> None:
     code = (
         "import sys, json\n"
         "sys.modules['msgspec'] = None\n"
-        "from profilers.trace_readers import read_trace\n"
-        "from profilers.trace_export import write_chrome_trace\n"
+        "from traces.readers import read_trace\n"
+        "from traces.export import write_chrome_trace\n"
         "import tempfile, pathlib\n"
         "out = {}\n"
         f"for name in {STORED!r}:\n"
@@ -290,7 +290,7 @@ def test_without_msgspec_the_stdlib_reads_the_same() -> None:
 
 
 def test_xprof_tools_give_their_own_step_table() -> None:
-    from profilers.trace_readers import read_xprof_tool
+    from traces.readers import read_xprof_tool
 
     pipeline = read_xprof_tool(DATA / "tf_mlp.xplane.pb.gz", "input_pipeline_analyzer")
     steps = [row["c"][0]["v"] for table in pipeline for row in table.get("rows", []) if table.get("cols")

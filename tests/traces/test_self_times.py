@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from profilers import trace_analysis as ta
+from traces import analysis as ta
 
 
 def _stack_walk(s: np.ndarray, e: np.ndarray) -> np.ndarray:

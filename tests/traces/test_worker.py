@@ -1,4 +1,4 @@
-"""The second-process decode (`profilers.trace_worker`): forced on for small traces here, it
+"""The second-process decode (`traces.decode_pool`): forced on for small traces here, it
 must give the very table the one-process path gives, report bad data the same way, and fall
 back to decoding in-process when the worker process itself fails."""
 from __future__ import annotations
@@ -16,9 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from profilers import trace_decode, trace_json, trace_worker
-from profilers.trace_readers import read_chrome_data
-from profilers.trace_table import EventTable, Limits, TraceError
+from traces import decode as trace_decode
+from traces import decode_pool as trace_worker
+from traces import json_decoders as trace_json
+from traces.readers import read_chrome_data
+from traces.table import EventTable, Limits, TraceError
 
 COLUMNS = ("start_ns", "dur_ns", "kind", "flags", "step", "row", "name", "cat", "args", "counter_ts_ns", "counter_value")
 
@@ -145,7 +147,7 @@ def test_too_many_events_across_both_sides(started: list[int]) -> None:
     assert started[0] > 0
 
 
-CLAIM_THEN = ("import os, sys; sys.path.insert(0, sys.argv[1]); from profilers import trace_worker as w; "
+CLAIM_THEN = ("import os, sys; sys.path.insert(0, sys.argv[1]); from traces import decode_pool as w; "
               "import time; time.sleep(0.3); first = w._HEAD.unpack(os.pread(0, 24, 16))[2]; [w._claim(0, False, first) for _ in range(3)]; ")
 
 

@@ -6,7 +6,8 @@ compiles one small XLA program per shape, which cost seconds of start-up per run
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

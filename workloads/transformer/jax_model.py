@@ -7,8 +7,9 @@ compiles one small XLA program per shape, which cost seconds of start-up per run
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -1,0 +1,57 @@
+"""Runs the command the parsed arguments name; each command's work and printing lives in its
+own module (`cli.run`, `cli.env`, `cli.session_commands`), imported only when asked for."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from workloads.spec import RunSpec, SpecError
+
+EXIT_USAGE = 2
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Exit codes: 0 success, 1 the run failed (the session keeps what it streamed), 2 bad
+    arguments or an unreadable file, 130 interrupted."""
+    if args.command == "run":
+        return _run(args)
+    if args.command == "env":
+        from cli.env import env_command
+
+        return env_command(quick=args.quick, as_json=args.json)
+    from cli import session_commands as commands
+
+    if args.command == "report":
+        if args.ops:
+            return commands.ops_command(args.file, args.ops, args.json, args.by, args.limit)
+        return commands.report_command(args.file, args.json)
+    if args.command == "import":
+        return commands.import_command(args.trace, args.import_session, args.framework)
+    if args.command == "compare":
+        return commands.compare_command(args.runs, args.json, args.html, args.markdown)
+    if args.command == "export":
+        return commands.export_command(args.file, args.run_id, args.format, args.out)
+    if args.command == "sessions":
+        return commands.sessions_command(args.dir, args.json)
+    raise ValueError(f"unknown command {args.command!r}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cli.run import run_command
+
+    try:
+        spec = RunSpec(
+            framework=args.framework, workload=args.workload, mode=args.mode, variant=args.variant,
+            batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, trace_steps=args.trace_steps,
+            device=args.device, data=args.data, seed=args.seed, learning_rate=args.learning_rate,
+            with_stack=args.with_stack, evaluate=not args.no_eval,
+        ).resolved()
+        if args.data not in ("digits", "synthetic") and not Path(args.data).exists():
+            raise SpecError(f"--data {args.data}: no such file or directory")
+        if args.repeat < 1:
+            raise SpecError("--repeat must be at least 1")
+    except SpecError as exc:
+        print(f"stepscope run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_command(spec, args.json, args.out_dir, args.timeout, args.session, args.repeat)

@@ -1,0 +1,171 @@
+"""`python main.py run`: one workload headless, with a progress bar and a summary table.
+
+Output: the progress bar and table go to stderr when --json is given, so stdout carries
+exactly one JSON object (the `report --json` fields, docs/architecture.md) that scripts can parse.
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_data_dir
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from profilers.runner import RunController, RunResult, new_run_id
+from sessions.headline import CONTRACT_FIELDS
+from sessions.record_run import RecordedRun, record_run
+from sessions.store import SessionError, default_session_path
+from workloads.spec import RunSpec
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def default_runs_dir() -> Path:
+    return Path(user_data_dir("stepscope", appauthor=False)) / "runs"
+
+
+def result_record(result: RunResult) -> dict[str, Any]:
+    """The run as one flat JSON-able object with the `report --json` fields (docs/architecture.md)."""
+    record: dict[str, Any] = {"run_id": result.run_id, "status": result.status, "reason": result.reason,
+                              "trace_events": None, "out_dir": str(result.out_dir)}
+    record.update(result.summary)
+    spec = result.spec
+    for key in ("framework", "workload", "mode", "variant", "batch_size"):
+        if record.get(key) is None:
+            record[key] = getattr(spec, key)
+    return {key: record.get(key) for key in (*CONTRACT_FIELDS, "artifacts", "out_dir")}
+
+
+class _ProgressView:
+    """Turns events into a rich progress bar: phase name, steps done of steps planned."""
+
+    def __init__(self, progress: Progress, spec: RunSpec) -> None:
+        self._progress = progress
+        trace = spec.trace_steps + (1 if spec.framework == "torch" and spec.trace_steps else 0)
+        self._task = progress.add_task("starting worker", total=spec.warmup + spec.steps + trace)
+        self._done = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "hello":
+            self._progress.update(self._task, description=f"{event['framework']} {event['framework_version']} on {event['device_name']}")
+        elif kind == "phase" and event["edge"] == "start":
+            self._progress.update(self._task, description=f"{event['name']}")
+        elif kind == "step":
+            self._done += 1
+            self._progress.update(self._task, completed=self._done,
+                                  description=f"{event['phase']}  {event['step_ms']:.1f} ms/step")
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def summary_table(record: dict[str, Any]) -> Table:
+    table = Table(title=f"{record['framework']} · {record['workload']} · {record['mode']} · {record['variant']}", show_header=False)
+    def unit(value: Any, suffix: str, digits: int = 2) -> str | None:
+        return None if value is None else f"{_fmt(value, digits)} {suffix}"
+
+    device = record["device_name"] if str(record["device_name"] or "").startswith(str(record["device"])) else (
+        f"{record['device']} ({record['device_name']})")
+    rows = [
+        ("status", record["status"] + (f" — {record['reason']}" if record["reason"] else "")),
+        ("device", device if record["device"] else None),
+        ("measured steps", record["steps"]),
+        ("step time median / p95", f"{_fmt(record['step_ms_median'])} / {_fmt(record['step_ms_p95'])} ms"),
+        ("throughput", unit(record["samples_per_s"], "samples/s", 1)),
+        ("compile", unit(record["compile_ms"], "ms", 1) or "— (nothing compiled in this variant)"),
+        ("peak host memory", unit(record["peak_host_mb"], "MB", 1)),
+        ("peak device memory", unit(record["peak_device_mb"], "MB", 1) or "— (the framework reports none on this device)"),
+        ("final loss", _fmt(record["final_loss"], 4)),
+        ("accuracy / macro-F1", f"{_fmt(record['accuracy'], 3)} / {_fmt(record['macro_f1'], 3)}"),
+        ("parameters", f"{record['param_count']:,}" if record["param_count"] else None),
+    ]
+    for artifact in record["artifacts"] or []:
+        rows.append((f"artifact ({artifact['kind']})", f"{artifact['path']} ({artifact['bytes']:,} bytes)"))
+    for name, value in rows:
+        table.add_row(name, _fmt(value))
+    return table
+
+
+def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: float,
+                session_path: Path | None = None, repeat: int = 1) -> int:
+    """Run `spec` `repeat` times, each in a fresh worker, recording into the session."""
+    console = Console(stderr=True)
+    spec = spec.resolved()
+    session_path = session_path or default_session_path()
+    records, codes = [], []
+    for attempt in range(repeat):
+        run_id = new_run_id()
+        run_dir = (out_dir / run_id if repeat > 1 else out_dir) if out_dir else default_runs_dir() / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if repeat > 1:
+            console.print(f"run {attempt + 1} of {repeat}")
+        try:
+            recorded, interrupted = _run_one(spec, session_path, run_id, run_dir, timeout, console)
+        except SessionError as exc:
+            console.print(f"stepscope run: {exc}")
+            return EXIT_USAGE
+        result = recorded.result
+        record = result_record(result)
+        record["session"] = str(session_path)
+        record["trace_events"] = recorded.trace_events
+        if recorded.trace_problem:
+            console.print(f"[yellow]trace not parsed:[/yellow] {recorded.trace_problem}")
+        records.append(record)
+        console.print(summary_table(record))
+        if result.status != "ok":
+            console.print(f"[red]run {result.status}:[/red] {result.reason}")
+            console.print(f"the worker's log: {_save_log(result)}")
+        if recorded.session_problem:
+            console.print(f"[red]session not fully written:[/red] {recorded.session_problem}")
+        ok = result.status == "ok" and not recorded.session_problem
+        codes.append(EXIT_OK if ok else (130 if interrupted else EXIT_FAILED))
+        if interrupted:
+            break
+    console.print(f"session: {session_path}")
+    if as_json:
+        print(json.dumps(records[0] if repeat == 1 else records, indent=2))
+    return max(codes)
+
+
+def _run_one(spec: RunSpec, session_path: Path, run_id: str, run_dir: Path, timeout: float,
+             console: Console) -> tuple[RecordedRun, bool]:
+    """One recorded run under a progress bar; Ctrl+C cancels the worker (the run is kept)."""
+    interrupted = threading.Event()
+    previous: Any = None
+
+    def on_started(controller: RunController) -> None:
+        nonlocal previous
+
+        def on_interrupt(signum: int, frame: object) -> None:
+            interrupted.set()
+            controller.cancel()
+
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        try:
+            recorded = record_run(spec, session_path, out_dir=run_dir, on_event=_ProgressView(progress, spec),
+                                  on_started=on_started, progress_timeout=timeout, run_id=run_id)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+    return recorded, interrupted.is_set()
+
+
+def _save_log(result: RunResult) -> Path:
+    path = result.out_dir / "worker.log"
+    path.write_text(result.log, encoding="utf-8")
+    return path

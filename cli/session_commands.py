@@ -1,0 +1,228 @@
+"""The session commands of main.py: report, compare, export, sessions.
+
+Each returns an exit code (0 fine, 2 unreadable file or bad argument) and never lets a
+SessionError become a traceback: the message names the file and the problem in one line.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sessions.compare import METRICS, RunComparison, compare_runs, load_runs
+from sessions.export import export_run
+from sessions.headline import headline
+from sessions.store import Session, SessionError, default_session_path, list_sessions
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _console() -> Console:
+    """Tables are wide: when stdout is not a terminal, do not wrap them at 80 columns."""
+    return Console() if sys.stdout.isatty() else Console(width=220)
+
+
+def _error(command: str, exc: Exception) -> int:
+    print(f"stepscope {command}: {exc}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def report_rows(path: Path) -> list[dict[str, Any]]:
+    with Session.open_readonly(path) as session:
+        return [headline(record, session.steps(record.run_id)) for record in session.runs()]
+
+
+def report_command(path: Path, as_json: bool) -> int:
+    try:
+        rows = report_rows(path)
+    except SessionError as exc:
+        return _error("report", exc)
+    if as_json:
+        print(json.dumps(_json_safe(rows), indent=2))
+        return EXIT_OK
+    table = Table(title=str(path))
+    columns = [("run_id", "run"), ("framework", "framework"), ("workload", "workload"), ("batch_size", "batch"),
+               ("status", "status"), ("steps", "steps"), ("step_ms_median", "median ms"), ("step_ms_p95", "p95 ms"),
+               ("samples_per_s", "samples/s"), ("compile_ms", "compile ms"), ("peak_host_mb", "host MB"),
+               ("peak_device_mb", "device MB"), ("final_loss", "loss"), ("accuracy", "acc.")]
+    for key, title in columns:
+        table.add_column(title, no_wrap=key == "run_id", justify="right" if key not in ("run_id", "framework", "workload", "status") else "left")
+    for row in rows:
+        shown = dict(row, framework=f"{row['framework']} {row['variant'] or ''}".strip(),
+                     workload=f"{row['workload']} {row['mode'] or ''}".strip())
+        table.add_row(*[_fmt(shown[key], 3 if key in ("final_loss", "accuracy") else 1) for key, _ in columns])
+    console = _console()
+    console.print(table)
+    for row in rows:
+        if row["reason"]:
+            console.print(f"[yellow]{row['run_id']}[/yellow] {row['status']}: {row['reason']}")
+    return EXIT_OK
+
+
+def ops_command(path: Path, run_id: str, as_json: bool, by: str = "self", limit: int = 20) -> int:
+    """The top ops of a run's trace window, and what that trace does and does not contain."""
+    from sessions.traces import load_trace
+    from traces.analysis import top_ops
+
+    try:
+        with Session.open_readonly(path) as session:
+            table, description = load_trace(session, run_id)
+    except SessionError as exc:
+        return _error("report", exc)
+    kinds = ("framework_op", "hlo_op", "kernel")
+    rows = top_ops(table, by=by, category=kinds, limit=limit)
+    if as_json:
+        print(json.dumps({"run_id": run_id, "events": len(table), "source": description,
+                          "ops": [{"name": r.name, "kind": str(r.kind), "count": r.count, "self_ms": r.self_ns / 1e6,
+                                   "total_ms": r.total_ns / 1e6, "mean_ms": r.mean_ns / 1e6, "percent": r.percent}
+                                  for r in rows]}, indent=2))
+        return EXIT_OK
+    console = _console()
+    console.print(f"[bold]{run_id}[/bold]: {description}")
+    if not rows:
+        console.print("This trace has no framework-op, HLO-op or kernel events, so there is no per-op table: "
+                      "the time is in the runtime/executor events listed above.")
+        return EXIT_OK
+    table_view = Table(title=f"Top {len(rows)} ops by {by} time (framework ops, HLO ops, kernels)")
+    for title in ("op", "kind", "count", "self ms", "total ms", "mean ms", "% of self"):
+        table_view.add_column(title, justify="left" if title in ("op", "kind") else "right", overflow="fold")
+    for r in rows:
+        kind = getattr(r.kind, "name", str(r.kind)).lower()
+        table_view.add_row(r.name, kind, f"{r.count:,}", f"{r.self_ns / 1e6:,.3f}", f"{r.total_ns / 1e6:,.3f}",
+                           f"{r.mean_ns / 1e6:,.4f}", f"{r.percent:.1f}")
+    console.print(table_view)
+    return EXIT_OK
+
+
+def import_command(trace: Path, session_path: Path | None, framework: str | None) -> int:
+    from sessions.traces import import_trace
+    from traces.table import TraceError
+
+    session_path = session_path or default_session_path()
+    try:
+        run_id, table, description = import_trace(session_path, trace, framework)
+    except (TraceError, SessionError) as exc:
+        return _error("import", exc)
+    print(f"imported {len(table):,} events as run {run_id} into {session_path}")
+    print(description)
+    return EXIT_OK
+
+
+def write_compare_reports(refs: list[str], result: RunComparison, html: Path | None, markdown: Path | None) -> None:
+    """The --html / --markdown documents, with op diffs of every traced run against the baseline."""
+    from sessions.compare_report import build_report, op_diffs_against_baseline, run_sources, write_report
+
+    diffs = op_diffs_against_baseline(run_sources(refs), [run.label for run in result.runs])
+    report = build_report(result, diffs)
+    for path, fmt in ((html, "html"), (markdown, "markdown")):
+        if path is not None:
+            print(f"wrote {write_report(path, report, fmt)}", file=sys.stderr)
+
+
+def compare_command(refs: list[str], as_json: bool, html: Path | None = None, markdown: Path | None = None) -> int:
+    try:
+        runs = load_runs(refs)
+    except SessionError as exc:
+        return _error("compare", exc)
+    if len(runs) < 2:
+        return _error("compare", SessionError("name at least two runs (a session with several runs, or FILE:RUN_ID ...)"))
+    result = compare_runs(runs)
+    if html is not None or markdown is not None:
+        try:
+            write_compare_reports(refs, result, html, markdown)
+        except SessionError as exc:
+            return _error("compare", exc)
+    if as_json:
+        print(json.dumps(_json_safe(result.to_dict()), indent=2, default=str))
+        return EXIT_OK
+    console = _console()
+    table = Table(title=f"Compared with {runs[0].label}")
+    table.add_column("metric")
+    for run in runs:
+        table.add_column(f"{run.record['framework']} {run.record['variant']}\n{run.label}", overflow="fold")
+    for key, title, better in METRICS:
+        cells = []
+        for run, delta in zip(runs, result.deltas(key)):
+            value = _fmt(run.record.get(key), 3 if key in ("final_loss", "accuracy") else 2)
+            if delta is not None and run is not runs[0]:
+                good = (delta < 0) == (better == "lower")
+                value += f" [{'green' if good else 'red'}]({delta:+.1f} %)[/]"
+            cells.append(value)
+        table.add_row(title, *cells)
+    table.add_row("step time vs baseline (95 % CI)", "baseline",
+                  *[("—" if c is None else c.describe()) for c in result.step_time[1:]])
+    console.print(table)
+    differences = result.environment_differences()
+    if differences:
+        env = Table(title="Environment differences")
+        env.add_column("field")
+        for run in runs:
+            env.add_column(run.label, overflow="fold")
+        for key, values in differences.items():
+            env.add_row(key, *[_fmt(v) for v in values])
+        console.print(env)
+    else:
+        console.print("Environments: identical in every recorded field.")
+    return EXIT_OK
+
+
+def export_command(path: Path, run_id: str, fmt: str, out: Path) -> int:
+    try:
+        written = export_run(path, run_id, fmt, out)
+    except (SessionError, OSError) as exc:
+        return _error("export", exc)
+    for file in written:
+        print(file)
+    return EXIT_OK
+
+
+def sessions_command(directory: Path | None, as_json: bool) -> int:
+    directory = directory or default_session_path().parent
+    listing = []
+    for path in list_sessions(directory):
+        try:
+            with Session.open_readonly(path) as session:
+                runs = [{"run_id": r.run_id, "framework": (r.spec or {}).get("framework"), "workload": (r.spec or {}).get("workload"),
+                         "status": r.status, "started_at": r.started_at} for r in session.runs()]
+            listing.append({"path": str(path), "runs": runs})
+        except SessionError as exc:
+            listing.append({"path": str(path), "error": str(exc)})
+    if as_json:
+        print(json.dumps(listing, indent=2, default=str))
+        return EXIT_OK
+    console = _console()
+    if not listing:
+        console.print(f"No sessions in {directory}")
+    for entry in listing:
+        if "error" in entry:
+            console.print(f"[red]{entry['path']}[/red]: {entry['error']}")
+            continue
+        console.print(f"[bold]{entry['path']}[/bold] — {len(entry['runs'])} run(s)")
+        for run in entry["runs"]:
+            console.print(f"  {run['run_id']}  {run['framework']:<6} {run['workload']:<12} {run['status']}")
+    return EXIT_OK

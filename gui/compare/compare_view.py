@@ -1,0 +1,355 @@
+"""The comparison window: choose runs (from the open session and other session files) and a
+baseline; see a summary table with deltas and verdicts beside the environment differences,
+overlaid step-time distributions, loss and memory curves, the op diff of two runs and their
+timelines side by side; save the same report `compare --html/--markdown` writes.
+
+The window holds no state of its own beyond widgets: everything is in `CompareModel`, which it
+subscribes to and re-reads after each change. Open it with `CompareWindow.open(path, run_ids)`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPalette, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.compare.compare_model import CompareModel, RunKey
+from gui.compare.compare_plots import CompareOverlays
+from gui.compare.compare_tables import read_only_table, show_environment, show_op_diff, show_summary
+from gui.compare.compare_timelines import SideBySideTimelines
+from gui.view_export import install_export_menu
+from sessions.store import SessionError
+from traces.op_diff import STATUSES
+
+KEY_ROLE = Qt.UserRole + 1
+
+
+def swatch(color: str) -> QIcon:
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(QColor(color))
+    return QIcon(pixmap)
+
+
+class PairPicker(QWidget):
+    """Two combos naming the runs of the op diff and the timelines (shared through the model)."""
+
+    def __init__(self, model: CompareModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.first, self.second = QComboBox(), QComboBox()
+        for label, combo in (("Reference run:", self.first), ("compared run:", self.second)):
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+            combo.currentIndexChanged.connect(self._on_picked)
+            layout.addWidget(QLabel(label))
+            layout.addWidget(combo)
+        layout.addStretch(1)
+
+    def refresh(self) -> None:
+        for combo, key in ((self.first, self.model.pair[0]), (self.second, self.model.pair[1])):
+            combo.blockSignals(True)
+            combo.clear()
+            for entry in self.model.chosen():
+                combo.addItem(swatch(entry.color), entry.title, entry.key)
+            index = next((i for i in range(combo.count()) if combo.itemData(i) == key), -1)
+            combo.setCurrentIndex(index)
+            combo.blockSignals(False)
+
+    def _on_picked(self, _index: int) -> None:
+        self.model.set_pair(self.first.currentData(), self.second.currentData())
+
+
+class CompareWindow(QMainWindow):
+    """Compares the chosen runs of `model`; see the module docstring."""
+
+    def __init__(self, model: CompareModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.setWindowTitle("Stepscope — compare runs")
+        self.resize(1400, 900)
+        self._dirty = {"ops": True, "timelines": True}
+        self._build_chooser()
+        self._build_tabs()
+        splitter = QSplitter(Qt.Horizontal)
+        splitter.addWidget(self.chooser)
+        splitter.addWidget(self._center)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([280, 1120])
+        self.setCentralWidget(splitter)
+        self._build_menu()
+        self._apply_palette()
+        model.subscribe(self._on_model_changed)
+        self._on_model_changed()
+
+    @classmethod
+    def open(cls, session_path: Path | str, run_ids: Sequence[str] | None = None,
+             parent: QWidget | None = None) -> CompareWindow:
+        """A window comparing `run_ids` of a session file (default: all its runs), the first
+        as baseline. SessionError when the file cannot be read or lacks one of the runs."""
+        return cls(CompareModel.for_session(session_path, run_ids), parent)
+
+    # -- building ----------------------------------------------------------------------
+    def _build_chooser(self) -> None:
+        self.chooser = QWidget()
+        layout = QVBoxLayout(self.chooser)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(QLabel("<b>Runs</b> (tick to compare)"))
+        self.run_list = QListWidget()
+        self.run_list.itemChanged.connect(self._on_item_changed)
+        layout.addWidget(self.run_list, 1)
+        self.add_button = QPushButton("Add session file…")
+        self.add_button.clicked.connect(self.choose_session_file)
+        layout.addWidget(self.add_button)
+        layout.addWidget(QLabel("Baseline:"))
+        self.baseline_combo = QComboBox()
+        self.baseline_combo.currentIndexChanged.connect(self._on_baseline_picked)
+        layout.addWidget(self.baseline_combo)
+
+    def _build_tabs(self) -> None:
+        self._center = QWidget()
+        layout = QVBoxLayout(self._center)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background: #ffebe9; color: #a40e26; padding: 6px; border-radius: 3px;")
+        self.banner.setVisible(False)
+        layout.addWidget(self.banner)
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs, 1)
+
+        tables = QSplitter(Qt.Horizontal)
+        self.summary_table = read_only_table()
+        self.env_table = read_only_table()
+        for table, title in ((self.summary_table, "Against the baseline"), (self.env_table, "Environment differences")):
+            box = QWidget()
+            box_layout = QVBoxLayout(box)
+            box_layout.setContentsMargins(0, 0, 0, 0)
+            box_layout.addWidget(QLabel(f"<b>{title}</b>"))
+            box_layout.addWidget(table)
+            tables.addWidget(box)
+            install_export_menu(table, table_model=table.model(), name=title.lower().replace(" ", "-"))
+        tables.setStretchFactor(0, 3)
+        tables.setStretchFactor(1, 2)
+        self.overlays = CompareOverlays()
+        summary = QSplitter(Qt.Vertical)
+        summary.addWidget(tables)
+        summary.addWidget(self.overlays)
+        summary.setSizes([300, 520])
+        self.tabs.addTab(summary, "Summary")
+
+        ops = QWidget()
+        ops_layout = QVBoxLayout(ops)
+        self.op_pair = PairPicker(self.model)
+        ops_layout.addWidget(self.op_pair)
+        filters = QHBoxLayout()
+        self.status_checks: dict[str, QCheckBox] = {}
+        for status in STATUSES:
+            check = QCheckBox(status)
+            check.setChecked(status != "unchanged")
+            check.toggled.connect(lambda _on: self._refresh_ops())
+            filters.addWidget(check)
+            self.status_checks[status] = check
+        filters.addStretch(1)
+        ops_layout.addLayout(filters)
+        self.op_message = QLabel()
+        self.op_message.setWordWrap(True)
+        ops_layout.addWidget(self.op_message)
+        self.op_table = read_only_table()
+        self.op_table.itemSelectionChanged.connect(self._on_op_selected)
+        install_export_menu(self.op_table, table_model=self.op_table.model(), name="op-diff")
+        ops_layout.addWidget(self.op_table, 1)
+        self.tabs.addTab(ops, "Op diff")
+
+        timelines = QWidget()
+        timelines_layout = QVBoxLayout(timelines)
+        self.timeline_pair = PairPicker(self.model)
+        timelines_layout.addWidget(self.timeline_pair)
+        self.timelines = SideBySideTimelines()
+        timelines_layout.addWidget(self.timelines, 1)
+        self.tabs.addTab(timelines, "Timelines")
+        self.tabs.currentChanged.connect(lambda _i: self._refresh_visible_tab())
+
+    def _build_menu(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        self.add_action = QAction("Add session file…", self)
+        self.add_action.triggered.connect(self.choose_session_file)
+        self.report_action = QAction("Save report…", self)
+        self.report_action.setShortcut(QKeySequence.Save)
+        self.report_action.triggered.connect(self.choose_report_file)
+        close = QAction("Close", self)
+        close.setShortcut(QKeySequence.Close)
+        close.triggered.connect(self.close)
+        for action in (self.add_action, self.report_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(close)
+
+    # -- actions (public, so tests and the main window can drive them) -----------------
+    def add_session_file(self, path: Path | str) -> bool:
+        """Offer and choose every run of another session file; False (and a message) on failure."""
+        added = self.model.add_session_file(path)
+        if added:
+            self.statusBar().showMessage(f"Added {len(added)} run(s) from {Path(path).name}", 5000)
+        return self.model.error is None
+
+    def choose_session_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add session file", "", "Stepscope sessions (*.stepscope);;All files (*)")
+        if path:
+            self.add_session_file(path)
+
+    def save_report(self, path: Path | str, fmt: str | None = None) -> Path | None:
+        """Write the Markdown or HTML report (by suffix); None (and a message) on failure."""
+        try:
+            written = self.model.save_report(path, fmt)
+        except SessionError as exc:
+            self.model.set_error(str(exc))
+            return None
+        self.statusBar().showMessage(f"Saved the report to {written}", 5000)
+        return written
+
+    def choose_report_file(self) -> None:
+        path, chosen = QFileDialog.getSaveFileName(self, "Save report", "comparison.html",
+                                                   "HTML, self-contained (*.html);;Markdown (*.md)")
+        if not path:
+            return
+        if Path(path).suffix.lower() not in (".html", ".htm", ".md", ".markdown"):
+            path += ".md" if "Markdown" in chosen else ".html"
+        self.save_report(path)
+
+    def set_baseline(self, key: RunKey) -> None:
+        self.model.set_baseline(key)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.PaletteChange:
+            self._apply_palette()
+        super().changeEvent(event)
+
+    def _apply_palette(self) -> None:
+        palette = self.palette()
+        self.overlays.apply_theme(palette.color(QPalette.Base).name(), palette.color(QPalette.Text).name())
+
+    # -- following the model -----------------------------------------------------------
+    def _on_model_changed(self) -> None:
+        self._refresh_chooser()
+        comparison = self.model.comparison()
+        chosen = self.model.chosen()
+        if comparison is not None:
+            show_summary(self.summary_table, comparison, chosen)
+            show_environment(self.env_table, comparison, chosen)
+        else:
+            for table in (self.summary_table, self.env_table):
+                table.clear()
+                table.setRowCount(0)
+                table.setColumnCount(0)
+        self.overlays.redraw(self.model)
+        problems = [self.model.error] if self.model.error else []
+        problems += self.overlays.problems
+        self.banner.setText("\n".join(p for p in problems if p))
+        self.banner.setVisible(bool(problems))
+        self.op_pair.refresh()
+        self.timeline_pair.refresh()
+        self._dirty = {"ops": True, "timelines": True}
+        self._refresh_visible_tab()
+
+    def _refresh_chooser(self) -> None:
+        self.run_list.blockSignals(True)
+        keys = [self.run_list.item(i).data(KEY_ROLE) for i in range(self.run_list.count())]
+        if keys == [e.key for e in self.model.entries]:  # only ticks changed: update in place (this may run
+            for i, entry in enumerate(self.model.entries):  # inside the itemChanged of one of these items)
+                self.run_list.item(i).setCheckState(Qt.Checked if entry.checked else Qt.Unchecked)
+        else:
+            self._rebuild_run_list()
+        self.run_list.blockSignals(False)
+        self.baseline_combo.blockSignals(True)
+        self.baseline_combo.clear()
+        for entry in self.model.chosen():
+            self.baseline_combo.addItem(swatch(entry.color), entry.title, entry.key)
+        self.baseline_combo.setCurrentIndex(0 if self.model.chosen() else -1)  # chosen() lists the baseline first
+        self.baseline_combo.blockSignals(False)
+
+    def _rebuild_run_list(self) -> None:
+        self.run_list.clear()
+        for entry in self.model.entries:
+            status = entry.figures.get("status")
+            text = f"{entry.title}\n{entry.figures.get('workload') or ''} {entry.figures.get('mode') or ''} · {entry.path.name}"
+            if status != "ok":
+                text += f" · {status}"
+            item = QListWidgetItem(swatch(entry.color), text)
+            item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsUserCheckable)
+            item.setCheckState(Qt.Checked if entry.checked else Qt.Unchecked)
+            item.setData(KEY_ROLE, entry.key)
+            item.setToolTip(f"{entry.path}\nrun {entry.run_id}, {'with a stored trace' if entry.has_trace else 'no trace'}")
+            self.run_list.addItem(item)
+
+    def _on_item_changed(self, item: QListWidgetItem) -> None:
+        self.model.set_checked(item.data(KEY_ROLE), item.checkState() == Qt.Checked)
+
+    def _on_baseline_picked(self, index: int) -> None:
+        key = self.baseline_combo.itemData(index)
+        if key is not None:
+            self.model.set_baseline(key)
+
+    def _refresh_visible_tab(self) -> None:
+        current = self.tabs.currentIndex()
+        if current == 1 and self._dirty["ops"]:
+            self._refresh_ops()
+        elif current == 2 and self._dirty["timelines"]:
+            self._refresh_timelines()
+
+    def _refresh_ops(self) -> None:
+        self._dirty["ops"] = False
+        diff = self.model.op_diff()
+        if isinstance(diff, str):
+            self.op_message.setText(diff)
+            self.op_table.setRowCount(0)
+            return
+        shown = show_op_diff(self.op_table, diff, {s for s, check in self.status_checks.items() if check.isChecked()})
+        counts = ", ".join(f"{n} {s}" for s, n in diff.counts().items())
+        self.op_message.setText(f"{counts} — by {diff.measure} time per step ({diff.basis}); changes under "
+                                f"{diff.rel_threshold:.0%} or {diff.abs_threshold_ns / 1000:g} µs per step count as "
+                                f"unchanged. {shown} shown.")
+        if diff.rows and len(diff.added) + len(diff.removed) == len(diff.rows):
+            self.op_message.setText(self.op_message.text() + " The two traces share no op (different frameworks name "
+                                    "their ops differently), so every op reads as added or removed.")
+
+    def _refresh_timelines(self) -> None:
+        self._dirty["timelines"] = False
+        first, second = self.model.pair
+        if first is None or second is None:
+            self.timelines.show_message("Choose two runs to see their timelines side by side.")
+            return
+        try:
+            tables = [self.model.trace(first), self.model.trace(second)]
+        except SessionError as exc:
+            self.timelines.show_message(str(exc))
+            return
+        missing = [self.model.entry(k).title for k, t in zip((first, second), tables) if t is None]
+        if missing:
+            self.timelines.show_message(f"No stored trace for {' and '.join(missing)}: it ran without a trace window "
+                                        "(--trace-steps 0) or stopped before it.")
+            return
+        a, b = self.model.entry(first), self.model.entry(second)
+        self.timelines.show_pair(tables[0], tables[1], a.title, b.title, (a.color, b.color))  # type: ignore[arg-type]
+
+    def _on_op_selected(self) -> None:
+        rows = self.op_table.selectionModel().selectedRows(1)
+        name = rows[0].data() if rows else None
+        if self.timelines.timelines:
+            self.timelines.highlight(name)

@@ -1,0 +1,279 @@
+"""Qt-free live data: numpy buffers that grow by doubling, fed from the controller's reader thread.
+
+Events arrive on the reader thread and are only appended to a deque there (thread-safe, cheap);
+the view's 30 fps timer calls `drain()` on the GUI thread, which moves them into the series.
+So the GUI thread is the only one that touches the arrays, and no lock is needed to read them
+(pyqtgraph's scrollingPlots, napari's model/view split).
+"""
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gui.live.decimation import MinMaxPyramid
+
+MB = 1024.0 * 1024.0
+# One fixed colour per framework, so a run has the same colour in every plot and every session.
+FRAMEWORK_COLORS = {"torch": "#e4572e", "jax": "#2f7ed8", "tf": "#f0a202"}
+FALLBACK_COLOR = "#8e44ad"
+
+
+class GrowingSeries:
+    """An (x, y) series that grows by doubling; `x`/`y` are views of the filled part.
+
+    It also carries a min/max pyramid of y (`gui.live.decimation`), so drawing costs O(pixels) however
+    long the series grows. The pyramid takes in new samples every PYRAMID_BATCH of them (a plot
+    that needs it sooner brings it up to date itself): per-append upkeep would cost more in
+    Python overhead than the work, and a lazier one would stall the frame that finally needs it."""
+
+    PYRAMID_BATCH = 8192
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._x = np.empty(capacity, dtype=np.float64)
+        self._y = np.empty(capacity, dtype=np.float64)
+        self._n = 0
+        self.version = 0  # bumps on every append, so a view redraws only when something changed
+        self.y_min = np.inf  # running bounds of the finite values, so a view can size its axis
+        self.y_max = -np.inf  # without scanning the data
+        self.sorted = True  # x never went back (the decimation needs it; worker time only grows)
+        self.pyramid = MinMaxPyramid()
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _reserve(self, extra: int) -> None:
+        need = self._n + extra
+        if need > len(self._x):
+            size = max(need, 2 * len(self._x))
+            for name in ("_x", "_y"):
+                grown = np.empty(size, dtype=np.float64)
+                grown[: self._n] = getattr(self, name)[: self._n]
+                setattr(self, name, grown)
+
+    def append(self, x: float, y: float) -> None:
+        self._reserve(1)
+        if self._n and x < self._x[self._n - 1]:
+            self.sorted = False
+        self._x[self._n] = x
+        self._y[self._n] = y
+        self._n += 1
+        self.version += 1
+        if self._n - self.pyramid.n >= self.PYRAMID_BATCH:
+            self.pyramid.update(self.y)
+        if math.isfinite(y):
+            self.y_min = min(self.y_min, y)
+            self.y_max = max(self.y_max, y)
+
+    def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        k = len(xs)
+        if not k:
+            return
+        self._reserve(k)
+        if (self._n and xs[0] < self._x[self._n - 1]) or (k > 1 and bool((np.diff(xs) < 0).any())):
+            self.sorted = False
+        self._x[self._n : self._n + k] = xs
+        self._y[self._n : self._n + k] = ys
+        self._n += k
+        self.version += 1
+        if self._n - self.pyramid.n >= self.PYRAMID_BATCH:
+            self.pyramid.update(self.y)
+        finite = np.where(np.isfinite(ys), ys, np.nan)
+        low, high = np.fmin.reduce(finite), np.fmax.reduce(finite)
+        if not math.isnan(low):  # some value was finite
+            self.y_min = min(self.y_min, float(low))
+            self.y_max = max(self.y_max, float(high))
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self._n]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self._n]
+
+
+# The metrics a run carries, each an (x=time in s, y) series: name -> (event type, field, scale).
+STEP_METRICS = {"step_ms": 1.0, "samples_per_s": 1.0, "loss": 1.0}
+SAMPLE_METRICS = {"host_mb": ("host_rss", 1 / MB), "device_mb": ("device_in_use", 1 / MB),
+                  "cpu_percent": ("cpu_percent", 1.0), "gpu_util": ("gpu_util", 1.0)}
+
+
+@dataclass
+class RunSeries:
+    """Everything drawn for one run: its series, its phase spans and where it stands."""
+
+    run_id: str
+    framework: str
+    label: str
+    expected_steps: int = 0
+    series: dict[str, GrowingSeries] = field(default_factory=dict)
+    phases: list[list[Any]] = field(default_factory=list)  # [name, start_t, end_t | None]
+    steps_done: int = 0
+    last_t: float = 0.0
+    phase_version: int = 0
+
+    def __post_init__(self) -> None:
+        for name in (*STEP_METRICS, *SAMPLE_METRICS):
+            self.series.setdefault(name, GrowingSeries(256))
+
+    @property
+    def color(self) -> str:
+        return FRAMEWORK_COLORS.get(self.framework, FALLBACK_COLOR)
+
+    def median_step_ms(self) -> float | None:
+        """Median of the measured steps so far (warm-up and trace steps excluded, as in the headline)."""
+        s = self.series["step_ms"]
+        if not len(s):
+            return None
+        mask = self._measure_mask(s.x)
+        values = s.y[mask] if mask.any() else s.y
+        return float(np.median(values))
+
+    def _measure_mask(self, t: np.ndarray) -> np.ndarray:
+        mask = np.zeros(len(t), dtype=bool)
+        for name, start, end in self.phases:
+            if name == "measure":
+                mask |= (t >= start) & (t <= (end if end is not None else np.inf))
+        return mask
+
+    # -- ingestion (GUI thread, from drain or from a stored run) --------------------------
+    def apply(self, event: dict[str, Any]) -> None:
+        kind, t = event["type"], float(event["t"])
+        if kind == "step":
+            self.extend_steps([event])
+        elif kind == "sample":
+            self.extend_samples([event])
+        elif kind == "phase" and event["name"] in ("compile", "warmup", "measure", "trace"):
+            self.last_t = max(self.last_t, t)
+            if event["edge"] == "start":
+                self.phases.append([event["name"], t, None])
+            else:
+                for span in reversed(self.phases):
+                    if span[0] == event["name"] and span[2] is None:
+                        span[2] = t
+                        break
+            self.phase_version += 1
+        else:
+            self.last_t = max(self.last_t, t)
+
+    def extend_steps(self, events: list[dict[str, Any]]) -> None:
+        """Append a batch of step events: one array per metric, not one append per value."""
+        if events:
+            self._extend(events, [(name, name, 1.0) for name in STEP_METRICS])
+            self.steps_done += len(events)
+
+    def extend_samples(self, events: list[dict[str, Any]]) -> None:
+        """Append a batch of telemetry samples (the bulk of a fast stream) the same way."""
+        if events:
+            self._extend(events, [(name, source, scale) for name, (source, scale) in SAMPLE_METRICS.items()])
+
+    def _extend(self, events: list[dict[str, Any]], metrics: list[tuple[str, str, float]]) -> None:
+        t = np.array([e["t"] for e in events], dtype=float)
+        self.last_t = max(self.last_t, float(t.max()))
+        for name, source, scale in metrics:
+            values = [e.get(source) for e in events]
+            if None in values:
+                ok = np.array([v is not None for v in values])
+                if not ok.any():
+                    continue
+                y, x = np.array([v for v in values if v is not None], dtype=float), t[ok]
+            else:
+                y, x = np.array(values, dtype=float), t
+            self.series[name].extend(x, y * scale if scale != 1.0 else y)
+
+
+class LiveModel:
+    """The runs on screen: live ones streaming from workers and stored ones read from a session."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, RunSeries] = {}
+        self._inbox: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        self.version = 0  # bumps when runs are added or removed, so views rebuild their curves
+        self.events_applied = 0
+
+    # -- any thread ------------------------------------------------------------------------
+    def post(self, run_id: str, event: dict[str, Any]) -> None:
+        """Queue one event for `run_id`; safe from the reader thread (deque.append is atomic)."""
+        self._inbox.append((run_id, event))
+
+    def announce(self, run_id: str, framework: str, label: str, expected_steps: int) -> None:
+        """Queue the start of a live run, ahead of its events (same deque, so order holds)."""
+        self._inbox.append((run_id, {"type": "_begin", "framework": framework, "label": label,
+                                     "expected_steps": expected_steps}))
+
+    def poster(self, run_id: str) -> Callable[[dict[str, Any]], None]:
+        """An `on_event` callback for a RunController that feeds `run_id`."""
+        return lambda event: self._inbox.append((run_id, event))
+
+    # -- GUI thread ------------------------------------------------------------------------
+    def add_run(self, run_id: str, framework: str, label: str, expected_steps: int = 0) -> RunSeries:
+        run = RunSeries(run_id, framework, label, expected_steps)
+        self.runs[run_id] = run
+        self.version += 1
+        return run
+
+    def clear(self) -> None:
+        self.runs.clear()
+        self._inbox.clear()
+        self.version += 1
+
+    def drain(self, limit: int = 500_000) -> int:
+        """Apply queued events to their runs (events of runs no longer shown are dropped).
+
+        Steps and telemetry samples, the bulk of a fast stream, are gathered per run and appended
+        as one array per metric; phases are applied in order as they come."""
+        n = 0
+        inbox, runs = self._inbox, self.runs
+        batches: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}  # run -> (samples, steps)
+        while inbox and n < limit:
+            run_id, event = inbox.popleft()
+            n += 1
+            kind = event["type"]
+            if kind == "sample" or kind == "step":
+                batch = batches.get(run_id)
+                if batch is None:
+                    batch = batches[run_id] = ([], [])
+                batch[kind == "step"].append(event)
+            elif kind == "_begin":
+                self._apply_batches(batches)  # whatever came before belongs to the run being replaced
+                batches = {}
+                self.add_run(run_id, event["framework"], event["label"], event["expected_steps"])
+            elif (run := runs.get(run_id)) is not None:
+                run.apply(event)
+        self._apply_batches(batches)
+        self.events_applied += n
+        return n
+
+    def _apply_batches(self, batches: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]) -> None:
+        for run_id, (samples, steps) in batches.items():
+            run = self.runs.get(run_id)
+            if run is not None:
+                run.extend_samples(samples)
+                run.extend_steps(steps)
+
+    def add_stored(self, run_id: str, framework: str, label: str, steps: dict[str, np.ndarray],
+                   samples: dict[str, np.ndarray], phases: list[dict[str, Any]]) -> RunSeries:
+        """Show a run read back from a session file, with the same curves as when it streamed."""
+        run = self.add_run(run_id, framework, label, len(steps.get("t", ())))
+        for edge in phases:
+            run.apply({"type": "phase", "t": edge["t"], "name": edge["name"], "edge": edge["edge"]})
+        t = np.asarray(steps.get("t", ()), dtype=float)
+        if len(t):
+            for name in STEP_METRICS:
+                y = np.asarray(steps[name], dtype=float)
+                ok = np.isfinite(y)
+                run.series[name].extend(t[ok], y[ok])
+            run.steps_done, run.last_t = len(t), float(t.max())
+        st = np.asarray(samples.get("t", ()), dtype=float)
+        if len(st):
+            for name, (source, scale) in SAMPLE_METRICS.items():
+                y = np.asarray(samples.get(source, np.full(len(st), np.nan)), dtype=float) * scale
+                ok = np.isfinite(y)
+                run.series[name].extend(st[ok], y[ok])
+            run.last_t = max(run.last_t, float(st.max()))
+        return run

@@ -1,0 +1,158 @@
+"""The run panel: what to run. A view of RunPanelModel; Start/Stop are requests the window acts on."""
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.live.run_panel_model import FRAMEWORK_NAMES, LIMITS, RunPanelModel, load_presets
+from workloads.registry import WORKLOADS
+from workloads.spec import DEVICES, FRAMEWORKS, MODES, VARIANTS
+
+SPIN_LABELS = {"batch_size": "Batch size", "steps": "Measured steps", "warmup": "Warm-up steps",
+               "trace_steps": "Trace window", "repeat": "Repeat each"}
+SPIN_TIPS = {"steps": "steps the headline figures come from", "warmup": "steps run before measuring, left out of the figures",
+             "trace_steps": "steps in the framework profiler's trace window, after measuring (0: no trace)",
+             "repeat": "runs per framework, each in a fresh worker (run-to-run variance)"}
+
+
+class RunPanel(QWidget):
+    startRequested = Signal()
+    stopRequested = Signal()
+
+    def __init__(self, model: RunPanelModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.presets = load_presets()
+        self._updating = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+
+        self.preset_box = QComboBox()
+        self.preset_box.addItem("Presets…")
+        for preset in self.presets:
+            self.preset_box.addItem(preset.name)
+        self.preset_box.activated.connect(self._on_preset_activated)
+        layout.addWidget(self.preset_box)
+
+        fw_group = QGroupBox("Frameworks")
+        grid = QGridLayout(fw_group)
+        self.checks: dict[str, QCheckBox] = {}
+        self.variant_boxes: dict[str, QComboBox] = {}
+        self.fw_status: dict[str, QLabel] = {}
+        for row, fw in enumerate(FRAMEWORKS):
+            check = QCheckBox(FRAMEWORK_NAMES[fw])
+            check.toggled.connect(lambda on, fw=fw: self._guard(self.model.choose, fw, on))
+            variant = QComboBox()
+            variant.addItems(VARIANTS[fw])
+            variant.setToolTip("execution mode")
+            variant.currentTextChanged.connect(lambda v, fw=fw: self._guard(self.model.set_variant, fw, v))
+            status = QLabel()
+            status.setObjectName("frameworkStatus")
+            grid.addWidget(check, row, 0)
+            grid.addWidget(variant, row, 1)
+            grid.addWidget(status, row, 2)
+            self.checks[fw], self.variant_boxes[fw], self.fw_status[fw] = check, variant, status
+        grid.setColumnStretch(2, 1)
+        layout.addWidget(fw_group)
+
+        settings = QGroupBox("Run")
+        form = QFormLayout(settings)
+        self.combos: dict[str, QComboBox] = {}
+        for name, label, items in (("workload", "Workload", WORKLOADS), ("mode", "Mode", MODES), ("device", "Device", DEVICES)):
+            box = QComboBox()
+            box.addItems(items)
+            box.currentTextChanged.connect(lambda v, name=name: self._guard(self.model.set, name, v))
+            form.addRow(label, box)
+            self.combos[name] = box
+        self.spins: dict[str, QSpinBox] = {}
+        for name, label in SPIN_LABELS.items():
+            spin = QSpinBox()
+            spin.setRange(*LIMITS[name])
+            spin.setToolTip(SPIN_TIPS.get(name, ""))
+            spin.valueChanged.connect(lambda v, name=name: self._guard(self.model.set, name, v))
+            form.addRow(label, spin)
+            self.spins[name] = spin
+        layout.addWidget(settings)
+
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.start_button.setToolTip("Run the chosen frameworks one after another (Ctrl+R)")
+        self.start_button.setObjectName("startButton")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Cancel the running worker; what it streamed is kept (Esc)")
+        self.start_button.clicked.connect(self.startRequested)
+        self.stop_button.clicked.connect(self.stopRequested)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+        layout.addLayout(buttons)
+        self.queue_label = QLabel()
+        self.queue_label.setWordWrap(True)
+        layout.addWidget(self.queue_label)
+        layout.addStretch(1)
+        self.running = False
+        model.connect(self._on_model_changed)
+        self._on_model_changed("all")
+
+    def _guard(self, setter, *args) -> None:  # type: ignore[no-untyped-def]
+        if not self._updating:
+            setter(*args)
+
+    def _on_preset_activated(self, index: int) -> None:
+        if index > 0:
+            self.model.apply_preset(self.presets[index - 1])
+        self.preset_box.setCurrentIndex(0)
+
+    def set_running(self, running: bool) -> None:
+        self.running = running
+        self._on_model_changed("running")
+
+    def _on_model_changed(self, what: str) -> None:
+        self._updating = True
+        try:
+            m = self.model
+            for fw in FRAMEWORKS:
+                state = m.frameworks[fw]
+                check, status = self.checks[fw], self.fw_status[fw]
+                check.setChecked(m.chosen[fw])
+                check.setEnabled(state.imports is not False and not self.running)
+                self.variant_boxes[fw].setCurrentText(m.variants[fw])
+                self.variant_boxes[fw].setEnabled(not self.running)
+                if state.imports is None:
+                    status.setText("checking…")
+                    status.setToolTip("the compatibility probe is importing it in a separate process")
+                elif state.imports:
+                    status.setText(state.version or "")
+                    status.setToolTip("devices: " + (", ".join(state.devices) or "cpu"))
+                else:
+                    status.setText("unavailable")
+                    status.setToolTip(state.error or "does not import")
+                    check.setToolTip(state.error or "does not import")
+            for name, box in self.combos.items():
+                box.setCurrentText(str(getattr(m, name)))
+                box.setEnabled(not self.running)
+            for name, spin in self.spins.items():
+                spin.setValue(getattr(m, name))
+                spin.setEnabled(not self.running)
+            runnable = m.runnable_frameworks()
+            self.start_button.setEnabled(bool(runnable) and not self.running)
+            self.stop_button.setEnabled(self.running)
+            if not self.running:
+                pending = [FRAMEWORK_NAMES[fw] for fw in FRAMEWORKS if m.chosen[fw] and m.frameworks[fw].imports is None]
+                text = f"{len(runnable) * m.repeat} run(s) queued on Start" if runnable else "Choose a framework that imports"
+                if pending:
+                    text += f"; still checking {', '.join(pending)}"
+                self.queue_label.setText(text)
+        finally:
+            self._updating = False

@@ -1,0 +1,104 @@
+"""Runs queued specs one after another in a background thread (`sessions.record_run`).
+
+Qt-free: it reports through plain callbacks, called on its own thread, so the window decides how
+to cross into the GUI thread. Each run streams into the session file (the recorder) and into the
+caller's live model (`on_event`) at once. `cancel()` stops the running worker and drops the rest.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from profilers.runner import RunController, RunResult, new_run_id
+from sessions.record_run import record_run
+from sessions.store import SessionError
+from workloads.spec import RunSpec
+
+log = logging.getLogger("stepscope.gui")
+
+
+@dataclass
+class QueueCallbacks:
+    """What the queue reports; every callback runs on the queue's thread."""
+
+    run_started: Callable[[str, RunSpec, int, int], None] = lambda run_id, spec, index, total: None
+    event: Callable[[str, dict[str, Any]], None] = lambda run_id, event: None
+    run_finished: Callable[[str, RunResult, str | None], None] = lambda run_id, result, problem: None
+    queue_finished: Callable[[bool], None] = lambda cancelled: None
+    error: Callable[[str, str], None] = lambda message, detail: None
+
+
+@dataclass
+class RunQueue:
+    """One queue at a time; `start` refuses while one is running."""
+
+    session_path: Path
+    callbacks: QueueCallbacks = field(default_factory=QueueCallbacks)
+    progress_timeout: float = 600.0
+    _thread: threading.Thread | None = None
+    _controller: RunController | None = None
+    _cancelled: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, specs: list[RunSpec]) -> None:
+        if self.running:
+            raise RuntimeError("a queue is already running; stop it first")
+        self._cancelled.clear()
+        self._thread = threading.Thread(target=self._run_all, args=(list(specs), Path(self.session_path)),
+                                        name="stepscope-run-queue", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Stop the current worker (it is kept as cancelled) and skip the runs not yet started."""
+        self._cancelled.set()
+        with self._lock:
+            if self._controller is not None:
+                self._controller.cancel()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run_all(self, specs: list[RunSpec], session_path: Path) -> None:
+        try:
+            for index, spec in enumerate(specs):
+                if self._cancelled.is_set():
+                    break
+                try:
+                    self._run_one(spec, session_path, index, len(specs))
+                except Exception as exc:  # a bug here must not leave the window waiting for ever
+                    log.exception("the %s run failed inside Stepscope", spec.framework)
+                    self.callbacks.error(f"The {spec.framework} run failed inside Stepscope: {type(exc).__name__}: {exc}",
+                                         traceback.format_exc())
+        finally:
+            self.callbacks.queue_finished(self._cancelled.is_set())
+
+    def _run_one(self, spec: RunSpec, session_path: Path, index: int, total: int) -> None:
+        run_id = new_run_id()
+
+        def on_started(controller: RunController) -> None:
+            with self._lock:
+                self._controller = controller
+            self.callbacks.run_started(run_id, controller.spec, index, total)
+            if self._cancelled.is_set():  # cancelled while the worker was being spawned
+                controller.cancel()
+
+        try:
+            recorded = record_run(spec, session_path, on_event=lambda event: self.callbacks.event(run_id, event),
+                                  on_started=on_started, progress_timeout=self.progress_timeout, run_id=run_id)
+        except (SessionError, ValueError) as exc:
+            self.callbacks.error(f"Could not start the {spec.framework} run: {exc}", "")
+            return
+        finally:
+            with self._lock:
+                self._controller = None
+        self.callbacks.run_finished(run_id, recorded.result, recorded.session_problem)

@@ -1,0 +1,133 @@
+"""The runs list: every run of the session with its headline figures, and a details pane that
+shows a failed run's reason and the worker's log (its stderr)."""
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPlainTextEdit,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.live.live_model import FRAMEWORK_COLORS
+from gui.live.runs_model import COLUMNS, RunsModel, format_cell
+from gui.view_export import export_actions
+
+STATUS_COLORS = {"ok": "#2e9d4a", "failed": "#d0392b", "cancelled": "#b7791f", "interrupted": "#b7791f",
+                 "running": "#2f7ed8"}
+
+
+class RunsListPanel(QWidget):
+    """A view of RunsModel; `selectionChanged` carries the selected run ids. Double-click (or
+    the context menu) asks for a run's trace inspector; the menu also compares the selection."""
+
+    selectionChanged = Signal(list)
+    inspectRequested = Signal(str)  # run id
+    compareRequested = Signal(list)  # run ids
+
+    def __init__(self, model: RunsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        splitter = QSplitter(Qt.Horizontal)
+        self.tree = QTreeWidget()
+        self.tree.setRootIsDecorated(False)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.tree.setHeaderLabels([header for _, header, _ in COLUMNS])
+        self.tree.header().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.tree.itemSelectionChanged.connect(self._on_selection_changed)
+        self.tree.itemDoubleClicked.connect(lambda item, _col: self.inspectRequested.emit(item.data(0, Qt.UserRole)))
+        self.tree.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._on_context_menu)
+        details = QWidget()
+        details_layout = QVBoxLayout(details)
+        details_layout.setContentsMargins(4, 0, 0, 0)
+        self.reason = QLabel("Select runs to see their curves; a failed run shows why here.")
+        self.reason.setWordWrap(True)
+        self.reason.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setPlaceholderText("worker log (stderr)")
+        self.log_view.setFont(QFont("monospace", 8))
+        self.log_view.setLineWrapMode(QPlainTextEdit.NoWrap)
+        details_layout.addWidget(self.reason)
+        details_layout.addWidget(self.log_view, 1)
+        splitter.addWidget(self.tree)
+        splitter.addWidget(details)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout.addWidget(splitter)
+
+    def refresh(self, select: list[str] | None = None) -> None:
+        """Rebuild from the model (after `model.reload()`), keeping or setting the selection."""
+        keep = select if select is not None else self.selected_ids()
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        for row in self.model.rows:
+            item = QTreeWidgetItem([format_cell(key, row.figures.get(key)) for key, _, _ in COLUMNS])
+            item.setData(0, Qt.UserRole, row.run_id)
+            fw = row.figures.get("framework")
+            item.setForeground(0, QColor(FRAMEWORK_COLORS.get(fw, "#888888")))
+            status_col = [k for k, _, _ in COLUMNS].index("status")
+            item.setForeground(status_col, QColor(STATUS_COLORS.get(row.record.status, "#888888")))
+            if row.record.reason:
+                item.setToolTip(status_col, row.record.reason)
+            for col in range(3, len(COLUMNS) - 1):
+                item.setTextAlignment(col, Qt.AlignRight | Qt.AlignVCenter)
+            self.tree.addTopLevelItem(item)
+            item.setSelected(row.run_id in keep)
+        self.tree.blockSignals(False)
+        self._show_details()
+
+    def selected_ids(self) -> list[str]:
+        return [item.data(0, Qt.UserRole) for item in self.tree.selectedItems()]
+
+    def select(self, run_ids: list[str]) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            item.setSelected(item.data(0, Qt.UserRole) in run_ids)
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        ids = self.selected_ids()
+        menu = QMenu(self)
+        inspect = menu.addAction("Inspect trace…")
+        inspect.setEnabled(len(ids) == 1)
+        inspect.triggered.connect(lambda: self.inspectRequested.emit(ids[-1]))
+        compare = menu.addAction("Compare selected runs…" if len(ids) > 1 else "Compare runs…")
+        compare.setEnabled(self.tree.topLevelItemCount() > 0)
+        compare.triggered.connect(lambda: self.compareRequested.emit(ids))
+        menu.addSeparator()
+        for action in export_actions(self, table_model=self.tree.model(), name="runs"):
+            menu.addAction(action)
+        menu.exec(self.tree.viewport().mapToGlobal(pos))
+
+    def _on_selection_changed(self) -> None:
+        self._show_details()
+        self.selectionChanged.emit(self.selected_ids())
+
+    def _show_details(self) -> None:
+        ids = self.selected_ids()
+        row = self.model.row(ids[-1]) if ids else None
+        if row is None:
+            self.reason.setText("Select runs to see their curves; a failed run shows why here.")
+            self.log_view.clear()
+            return
+        status = row.record.status
+        text = f"<b>{row.run_id}</b> — {status}"
+        if row.record.reason:
+            text += f": {html.escape(row.record.reason)}"
+        self.reason.setText(text)
+        self.log_view.setPlainText(self.model.log(row.run_id) if status != "running" else "")

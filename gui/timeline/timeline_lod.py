@@ -1,0 +1,264 @@
+"""Level of detail for the trace timeline, Qt-free: which boxes to draw for a visible time range
+at a given pixel width, so a million-event trace draws in milliseconds.
+
+At load, every event gets a lane (its nesting depth on its row, computed by sorting and
+counting, no per-event Python) and events are laid out on tracks (row, lane). A `BoxPyramid`
+then pre-merges each track at coarser and coarser gap thresholds (×4 per level). A query picks
+the finest level whose threshold is still below one pixel, cuts the visible slice of every
+track with one vectorised `searchsorted`, and merges what is closer than a pixel. Merged boxes
+take the kind of their longest member for colour; events wider than a pixel are never merged,
+and nothing visible is dropped (a box narrower than a pixel is still returned; the view draws
+it one pixel wide). Times are ns relative to the first event's start.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from traces.table import EventTable
+
+MAX_LANES = 8  # deeper events share the last lane of their row (merged there like any other)
+LEVEL_FACTOR = 4  # gap threshold ratio between pyramid levels
+_KIND_BITS = 4  # merge key = longest duration << 4 | kind: the kind of the longest member survives
+
+
+@dataclass
+class Boxes:
+    """What one query returns, one entry per box: `track` (row, lane), start/end in relative
+    ns, the colour kind, how many events it stands for, and the event index when it is one."""
+
+    track: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    kind: np.ndarray
+    count: np.ndarray
+    index: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.start.shape[0])
+
+    @property
+    def events(self) -> int:
+        return int(self.count.sum())
+
+
+def nesting_depth(row: np.ndarray, start: np.ndarray, dur: np.ndarray) -> np.ndarray:
+    """Per event, how many events on its row are still open when it starts (for well-nested
+    traces: its depth in the call stack). Vectorised: an event's depth is its rank on the row
+    minus the number of the row's events that ended at or before its start."""
+    n = len(start)
+    if not n:
+        return np.zeros(0, np.int32)
+    order = _row_start_order(row, start, dur)  # parents before children that start with them
+    r = row[order].astype(np.int64)
+    s = start[order] - int(start.min())
+    e = s + dur[order]
+    row_first = np.searchsorted(r, r, side="left")
+    rank = np.arange(n, dtype=np.int64) - row_first
+    scale = int(e.max()) + 1
+    if int(r.max() + 1) * scale < (1 << 62):
+        key_end = np.sort(r * scale + e)
+        closed = np.searchsorted(key_end, r * scale + s, side="right") - row_first
+    else:  # keys would overflow: one search per row
+        closed = np.empty(n, np.int64)
+        for a, b in _runs(r):
+            closed[a:b] = np.searchsorted(np.sort(e[a:b]), s[a:b], side="right")
+    # Zero-length events that start with (or are) this event counted as closed but come after
+    # it in the order (or are it): take them back out.
+    zero = (e == s).astype(np.int64)
+    group_start = np.ones(n, bool)
+    group_start[1:] = (r[1:] != r[:-1]) | (s[1:] != s[:-1])
+    group_last = np.append(np.flatnonzero(group_start)[1:] - 1, n - 1)
+    cz = np.cumsum(zero)
+    closed -= cz[group_last[np.cumsum(group_start) - 1]] - cz + zero
+    depth = np.empty(n, np.int32)
+    depth[order] = np.maximum(rank - closed, 0)
+    return depth
+
+
+def _row_start_order(row: np.ndarray, start: np.ndarray, dur: np.ndarray) -> np.ndarray:
+    """Order by (row, start, longest first). An EventTable is already sorted by start, so this
+    only reorders ties (a stable sort of nearly sorted keys) and then sorts stably by row
+    (a radix sort when row ids fit 16 bits): ~10× faster than `np.lexsort` on 1 M events."""
+    n = len(start)
+    if n > 1 and not np.all(start[1:] >= start[:-1]):
+        return np.lexsort((-dur, start, row))
+    by_start = np.arange(n)
+    tie = start[1:] == start[:-1]
+    if tie.any():
+        rank = np.concatenate(([0], np.cumsum(~tie))).astype(np.int64)
+        dur_bits = 62 - int(n).bit_length()
+        cap = (1 << dur_bits) - 1
+        by_start = np.argsort((rank << dur_bits) | (cap - np.minimum(dur, cap)), kind="stable")
+    rows = row[by_start]
+    narrow = rows.astype(np.int16) if len(rows) and int(rows.max()) < (1 << 15) else rows
+    return by_start[np.argsort(narrow, kind="stable")]
+
+
+def _runs(values: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of each run of equal values in a sorted array."""
+    cut = np.flatnonzero(values[1:] != values[:-1]) + 1
+    edges = np.concatenate(([0], cut, [len(values)]))
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+
+
+def _merge(track: np.ndarray, start: np.ndarray, end: np.ndarray, key: np.ndarray, count: np.ndarray,
+           index: np.ndarray, gap: float) -> tuple[np.ndarray, ...]:
+    """Merge neighbours on a track (sorted by track, then start) that are less than `gap` ns
+    apart, unless either is at least `gap` wide. The gap is measured from the previous box's
+    end: on a well-nested lane that is the end of everything before it, and where events
+    overlap (the shared last lane) it never joins two events farther apart than `gap`."""
+    n = len(start)
+    if n < 2:
+        return track, start, end, key, count, index
+    wide = (end - start) >= gap
+    cut = np.empty(n, bool)
+    cut[0] = True
+    cut[1:] = (track[1:] != track[:-1]) | wide[1:] | wide[:-1] | ((start[1:] - end[:-1]) >= gap)
+    first = np.flatnonzero(cut)
+    if len(first) == n:
+        return track, start, end, key, count, index
+    merged_count = np.add.reduceat(count, first)
+    merged_index = np.where(merged_count == 1, index[first], -1).astype(np.int32)
+    return (track[first], start[first], np.maximum.reduceat(end, first), np.maximum.reduceat(key, first),
+            merged_count, merged_index)
+
+
+class BoxPyramid:
+    """Events of some tracks, pre-merged at coarser gap thresholds for fast range queries.
+    Inputs must be sorted by (track, start); `index` is each event's index in the table."""
+
+    def __init__(self, track: np.ndarray, start: np.ndarray, end: np.ndarray, kind: np.ndarray,
+                 index: np.ndarray, n_tracks: int, span: int) -> None:
+        self.n_tracks = n_tracks
+        self.span = max(int(span), 1)
+        self.big = 1 << int(self.span + 2).bit_length()  # track * big + time never collides
+        dur = np.maximum(end - start, 0)
+        key = (dur << _KIND_BITS) | kind.astype(np.int64)
+        level = (track.astype(np.int32), start.astype(np.int64), end.astype(np.int64), key,
+                 np.ones(len(start), np.int32), index.astype(np.int32))
+        self.levels: list[tuple[float, tuple[np.ndarray, ...], np.ndarray, np.ndarray]] = [(0.0, *self._keys(level))]
+        positive = dur[dur > 0]
+        finest = max(float(np.median(positive)) / 2 if len(positive) else 1.0, 1.0)
+        gap = self.span / 4096.0  # coarser than one pixel of any whole-trace view
+        gaps = []
+        while gap >= finest and len(gaps) < 16:
+            gaps.append(gap)
+            gap /= LEVEL_FACTOR
+        for gap in reversed(gaps):
+            merged = _merge(*level, gap=gap)
+            if len(merged[1]) < 0.8 * len(level[1]):  # keep levels that save something
+                self.levels.append((gap, *self._keys(merged)))
+            level = merged
+
+    def _keys(self, cols: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
+        track = cols[0].astype(np.int64) * self.big
+        return cols, track + cols[1], np.maximum.accumulate(track + cols[2])
+
+    def __len__(self) -> int:
+        return len(self.levels[0][1][1])
+
+    def _slice(self, level: int, lo: float, hi: float) -> np.ndarray:
+        """Positions in `level` of the boxes that may overlap [lo, hi), across all tracks."""
+        _, _, key_start, key_end = self.levels[level]
+        lo_i, hi_i = int(np.clip(np.floor(lo), 0, self.span + 1)), int(np.clip(np.ceil(hi), 0, self.span + 1))
+        base = np.arange(self.n_tracks, dtype=np.int64) * self.big
+        a = np.searchsorted(key_end, base + lo_i, side="left")  # first box whose running end reaches lo
+        b = np.searchsorted(key_start, base + hi_i, side="right")
+        lengths = np.maximum(b - a, 0)
+        total = int(lengths.sum())
+        if not total:
+            return np.zeros(0, np.int64)
+        offsets = np.cumsum(lengths) - lengths
+        return np.repeat(a - offsets, lengths) + np.arange(total, dtype=np.int64)
+
+    def query(self, lo: float, hi: float, width_px: float) -> Boxes:
+        """Boxes overlapping [lo, hi] (relative ns) for a view `width_px` pixels wide, merged
+        to one-pixel resolution."""
+        if hi <= lo or width_px <= 0 or not len(self):
+            return _empty()
+        px = (hi - lo) / width_px
+        level = max(k for k, (gap, *_) in enumerate(self.levels) if gap <= px)
+        cols = self.levels[level][1]
+        pos = self._slice(level, lo, hi)
+        track, start, end, key, count, index = (c[pos] for c in cols)
+        keep = (end >= lo) & (start <= hi)
+        if not keep.all():
+            track, start, end, key, count, index = (c[keep] for c in (track, start, end, key, count, index))
+        track, start, end, key, count, index = _merge(track, start, end, key, count, index, gap=px)
+        return Boxes(track, start, end, (key & ((1 << _KIND_BITS) - 1)).astype(np.uint8), count, index)
+
+    def event_at(self, track: int, t: float, tolerance: float) -> int | None:
+        """Index of the event on `track` under time `t` (the shortest one containing it, else the
+        nearest within `tolerance` ns), or None."""
+        _, cols, key_start, key_end = self.levels[0]
+        base = track * self.big
+        a = int(np.searchsorted(key_end, base + int(np.clip(t - tolerance, 0, self.span + 1)), side="left"))
+        b = int(np.searchsorted(key_start, base + int(np.clip(t + tolerance, 0, self.span + 1)), side="right"))
+        if b <= a:
+            return None
+        start, end, index = cols[1][a:b], cols[2][a:b], cols[5][a:b]
+        distance = np.maximum(np.maximum(start - t, t - end), 0)
+        near = distance <= tolerance
+        if not near.any():
+            return None
+        # nearest first, then the shortest (the most specific event at that point)
+        best = np.lexsort((end - start, distance))[0]
+        return int(index[best]) if near[best] else None
+
+
+def _empty() -> Boxes:
+    z = np.zeros(0, np.int64)
+    return Boxes(z.astype(np.int32), z, z, z.astype(np.uint8), z.astype(np.int32), z.astype(np.int32))
+
+
+class TimelineLod:
+    """The timeline's layout and level of detail over one table: rows top to bottom in table
+    order, each with up to MAX_LANES lanes; `query` for the boxes to draw; `subset` for a
+    pyramid over some events only (highlighted search matches)."""
+
+    def __init__(self, table: EventTable) -> None:
+        self.table = table
+        n = len(table)
+        self.t0 = int(table.start_ns[0]) if n else 0
+        self.span = int(table.end_ns.max() - self.t0) if n else 0
+        depth = nesting_depth(table.row, table.start_ns, table.dur_ns)
+        n_rows = len(table.rows)
+        capped = np.minimum(depth, MAX_LANES - 1)
+        used = np.bincount(table.row.astype(np.int64) * MAX_LANES + capped, minlength=n_rows * MAX_LANES)
+        used = used.reshape(n_rows, MAX_LANES) > 0
+        # lanes = deepest used lane + 1; an empty row still gets one lane
+        self.lanes = np.maximum(MAX_LANES - np.argmax(used[:, ::-1], axis=1), 1).astype(np.int64)
+        self.lanes[~used.any(axis=1)] = 1
+        self.track_base = np.cumsum(self.lanes) - self.lanes
+        self.n_tracks = int(self.lanes.sum())
+        lane = np.minimum(depth, self.lanes[table.row] - 1) if n else depth
+        self.event_track = (self.track_base[table.row] + lane).astype(np.int32) if n else np.zeros(0, np.int32)
+        narrow = self.event_track.astype(np.int16) if self.n_tracks < (1 << 15) else self.event_track
+        self.order = np.argsort(narrow, kind="stable")  # (track, start), as the table is sorted by start
+        rel_start = table.start_ns - self.t0
+        self._rel_start, self._rel_end = rel_start, rel_start + table.dur_ns
+        self.pyramid = self._pyramid(self.order)
+
+    def _pyramid(self, order: np.ndarray) -> BoxPyramid:
+        return BoxPyramid(self.event_track[order], self._rel_start[order], self._rel_end[order], self.table.kind[order],
+                          order, self.n_tracks, self.span)
+
+    def subset(self, mask: np.ndarray) -> BoxPyramid:
+        """A pyramid over the events where `mask` is true (same tracks and times)."""
+        return self._pyramid(self.order[mask[self.order]])
+
+    def query(self, lo: float, hi: float, width_px: float) -> Boxes:
+        return self.pyramid.query(lo, hi, width_px)
+
+    def event_at(self, track: int, t: float, tolerance: float) -> int | None:
+        return self.pyramid.event_at(track, t, tolerance)
+
+    def track_row(self, track: int) -> int:
+        """The table row a track belongs to."""
+        return int(np.searchsorted(self.track_base, track, side="right") - 1)
+
+    def relative(self, index: int) -> tuple[float, float]:
+        """(start, end) of event `index` in relative ns."""
+        return float(self._rel_start[index]), float(self._rel_end[index])

@@ -1,0 +1,65 @@
+"""Record one run into a session: new run id → recorder → controller → finish → trace ingest.
+
+The one path both the desktop app's run queue and `stepscope run` take, so a run recorded by
+either reads the same. Callers watch through `on_event` (every event, on the controller's
+reader thread) and `on_started` (the controller, once its worker is spawned: keep it to cancel).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from profilers.runner import DEFAULT_PROGRESS_TIMEOUT_S, RunController, RunResult, new_run_id
+from sessions.recorder import SessionRecorder
+from sessions.traces import ingest_result
+from workloads.spec import RunSpec
+
+log = logging.getLogger("stepscope.sessions")
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """How the run ended, and what reached the session."""
+
+    result: RunResult
+    session_problem: str | None  # a sentence when the session misses something of the run
+    trace_events: int | None  # events of the stored trace window, None when none was stored
+    trace_problem: str | None  # why a trace artifact could not be parsed; the run is still good
+
+    @property
+    def run_id(self) -> str:
+        return self.result.run_id
+
+
+def record_run(
+    spec: RunSpec, session_path: Path, *, out_dir: Path | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_started: Callable[[RunController], None] | None = None,
+    progress_timeout: float = DEFAULT_PROGRESS_TIMEOUT_S, run_id: str | None = None,
+) -> RecordedRun:
+    """Run `spec` in a fresh worker, streaming every event into the session as it arrives.
+
+    Raises SessionError (before any worker starts) when the session cannot be written; after
+    that nothing raises: problems are in the returned record."""
+    run_id = run_id or new_run_id()
+    spec = spec.resolved()
+    recorder = SessionRecorder(session_path, run_id, spec.to_dict())
+
+    def deliver(event: dict[str, Any]) -> None:
+        recorder.on_event(event)
+        if on_event is not None:
+            on_event(event)
+
+    controller = RunController(spec, out_dir=out_dir, on_event=deliver, progress_timeout=progress_timeout, run_id=run_id)
+    controller.start()
+    if on_started is not None:
+        on_started(controller)
+    result = controller.wait()
+    session_problem = recorder.finish(result)
+    trace_events, trace_problem = (None, None) if session_problem else ingest_result(session_path, result)
+    if trace_problem:
+        log.warning("trace of run %s not parsed: %s", run_id, trace_problem)
+    return RecordedRun(result, session_problem, trace_events, trace_problem)

@@ -1,0 +1,383 @@
+"""Decoded Chrome-trace columns (`trace_decode`) into a TableBuilder: phases, process and
+thread names, torch memory instants and "C" counters as counter series, begin/end pairs,
+kinds, device rows.
+
+Everything per event is numpy over key codes: the few Python loops run per distinct
+(ph, cat, name, pid, tid) key, per distinct argument set, or over the rare phases (metadata,
+counters, begin/end pairs).
+"""
+from __future__ import annotations
+
+import gc
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from traces.classify import HAS_HLO, HAS_STEP, HAS_TF_OP, classify, device_line_kind, guess_framework
+from traces.decode import Columns, _number, decode
+from traces.table import INSTANT, Kind, TableBuilder, TraceError, label_text
+
+KEEP = ("hlo_op", "hlo_module", "long_name", "tf_op", "Input Dims", "Input type", "grid", "block")  # stored per event
+MAX_TS_US = 4.5e15  # |ts| bound: 2**62 ns, so start + duration always fits int64 nanoseconds
+# phase -> class: complete, begin, end, instant, async begin, async end, counter, metadata, other
+X, B, E, I, AB, AE, C, M, SKIP = range(9)
+PHASES = {"X": X, "B": B, "E": E, "i": I, "I": I, "R": I, "n": I, "b": AB, "e": AE, "C": C, "M": M}
+
+
+class _Names:
+    """Event index -> name, for error messages."""
+
+    def __init__(self, ukeys: list[tuple[Any, ...]], code: np.ndarray) -> None:
+        self.ukeys, self.code = ukeys, code
+
+    def __call__(self, index: int) -> str:
+        name = self.ukeys[int(self.code[index])][2]
+        return f" ({label_text(name, 60)!r})" if name else ""
+
+
+def _check_times(ts: np.ndarray, dur: np.ndarray, index: np.ndarray, where: object, names: _Names) -> None:
+    bad_ts = ~(np.abs(ts) <= MAX_TS_US)  # catches NaN too
+    if bad_ts.any():
+        i = int(np.argmax(bad_ts))
+        value = "missing" if math.isnan(ts[i]) else "not a number or out of range" if math.isinf(ts[i]) else repr(float(ts[i]))
+        j = int(index[i])
+        raise TraceError(where, f"event {j}{names(j)} has no valid ts ({value}; a finite number of µs is needed)")
+    bad_dur = np.isnan(dur) | (dur < 0) | ~(np.abs(dur) <= MAX_TS_US)
+    if bad_dur.any():
+        i = int(np.argmax(bad_dur))
+        what = "a negative duration" if dur[i] < 0 else "an invalid duration"
+        j = int(index[i])
+        raise TraceError(where, f"event {j}{names(j)} has {what} ({float(dur[i])!r} µs)")
+
+
+def _ns(us: np.ndarray) -> np.ndarray:
+    return np.rint(us * 1000.0).astype(np.int64)
+
+
+class ChromeResult:
+    """What a parse found besides the events: the flavour and metadata to describe the source."""
+
+    def __init__(self) -> None:
+        self.flavor = "chrome"
+        self.top: dict[str, Any] = {}
+        self.names: set[str] = set()
+        self.notes: list[str] = []
+        self.events = 0
+
+
+def parse_into(builder: TableBuilder, data: bytes | bytearray | str, where: object, prefix: str = "",
+               flavor: str | None = None, fast: bool = True) -> ChromeResult:
+    """Decode one Chrome trace and add its events and counters to `builder` (rows keyed by
+    `prefix`, so several hosts' traces can share one table)."""
+    if isinstance(data, str):  # xprof hands back str
+        data = data.encode("utf-8", "replace")
+    with _gc_paused():
+        return _parse_into(builder, data, where, prefix, flavor, fast)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic GC while a million short-lived objects come and go (none of them can form a
+    cycle); it would rescan the growing heap again and again."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _parse_into(builder: TableBuilder, data: bytes | bytearray, where: object, prefix: str, flavor: str | None,
+                fast: bool) -> ChromeResult:
+    limits = builder.limits
+    cols = decode(data, where, limits.max_events, limits.max_string, fast)
+    n, ukeys, code = cols.n, cols.ukeys, cols.code
+    result = ChromeResult()
+    result.top = cols.top
+    u_pc = np.array([PHASES.get(k[0], SKIP) for k in ukeys], np.int8)
+    pc = u_pc[code] if n else np.zeros(0, np.int8)
+    counts = np.bincount(pc, minlength=SKIP + 1)
+    if counts[SKIP]:
+        u_blank = np.array([not k[0] for k in ukeys], bool)  # no "ph" at all: xprof ends its list with {}
+        shown = int(counts[SKIP] - u_blank[code].sum())
+        if shown:
+            result.notes.append(f"skipped {shown} events of phases Stepscope does not show (flows, samples, objects)")
+    names = _Names(ukeys, code)
+    process_names, thread_names = _metadata(ukeys, code, pc, cols)
+    flavor = flavor or _flavor(cols, ukeys, process_names)
+    result.flavor = flavor
+
+    is_mem = np.zeros(n, bool)
+    if counts[I]:
+        u_mem = np.array([k[0] in ("i", "I") and k[2] == "[memory]" for k in ukeys], bool)
+        is_mem = u_mem[code]
+        if is_mem.any():
+            _memory_counters(builder, cols, np.flatnonzero(is_mem), where, names)
+    if counts[C]:
+        _chrome_counters(builder, cols, ukeys, code, np.flatnonzero(pc == C), process_names, where, names)
+
+    mask = ((pc == X) | (pc == I)) & ~is_mem
+    keep = None if mask.all() else np.flatnonzero(mask)
+    ts = cols.ts if keep is None else cols.ts[keep]
+    dur = (cols.dur if keep is None else cols.dur[keep]).copy()
+    instant = pc == I if keep is None else pc[keep] == I
+    dur[instant] = 0.0
+    dur[np.isnan(dur) & ~instant] = 0.0  # a complete event without "dur" lasts 0
+    _check_times(ts, dur, keep if keep is not None else np.arange(n), where, names)
+    keys = _Keys(builder, ukeys, prefix, flavor)
+    args = _args_columns(builder, cols)
+    parts = [_part(keys, code if keep is None else code[keep], _ns(ts), _ns(dur), instant.astype(np.uint8) * INSTANT,
+                   args if keep is None else tuple(a[keep] for a in args))]
+    if counts[B] or counts[E]:
+        parts.append(_pairs(keys, cols, code, pc, B, E, where, result, names, args))
+    if counts[AB] or counts[AE]:
+        parts.append(_pairs(keys, cols, code, pc, AB, AE, where, result, names, args))
+    parts = [p for p in parts if p is not None and len(p["name"])]
+    builder.name_rows(prefix, process_names, thread_names)
+    used = np.zeros(len(ukeys), bool)
+    for part in parts:
+        argflags, part_code = part.pop("argflags"), part.pop("code")
+        used[part_code] = True
+        kind = keys.kinds(part_code, argflags)
+        _device_rows(builder, part, kind)
+        result.events += len(part["name"])
+        builder.add(kind=kind, where=where, **part)
+    result.names = {builder.strings[i] for i in np.unique(keys.name[used]).tolist()}
+    return result
+
+
+def _metadata(ukeys: list[tuple[Any, ...]], code: np.ndarray, pc: np.ndarray, cols: Columns
+              ) -> tuple[dict[Any, str], dict[tuple[Any, Any], str]]:
+    """process_name / thread_name / process_labels metadata."""
+    process_names: dict[Any, str] = {}
+    thread_names: dict[tuple[Any, Any], str] = {}
+    labels: dict[Any, str] = {}
+    for i in np.flatnonzero(pc == M).tolist():
+        _, _, kind, pid, tid = ukeys[code[i]]
+        if kind == "process_labels" and cols.arg(i, "labels") is not None:
+            labels[pid] = label_text(cols.arg(i, "labels"), 100)
+        label = cols.arg(i, "name")
+        if label is None:
+            continue
+        if kind == "process_name":
+            process_names[pid] = label_text(label, 200)
+        elif kind == "thread_name":
+            thread_names[(pid, tid)] = label_text(label, 200)
+    for pid, label in labels.items():  # torch: "python" + "CPU" / "GPU 0"
+        process_names[pid] = f"{process_names[pid]} ({label})" if process_names.get(pid) else label
+    return process_names, thread_names
+
+
+def _flavor(cols: Columns, ukeys: list[tuple[Any, ...]], process_names: dict[Any, str]) -> str:
+    """torch / xla (TSL profiler output: JAX and TensorFlow) / chrome (anything else)."""
+    other = cols.top.get("otherData")
+    if isinstance(other, dict) and isinstance(other.get("stepscope"), dict):
+        flavor = other["stepscope"].get("flavor")
+        if flavor in ("torch", "xla", "chrome"):
+            return flavor
+    if any(str(p).startswith(("/host:", "/device:")) for p in process_names.values()):
+        return "xla"
+    if any(k[1] == "cpu_op" for k in ukeys) or (cols.top.get("schemaVersion") is not None
+                                                and cols.top.get("deviceProperties") is not None):
+        return "torch"
+    return "chrome"
+
+
+class _Keys:
+    """Per distinct (ph, cat, name, pid, tid) key: string ids, row ids (made on first use, so
+    metadata events create no rows) and kinds."""
+
+    def __init__(self, builder: TableBuilder, ukeys: list[tuple[Any, ...]], prefix: str, flavor: str) -> None:
+        self.builder, self.ukeys, self.prefix, self.flavor = builder, ukeys, prefix, flavor
+        self.name = np.array([builder.intern(_cap(k[2] or "", builder)) for k in ukeys], np.int32)
+        self.cat = np.array([-1 if k[1] is None else builder.intern(_cap(k[1], builder)) for k in ukeys], np.int32)
+        self._row = np.full(len(ukeys), -1, np.int32)
+        self._kind: np.ndarray | None = None
+
+    def rows(self, code: np.ndarray) -> np.ndarray:
+        present = np.bincount(code, minlength=len(self.ukeys)) > 0  # np.unique of 1M codes: 4x slower
+        need = np.flatnonzero(present & (self._row < 0))
+        for u in need.tolist():
+            self._row[u] = self.builder.row(self.prefix, self.ukeys[u][3], self.ukeys[u][4])
+        return self._row[code]
+
+    def kinds(self, code: np.ndarray, argflags: np.ndarray) -> np.ndarray:
+        if self._kind is None:
+            self._kind = classify(self.cat, self.name, np.zeros(len(self.ukeys), np.uint8), self.builder.strings, self.flavor)
+        kind = self._kind[code]
+        flagged = np.flatnonzero(argflags)
+        if len(flagged):
+            kind[flagged] = classify(self.cat[code[flagged]], self.name[code[flagged]], argflags[flagged],
+                                     self.builder.strings, self.flavor)
+        return kind
+
+
+def _part(keys: _Keys, code: np.ndarray, start: np.ndarray, dur: np.ndarray, flags: np.ndarray,
+          args: tuple[np.ndarray, np.ndarray, np.ndarray], rows: list[Any] | None = None) -> dict[str, np.ndarray]:
+    """Table columns for events given by their key codes and argument columns."""
+    if rows is None:
+        row = keys.rows(code)
+    else:
+        row = np.array([keys.builder.row(keys.prefix, p, t) for p, t in rows], dtype=np.int32)
+    args_ids, argflags, step = args
+    return {"name": keys.name[code], "cat": keys.cat[code], "row": row, "start_ns": start, "dur_ns": dur,
+            "flags": flags, "args": args_ids, "argflags": argflags, "step": step, "code": code}
+
+
+def _cap(text: str, builder: TableBuilder) -> str:
+    cap = builder.limits.max_string
+    return text if len(text) <= cap else text[: cap - 3] + "..."
+
+
+def _args_columns(builder: TableBuilder, cols: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per event: the string id of its kept arguments (compact JSON), the classification
+    flags and the step number they imply; computed once per distinct argument set."""
+    n_sets = len(cols.arg_keys)
+    u_id = np.full(n_sets + 1, -1, np.int32)  # the last slot serves events without arguments (-1)
+    u_flags = np.zeros(n_sets + 1, np.uint8)
+    u_step = np.full(n_sets + 1, -1, np.int32)
+    cap = builder.limits.max_string
+    for j in range(n_sets):
+        obj = cols.arg_obj(j)
+        kept = {k: v for k, v in obj.items() if k in KEEP and v is not None}
+        if kept:
+            u_id[j] = builder.intern(_args_text(kept, cap))
+        f = 0
+        if obj.get("hlo_op") is not None:
+            f |= HAS_HLO
+        if obj.get("long_name") is not None or obj.get("tf_op") is not None:
+            f |= HAS_TF_OP
+        if obj.get("step_num") is not None:
+            f |= HAS_STEP
+            try:
+                number = int(obj["step_num"])
+            except (TypeError, ValueError, OverflowError):
+                number = -1
+            u_step[j] = number if 0 <= number < 2**31 - 1 else -1
+        u_flags[j] = f
+    ref = cols.arg_ref
+    return u_id[ref], u_flags[ref], u_step[ref]
+
+
+def _args_text(kept: dict[str, Any], cap: int) -> str:
+    """Compact JSON; an over-long one is kept as a cut string, still valid JSON."""
+    try:
+        text = json.dumps(kept, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        text = json.dumps({"unparsed": repr(kept)[:cap]})
+    return text if len(text) <= cap else json.dumps({"truncated": text[: cap - 40]})
+
+
+def _pairs(keys: _Keys, cols: Columns, code: np.ndarray, pc: np.ndarray, begin: int, end: int, where: object,
+           result: ChromeResult, names: _Names, args: tuple[np.ndarray, np.ndarray, np.ndarray]
+           ) -> dict[str, np.ndarray] | None:
+    """Complete events from B/E pairs (per thread, nested) or async b/e pairs (per id)."""
+    async_rows = begin == AB
+    idx = np.flatnonzero((pc == begin) | (pc == end))
+    ts = cols.ts[idx]
+    _check_times(ts, np.zeros(len(idx)), idx, where, names)
+    order = idx[np.lexsort((idx, ts))]
+    ids = dict(zip(order.tolist(), cols.ids_at(order.tolist()))) if async_rows else {}
+    open_: dict[Any, list[int]] = {}
+    starts, ends, rows = [], [], []
+    for i in order.tolist():
+        _, cat, _, pid, tid = keys.ukeys[code[i]]
+        if async_rows:
+            key: Any = (pid, cat, label_text(ids[i], 100))
+            row: Any = (pid, f"async {cat or ''}".strip())
+        else:
+            key = row = (pid, tid)
+        if pc[i] == begin:
+            open_.setdefault(key, []).append(i)
+        elif open_.get(key):
+            starts.append(open_[key].pop())
+            ends.append(i)
+            rows.append(row)
+    dropped = len(idx) - 2 * len(starts)
+    if dropped:
+        result.notes.append(f"dropped {dropped} unmatched {'async ' if async_rows else ''}begin/end events")
+    if not starts:
+        return None
+    b_idx, e_idx = np.array(starts), np.array(ends)
+    start = _ns(cols.ts[b_idx])
+    return _part(keys, code[b_idx], start, _ns(cols.ts[e_idx]) - start, np.zeros(len(b_idx), np.uint8),
+                 tuple(a[b_idx] for a in args), rows=rows)
+
+
+def _device_rows(builder: TableBuilder, part: dict[str, np.ndarray], kind: np.ndarray) -> None:
+    """Mark device rows and apply xprof's device-line kinds in place."""
+    rows = part["row"]
+    n_rows = len(builder.rows)  # row ids are small: counting beats sorting a million of them
+    for r in np.flatnonzero(np.bincount(rows[(kind == Kind.KERNEL) | (kind == Kind.MEMCPY)], minlength=n_rows)).tolist():
+        builder.rows[r]["device"] = True
+    for r in np.flatnonzero(np.bincount(rows, minlength=n_rows)).tolist():
+        info = builder.rows[r]
+        if not (info["process"].startswith("/device:") and not info["process"].startswith("/device:CUSTOM")):
+            continue
+        info["device"] = True
+        on_row = rows == r
+        uniq, inverse = np.unique(part["name"][on_row], return_inverse=True)
+        forced = np.array([device_line_kind(info["thread"], builder.strings[u] if u >= 0 else "") for u in uniq.tolist()],
+                          dtype=np.uint8)
+        kind[on_row] = forced[inverse]
+
+
+def _memory_counters(builder: TableBuilder, cols: Columns, idx: np.ndarray, where: object, names: _Names) -> None:
+    """torch `[memory]` instants -> "Total Allocated" / "Total Reserved" series per device."""
+    ts = cols.ts[idx]
+    _check_times(ts, np.zeros(len(idx)), idx, where, names)
+    sids, times, values = [], [], []
+    for pos, i in enumerate(idx.tolist()):
+        device = _torch_device(cols.arg(i, "Device Type"), cols.arg(i, "Device Id"))
+        for fname in ("Total Allocated", "Total Reserved"):
+            v = _number(cols.arg(i, fname))
+            if math.isfinite(v):
+                sids.append(builder.series(f"[memory] {device}", fname, "bytes", device))
+                times.append(ts[pos])
+                values.append(v)
+    if sids:
+        builder.add_counters(np.array(sids), _ns(np.array(times)), np.array(values))
+
+
+def _torch_device(device_type: Any, device_id: Any) -> str:
+    if not isinstance(device_type, int) or device_type == 0:
+        return "CPU"
+    kind = {1: "CUDA"}.get(device_type, f"device type {device_type}")
+    return f"{kind}:{device_id}" if isinstance(device_id, int) else kind
+
+
+def _chrome_counters(builder: TableBuilder, cols: Columns, ukeys: list[tuple[Any, ...]], code: np.ndarray, idx: np.ndarray,
+                     process_names: dict[Any, str], where: object, names: _Names) -> None:
+    """Chrome "C" events: one series per (track name, argument) of numeric values."""
+    ts = cols.ts[idx]
+    _check_times(ts, np.zeros(len(idx)), idx, where, names)
+    sids, times, values = [], [], []
+    counter_args = cols.counter_args()
+    for pos, i in enumerate(idx.tolist()):
+        args = counter_args.get(i)
+        if not isinstance(args, dict):
+            continue
+        _, cat, name, pid, _ = ukeys[code[i]]
+        track = label_text(name, 200)
+        device = process_names.get(pid, label_text(pid, 60)) if pid is not None else ""
+        memoryish = cat == "memory" or any(w in track.lower() for w in ("memory", "bytes", "alloc"))
+        for key, value in list(args.items())[:64]:
+            v = _number(value)
+            if not math.isfinite(v):
+                continue
+            sids.append(builder.series(track, label_text(key, 200), "bytes" if memoryish else "", device))
+            times.append(ts[pos])
+            values.append(v)
+    if sids:
+        builder.add_counters(np.array(sids), _ns(np.array(times)), np.array(values))
+
+
+def framework_from(result: ChromeResult) -> str | None:
+    if result.flavor == "torch":
+        return "torch"
+    return guess_framework(result.names) if result.flavor == "xla" else None

@@ -1,0 +1,327 @@
+"""Chrome-trace JSON bytes -> `Columns`: per event its (ph, cat, name, pid, tid) key code,
+ts and dur in µs, and a reference to its selected arguments; distinct keys and argument sets
+are kept once.
+
+Fast path (msgspec, `trace_json`): the traceEvents array is located (a proven guess, else
+one skipping scan) and decoded in chunks of 128 KiB into small typed structs holding only the
+fields used; each chunk becomes numpy columns before the next is decoded, so memory holds the
+file plus one chunk of Python objects, and those stay in the CPU cache. A big array is shared
+with a second process when a core is idle (`trace_worker`). A chunk boundary is placed
+between two events; one that lands inside a string makes that chunk invalid JSON, and the
+file is then decoded whole. Anything the typed decoder refuses (odd types, NaN, a cut-off
+array) takes the generic path, which checks event by event and raises TraceError naming the
+problem.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from itertools import count
+from typing import Any
+
+import numpy as np
+
+from traces import decode_pool
+from traces.json_decoders import (
+    ARGS,
+    CHUNK_BYTES,
+    DUR,
+    FAST_ERRORS,
+    SEL,
+    TOP_KEYS,
+    TS,
+    arg_ids,
+    decode_range,
+    key_firsts,
+    msgspec,
+    raw_decoder,
+    top_decoder,
+    whole_decoder,
+)
+from traces.table import TraceError, label_text
+
+MAX_OUTSIDE = 16 << 20  # bytes before and after the event array that `_find_events` copies to check
+_EVENTS_KEY = re.compile(rb'"traceEvents"[ \t\r\n]*:[ \t\r\n]*\[')
+_MARK = b'"stepscope: the traceEvents array"'
+_FAST_ERRORS = FAST_ERRORS
+
+
+class Columns:
+    """The decoded events. `ukeys[code[i]]` is event i's (ph, cat, name, pid, tid); `ts`/`dur`
+    in µs (NaN: missing, inf: not a number); `arg_ref[i]` indexes `arg_keys`, the distinct
+    selected-argument sets as compact JSON (-1: none)."""
+
+    def __init__(self, ukeys: list[tuple[Any, ...]], code: np.ndarray, ts: np.ndarray, dur: np.ndarray,
+                 arg_ref: np.ndarray, arg_keys: list[bytes], top: dict[str, Any], data: Any = None,
+                 ids: list[Any] | None = None, counter_args: dict[int, Any] | None = None) -> None:
+        self.ukeys, self.code, self.ts, self.dur, self.arg_ref, self.arg_keys = ukeys, code, ts, dur, arg_ref, arg_keys
+        self.top, self._data, self._ids, self._counter_args = top, data, ids, counter_args
+        self.n = len(code)
+        self._objs: dict[int, dict[str, Any]] = {}
+
+    def arg_obj(self, ref: int) -> dict[str, Any]:
+        """The selected arguments of argument set `ref` as a dict (empty when unreadable)."""
+        got = self._objs.get(ref)
+        if got is None:
+            try:
+                got = json.loads(self.arg_keys[ref]) if ref >= 0 else {}
+            except (ValueError, RecursionError):
+                got = {}
+            self._objs[ref] = got = got if isinstance(got, dict) else {}
+        return got
+
+    def arg(self, i: int, key: str) -> Any:
+        return self.arg_obj(int(self.arg_ref[i])).get(key)
+
+    def _second_pass(self) -> list[Any]:
+        raw = raw_decoder.decode(self._data)
+        return raw if isinstance(raw, list) else raw.traceEvents
+
+    def ids_at(self, idx: list[int]) -> list[Any]:
+        """Async ids of the events at `idx` (the typed pass skips ids: they are rare)."""
+        if self._ids is None:
+            self._ids = [ev.id for ev in self._second_pass()]
+        return [self._ids[i] for i in idx]
+
+    def counter_args(self) -> dict[int, Any]:
+        """Full args of the "C" events (arbitrary keys, which the typed pass skipped)."""
+        if self._counter_args is None:
+            self._counter_args = {i: ev.args for i, ev in enumerate(self._second_pass()) if ev.ph == "C"}
+        return self._counter_args
+
+
+class _Acc:
+    """Accumulates chunks of events into columns, interning keys and argument sets."""
+
+    def __init__(self, where: object, max_events: int, max_string: int) -> None:
+        self.where, self.max_events, self.max_string = where, max_events, max_string
+        self.keys: dict[tuple[Any, ...], int] = {}
+        self.args: dict[bytes, int] = {}
+        self.first: list[np.ndarray] = []
+        self.ts: list[np.ndarray] = []
+        self.dur: list[np.ndarray] = []
+        self.ref: list[np.ndarray] = []
+        self.n = 0
+
+    def add(self, keys: Any, ts: np.ndarray, dur: np.ndarray, args: list[Any]) -> None:
+        """The generic path's columns: keys are (ph, cat, name, pid, tid) tuples."""
+        n = self._count(len(ts))
+        self.first.append(np.fromiter(map(self.keys.setdefault, keys, count(n)), np.int64, len(ts)))
+        self._rest(ts, dur, args)
+
+    def add_structs(self, events: list[Any]) -> None:
+        n = len(events)
+        self.first.append(np.fromiter(key_firsts(self.keys, events, self._count(n)), np.int64, n))
+        self._rest(np.fromiter(map(TS, events), np.float64, n), np.fromiter(map(DUR, events), np.float64, n),
+                   list(map(ARGS, events)))
+
+    def _count(self, n: int) -> int:
+        if self.n + n > self.max_events:
+            raise TraceError(self.where, f"more than {self.max_events:,} events (raise Limits.max_events to read it)")
+        return self.n
+
+    def _rest(self, ts: np.ndarray, dur: np.ndarray, args: list[Any]) -> None:
+        self.ts.append(ts)
+        self.dur.append(dur)
+        ids = arg_ids(self.args, args, self.max_string)
+        self.ref.append(np.full(len(ts), -1, np.int32) if ids is None else np.fromiter(ids, np.int32, len(ts)))
+        self.n += len(ts)
+
+    def columns(self, top: dict[str, Any], **extra: Any) -> Columns:
+        first = np.concatenate(self.first) if self.first else np.empty(0, np.int64)
+        firsts = np.fromiter(self.keys.values(), np.int64, len(self.keys))  # increasing: insertion order
+        code = np.searchsorted(firsts, first)
+        cat = (lambda parts, dtype: np.concatenate(parts) if parts else np.empty(0, dtype))
+        return Columns(list(self.keys), code, cat(self.ts, np.float64), cat(self.dur, np.float64),
+                       cat(self.ref, np.int32), list(self.args), top, **extra)
+
+
+def decode(data: bytes | bytearray, where: object, max_events: int, max_string: int, fast: bool = True) -> Columns:
+    """Columns from a Chrome trace's bytes: the chunked typed path, else the whole file
+    typed, else the checking generic path."""
+    if fast and msgspec is not None:
+        for attempt in (_chunked, _whole_typed):
+            try:
+                cols = attempt(data, where, max_events, max_string)
+            except _FAST_ERRORS:
+                continue
+            except RecursionError:
+                raise TraceError(where, "JSON nested too deeply to be a trace") from None
+            if cols is not None:
+                return cols
+    return _generic(_decode_generic(data, where), where, max_events, max_string)
+
+
+def _chunked(data: bytes | bytearray, where: object, max_events: int, max_string: int) -> Columns | None:
+    span = _events_span(data)
+    if span is None:
+        return None  # not an array, or a cut-off one: the generic path says which
+    view, begin, end, top = span
+    acc = _Acc(where, max_events, max_string)
+    if decode_pool.usable(end - begin):  # a big array: shared with a second process
+        decode_pool.decode_shared(acc, view, begin + 1, end)
+    else:
+        _decode_range(acc, view, begin + 1, end)
+    return acc.columns(top, data=data)
+
+
+def _decode_range(acc: _Acc, view: memoryview, pos: int, end: int) -> None:
+    """`trace_json.decode_range` into `acc`, with this module's CHUNK_BYTES (tests shrink it)."""
+    decode_range(acc.add_structs, view, pos, end, CHUNK_BYTES)
+
+
+def _events_span(data: bytes | bytearray) -> tuple[memoryview, int, int, dict[str, Any]] | None:
+    """Where the event array is: `view[begin]` is its "[" and `view[end]` its "]"; and the
+    top-level keys. None when there is no complete array."""
+    if bytes(data[:64]).lstrip()[:1] == b"{":
+        found = _find_events(data)
+        if found is not None:
+            return memoryview(data), *found
+        doc = top_decoder.decode(data)  # skips through the whole file without building events
+        view, top = memoryview(doc.traceEvents), {k: getattr(doc, k) for k in TOP_KEYS}
+    else:
+        view, top = memoryview(data), {}
+    begin, end = 0, len(view) - 1
+    while begin <= end and view[begin] in b" \t\r\n":
+        begin += 1
+    while end >= begin and view[end] in b" \t\r\n":
+        end -= 1
+    if end <= begin or view[begin] != ord("[") or view[end] != ord("]"):
+        return None
+    return view, begin, end, top
+
+
+def _find_events(data: bytes | bytearray) -> tuple[int, int, dict[str, Any]] | None:
+    """The traceEvents array's bounds without scanning the whole file (a skipping decode of
+    160 MB costs 0.2-0.3 s): guess "[" from the first `"traceEvents": [` and "]" from the
+    last few "]" in the file, then prove the guess by decoding the rest of the document with
+    a marker in the array's place; the marker must come back as top-level traceEvents. The
+    array itself is proven valid by decoding it. None: no proof, scan instead."""
+    m = _EVENTS_KEY.search(data)
+    if m is None:
+        return None
+    begin = end = m.end() - 1
+    stop = len(data)
+    for _ in range(4):
+        end = data.rfind(b"]", begin + 1, stop)
+        if end < 0 or begin + len(data) - end > MAX_OUTSIDE:
+            return None
+        stop = end
+        prefix, suffix = data[:begin], data[end + 1:]
+        if _MARK in prefix or _MARK in suffix:
+            return None
+        try:
+            doc = top_decoder.decode(b"".join((prefix, _MARK, suffix)))
+        except _FAST_ERRORS:
+            continue  # that "]" was inside something after the array: try the one before
+        if bytes(doc.traceEvents) != _MARK:
+            return None  # the key was not the top-level one (or is there twice)
+        return begin, end, {k: getattr(doc, k) for k in TOP_KEYS}
+    return None
+
+
+def _whole_typed(data: bytes | bytearray, where: object, max_events: int, max_string: int) -> Columns:
+    doc = whole_decoder.decode(data)
+    events = doc if isinstance(doc, list) else doc.traceEvents
+    top = {} if isinstance(doc, list) else {k: getattr(doc, k) for k in TOP_KEYS}
+    acc = _Acc(where, max_events, max_string)
+    acc.add_structs(events)
+    return acc.columns(top, data=data)
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"the file contains {token}, which is not a JSON number")
+
+
+def _decode_generic(data: bytes | bytearray, where: object) -> Any:
+    """Any JSON value, or TraceError. Accepts Chrome's "JSON array format" whose closing
+    bracket is missing (a trace cut off while being written)."""
+    try:
+        return _loads(data)
+    except RecursionError:
+        raise TraceError(where, "JSON nested too deeply to be a trace") from None
+    except ValueError as exc:
+        first_error = exc
+    stripped = bytes(data).strip()
+    if stripped.startswith(b"[") and not stripped.endswith(b"]"):
+        try:
+            return _loads(stripped.rstrip(b", \t\r\n") + b"]")
+        except (ValueError, RecursionError):
+            pass
+    raise TraceError(where, f"not valid JSON ({' '.join(str(first_error).split())[:200]})")
+
+
+def _loads(data: bytes | bytearray) -> Any:
+    if msgspec is not None:
+        try:
+            return msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            pass  # the stdlib says precisely what is wrong (and names NaN / Infinity)
+        except msgspec.ValidationError as exc:  # e.g. "Number out of range"
+            raise ValueError(str(exc)) from None
+    return json.loads(data, parse_constant=_reject_constant)
+
+
+def _number(value: Any) -> float:
+    """A float for a JSON number; missing -> NaN; anything else -> inf (reported as invalid
+    if the event needs it)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.inf
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def _label(value: Any) -> Any:
+    """pid / tid: ints and strings as they are; integral floats as ints; the rest as text."""
+    if value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return label_text(value, 200)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else label_text(value, 4096)
+
+
+def _generic(doc: Any, where: object, max_events: int, max_string: int) -> Columns:
+    if isinstance(doc, dict):
+        events = doc.get("traceEvents")
+        if not isinstance(events, list):
+            raise TraceError(where, "JSON but not a Chrome trace (no traceEvents list)")
+        top = {k: doc.get(k) for k in TOP_KEYS}
+    elif isinstance(doc, list):
+        events, top = doc, {}
+    else:
+        raise TraceError(where, "JSON but not a Chrome trace (neither an object with traceEvents nor a list)")
+    keys: list[tuple[Any, ...]] = []
+    ts: list[float] = []
+    dur: list[float] = []
+    args_col: list[Any] = []
+    ids: list[Any] = []
+    counter_args: dict[int, Any] = {}
+    for i, ev in enumerate(events):
+        if not isinstance(ev, dict):
+            raise TraceError(where, f"event {i} is not a JSON object")
+        ph = ev.get("ph")
+        ph = ph if isinstance(ph, str) else ""
+        keys.append((ph, _str_or_none(ev.get("cat")), _str_or_none(ev.get("name")), _label(ev.get("pid")),
+                     _label(ev.get("tid"))))
+        ts.append(_number(ev.get("ts")))
+        dur.append(_number(ev.get("dur")))
+        ids.append(ev.get("id"))
+        args = ev.get("args")
+        if isinstance(args, dict):
+            args_col.append({k: args[k] for k in SEL if args.get(k) is not None} or None)
+            if ph == "C":
+                counter_args[i] = args
+        else:
+            args_col.append(None)
+    acc = _Acc(where, max_events, max_string)
+    acc.add(keys, np.array(ts, np.float64), np.array(dur, np.float64), args_col)
+    return acc.columns(top, ids=ids, counter_args=counter_args)

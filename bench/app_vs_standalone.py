@@ -89,7 +89,7 @@ def interleaved(first: list[str], second: list[str], slice_s: float, timeout: fl
                 p.kill()
             p.wait()
     outputs = [_read(p) for p in sides]
-    for (_, err), p, args in zip(outputs, sides, (first, second)):
+    for (_, err), p, args in zip(outputs, sides, (first, second), strict=True):
         if p.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed ({p.returncode}):\n{err[-3000:]}")
     return outputs[0][0], outputs[1][0]

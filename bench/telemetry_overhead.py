@@ -123,7 +123,8 @@ def main() -> None:
                       # The telemetry's own cost, resolvable where the wall-time ratio is not: time in
                       # emit() on the step thread, the device sampler's CPU time, and the controller's
                       # CPU time (reading the lines, sampling this process), per step.
-                      "worker_us_per_step": round((direct["emit_s"] + direct["sampler_cpu_s"]) / max(direct["steps"], 1) * 1e6, 2),
+                      "worker_us_per_step": round((direct["emit_s"] + direct["sampler_cpu_s"])
+                                                  / max(direct["steps"], 1) * 1e6, 2),
                       "controller_us_per_step": round(controller_stats["cpu_s"] / max(direct["steps"], 1) * 1e6, 2),
                       "controller_samples": controller_stats["samples"],
                       "direct_us_per_step": round(direct_s / max(direct["steps"], 1) * 1e6, 2),

@@ -91,9 +91,9 @@ def decode_only(path: str) -> dict[str, Any]:
     """What msgspec alone needs to turn the (decompressed) file's events into the reader's
     typed structs, in the reader's chunks, no columns built: the floor under any reader of
     this design on one core of this machine."""
+    from traces.bounded_read import read_bytes
     from traces.decode import _events_span
     from traces.json_decoders import CHUNK_BYTES, decode_range
-    from traces.readers import read_bytes
     from traces.table import Limits
 
     data = read_bytes(Path(path), Limits())

@@ -12,15 +12,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 from PySide6.QtCore import QSettings
 
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # read when the QApplication is made, not at import
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
-from gui.app import apply_theme, make_app
-from gui.live.main_window import MainWindow
+from gui.app import apply_theme, make_app  # noqa: E402  (importable only after the sys.path insert above)
+from gui.live.main_window import MainWindow  # noqa: E402  (the same)
 
 
 def wait(app, condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]

@@ -19,8 +19,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
-from gui.app import apply_theme, make_app
-from gui.compare.compare_view import CompareWindow
+from gui.app import apply_theme, make_app  # noqa: E402  (importable only after the sys.path insert above)
+from gui.compare.compare_view import CompareWindow  # noqa: E402  (the same)
 
 
 def make_session(path: Path, steps: int) -> None:

@@ -12,85 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from traces.table import INSTANT, KIND_NAMES, EventTable, Kind, kind_from_name
+from traces.op_groups import group_ops, timed_ops
+from traces.table import INSTANT, EventTable, Kind, kind_from_name
 
 OP_KINDS = (Kind.FRAMEWORK_OP, Kind.HLO_OP, Kind.KERNEL, Kind.MEMCPY)
 NOT_ACTIVITY = (Kind.STEP, Kind.PYTHON, Kind.PROFILER, Kind.DERIVED)  # containers / re-slices, not work
 BREAKDOWN = ("compute", "memcpy", "input", "compile", "host_overhead", "idle")
-
-
-# -- self time ---------------------------------------------------------------------------
-def self_times(table: EventTable) -> np.ndarray:
-    """Per-event self time (ns): duration minus the time of events nested directly inside it
-    on the same row. Cached on the table; rows without nesting (device streams) cost nothing."""
-    cached = table.cache.get("self_ns")
-    if cached is not None and len(cached) == len(table):
-        return cached
-    dur, start, row = table.dur_ns, table.start_ns, table.row
-    self_ns = dur.copy()
-    idx = np.flatnonzero((dur > 0) & ((table.flags & INSTANT) == 0))
-    order = idx[np.lexsort((-dur[idx], start[idx], row[idx]))]
-    rows_sorted = row[order]
-    bounds = np.flatnonzero(np.diff(rows_sorted)) + 1
-    for seg in np.split(order, bounds):
-        if len(seg) < 2:
-            continue
-        s, e = start[seg], start[seg] + dur[seg]
-        if np.all(s[1:] >= np.maximum.accumulate(e[:-1])):
-            continue  # nothing nests on this row
-        nested = _nested_children_time(seg, s, e)
-        if nested is not None:
-            np.subtract.at(self_ns, nested[0], nested[1])
-            continue
-        child = _children_time(seg.tolist(), s.tolist(), e.tolist())
-        for i, t in child.items():
-            self_ns[i] -= t
-    np.maximum(self_ns, 0, out=self_ns)
-    table.cache["self_ns"] = self_ns
-    return self_ns
-
-
-def _nested_children_time(ids: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(parent ids, child durations) for a row whose events nest properly, in numpy: a 1 M-event
-    trace in well under a second where the stack walk below takes seconds. `s`/`e` are sorted
-    by start, longest first. Returns None when some event outlives its parent (partial
-    overlap): then only the stack walk gives the clipped times.
-
-    An event's depth is the number of earlier events still open at its start (every event that
-    ended by then started before it); its parent is the nearest earlier event one level up."""
-    position = np.arange(len(s))
-    depth = position - np.searchsorted(np.sort(e), s, side="right")
-    if depth.min() < 0:
-        return None
-    parent = np.full(len(s), -1)
-    for level in range(1, int(depth.max()) + 1):
-        here = np.flatnonzero(depth == level)
-        above = np.flatnonzero(depth == level - 1)
-        slot = np.searchsorted(above, here) - 1
-        if len(here) and (slot < 0).any():
-            return None
-        parent[here] = above[slot]
-    child = np.flatnonzero(parent >= 0)
-    up = parent[child]
-    if np.any(e[child] > e[up]) or np.any(e[up] <= s[child]):
-        return None
-    return ids[up], (e[child] - s[child])
-
-
-def _children_time(ids: list[int], starts: list[int], ends: list[int]) -> dict[int, int]:
-    child: dict[int, int] = {}
-    stack_i: list[int] = []
-    stack_e: list[int] = []
-    for i, s, e in zip(ids, starts, ends):
-        while stack_e and stack_e[-1] <= s:
-            stack_e.pop()
-            stack_i.pop()
-        if stack_i:
-            parent_end = stack_e[-1]
-            child[stack_i[-1]] = child.get(stack_i[-1], 0) + min(e, parent_end) - s
-        stack_i.append(i)
-        stack_e.append(e)
-    return child
 
 
 # -- top ops -----------------------------------------------------------------------------
@@ -120,27 +47,27 @@ def top_ops(table: EventTable, by: str = "self", category: Kind | str | Iterable
     keeps only device rows (True) or host rows (False)."""
     if by not in ("self", "total", "count", "mean"):
         raise ValueError(f"by must be self, total, count or mean, not {by!r}")
-    kinds = _kinds(category)
-    mask = np.isin(table.kind, kinds) & ((table.flags & INSTANT) == 0)
+    mask = timed_ops(table, _kinds(category))
     if device is not None and len(table):
         on_device = np.array([r.device for r in table.rows], dtype=bool)[table.row]
         mask &= on_device if device else ~on_device
     idx = np.flatnonzero(mask)
     if not len(idx):
         return []
-    selfs = self_times(table)[idx]
-    key = table.name[idx].astype(np.int64) * 256 + table.kind[idx]
-    uniq, inverse = np.unique(key, return_inverse=True)
-    count = np.bincount(inverse)
-    total = np.bincount(inverse, weights=table.dur_ns[idx]).astype(np.int64)
-    selft = np.bincount(inverse, weights=selfs).astype(np.int64)
+    groups = group_ops(table, idx)
+    count = groups.count
+    total = groups.total_ns.astype(np.int64)
+    selft = groups.self_ns.astype(np.int64)
     mean = total / count
     measure = {"self": selft, "total": total, "count": count, "mean": mean}[by]
-    order = np.lexsort((uniq, -measure))[: limit if limit else None]
+    order = np.lexsort((groups.key, -measure))[: limit if limit else None]
     denom = float(measure.sum()) if by != "mean" else 0.0
-    return [OpRow(name=table.string(int(uniq[j] // 256)), kind=KIND_NAMES[Kind(int(uniq[j] % 256))], count=int(count[j]),
-                  total_ns=int(total[j]), self_ns=int(selft[j]), mean_ns=float(mean[j]),
-                  percent=100.0 * float(measure[j]) / denom if denom else 0.0) for j in order.tolist()]
+    rows = []
+    for j in order.tolist():
+        name, kind = groups.label(table, j)
+        rows.append(OpRow(name=name, kind=kind, count=int(count[j]), total_ns=int(total[j]), self_ns=int(selft[j]),
+                          mean_ns=float(mean[j]), percent=100.0 * float(measure[j]) / denom if denom else 0.0))
+    return rows
 
 
 # -- intervals ---------------------------------------------------------------------------
@@ -208,7 +135,7 @@ class StepBreakdown:
     def rows(self) -> list[dict[str, int]]:
         return [{"step": int(s), "start_ns": int(t0), "total_ns": int(t),
                  **{f"{c}_ns": int(getattr(self, f"{c}_ns")[i]) for c in BREAKDOWN}}
-                for i, (s, t0, t) in enumerate(zip(self.steps, self.start_ns, self.total_ns))]
+                for i, (s, t0, t) in enumerate(zip(self.steps, self.start_ns, self.total_ns, strict=True))]
 
 
 def step_windows(table: EventTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -262,7 +189,7 @@ def step_breakdown(table: EventTable) -> StepBreakdown:
         notes.append("no data-input events (DataLoader, tf.data iterators, infeed): input time reads 0")
     intervals = [_Intervals(table, m) for m in sets]
     out = np.zeros((len(steps), len(sets)), np.int64)
-    for j, (a, b) in enumerate(zip(lo.tolist(), hi.tolist())):
+    for j, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
         s_acc: list[np.ndarray] = []
         e_acc: list[np.ndarray] = []
         covered = 0

@@ -1,4 +1,4 @@
-"""Decoded Chrome-trace columns (`trace_decode`) into a TableBuilder: phases, process and
+"""Decoded Chrome-trace columns (`traces.decode`) into a TableBuilder: phases, process and
 thread names, torch memory instants and "C" counters as counter series, begin/end pairs,
 kinds, device rows.
 
@@ -16,22 +16,26 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from traces.classify import HAS_HLO, HAS_STEP, HAS_TF_OP, classify, device_line_kind, guess_framework
 from traces.decode import Columns, _number, decode
-from traces.table import INSTANT, Kind, TableBuilder, TraceError, label_text
+from traces.table import INSTANT, Kind, TraceError, label_text
+from traces.table_builder import TableBuilder
 
 KEEP = ("hlo_op", "hlo_module", "long_name", "tf_op", "Input Dims", "Input type", "grid", "block")  # stored per event
 MAX_TS_US = 4.5e15  # |ts| bound: 2**62 ns, so start + duration always fits int64 nanoseconds
 # phase -> class: complete, begin, end, instant, async begin, async end, counter, metadata, other
-X, B, E, I, AB, AE, C, M, SKIP = range(9)
-PHASES = {"X": X, "B": B, "E": E, "i": I, "I": I, "R": I, "n": I, "b": AB, "e": AE, "C": C, "M": M}
+X, B, E, INST, AB, AE, C, M, SKIP = range(9)
+PHASES = {"X": X, "B": B, "E": E, "i": INST, "I": INST, "R": INST, "n": INST, "b": AB, "e": AE, "C": C, "M": M}
+Codes = npt.NDArray[np.intp]  # per event, its key's index in `Columns.ukeys`
+ArgColumns = tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8], npt.NDArray[np.int32]]  # kept-args string id, flags, step
 
 
 class _Names:
     """Event index -> name, for error messages."""
 
-    def __init__(self, ukeys: list[tuple[Any, ...]], code: np.ndarray) -> None:
+    def __init__(self, ukeys: list[tuple[Any, ...]], code: Codes) -> None:
         self.ukeys, self.code = ukeys, code
 
     def __call__(self, index: int) -> str:
@@ -39,7 +43,8 @@ class _Names:
         return f" ({label_text(name, 60)!r})" if name else ""
 
 
-def _check_times(ts: np.ndarray, dur: np.ndarray, index: np.ndarray, where: object, names: _Names) -> None:
+def _check_times(ts: npt.NDArray[np.float64], dur: npt.NDArray[np.float64], index: npt.NDArray[np.intp], where: object,
+                 names: _Names) -> None:
     bad_ts = ~(np.abs(ts) <= MAX_TS_US)  # catches NaN too
     if bad_ts.any():
         i = int(np.argmax(bad_ts))
@@ -54,7 +59,7 @@ def _check_times(ts: np.ndarray, dur: np.ndarray, index: np.ndarray, where: obje
         raise TraceError(where, f"event {j}{names(j)} has {what} ({float(dur[i])!r} µs)")
 
 
-def _ns(us: np.ndarray) -> np.ndarray:
+def _ns(us: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     return np.rint(us * 1000.0).astype(np.int64)
 
 
@@ -113,7 +118,7 @@ def _parse_into(builder: TableBuilder, data: bytes | bytearray, where: object, p
     result.flavor = flavor
 
     is_mem = np.zeros(n, bool)
-    if counts[I]:
+    if counts[INST]:
         u_mem = np.array([k[0] in ("i", "I") and k[2] == "[memory]" for k in ukeys], bool)
         is_mem = u_mem[code]
         if is_mem.any():
@@ -121,26 +126,26 @@ def _parse_into(builder: TableBuilder, data: bytes | bytearray, where: object, p
     if counts[C]:
         _chrome_counters(builder, cols, ukeys, code, np.flatnonzero(pc == C), process_names, where, names)
 
-    mask = ((pc == X) | (pc == I)) & ~is_mem
+    mask = ((pc == X) | (pc == INST)) & ~is_mem
     keep = None if mask.all() else np.flatnonzero(mask)
     ts = cols.ts if keep is None else cols.ts[keep]
     dur = (cols.dur if keep is None else cols.dur[keep]).copy()
-    instant = pc == I if keep is None else pc[keep] == I
+    instant = pc == INST if keep is None else pc[keep] == INST
     dur[instant] = 0.0
     dur[np.isnan(dur) & ~instant] = 0.0  # a complete event without "dur" lasts 0
     _check_times(ts, dur, keep if keep is not None else np.arange(n), where, names)
     keys = _Keys(builder, ukeys, prefix, flavor)
     args = _args_columns(builder, cols)
-    parts = [_part(keys, code if keep is None else code[keep], _ns(ts), _ns(dur), instant.astype(np.uint8) * INSTANT,
-                   args if keep is None else tuple(a[keep] for a in args))]
+    parts: list[dict[str, np.ndarray] | None] = [
+        _part(keys, code if keep is None else code[keep], _ns(ts), _ns(dur), instant.astype(np.uint8) * INSTANT,
+              args if keep is None else _take(args, keep))]
     if counts[B] or counts[E]:
         parts.append(_pairs(keys, cols, code, pc, B, E, where, result, names, args))
     if counts[AB] or counts[AE]:
         parts.append(_pairs(keys, cols, code, pc, AB, AE, where, result, names, args))
-    parts = [p for p in parts if p is not None and len(p["name"])]
     builder.name_rows(prefix, process_names, thread_names)
     used = np.zeros(len(ukeys), bool)
-    for part in parts:
+    for part in [p for p in parts if p is not None and len(p["name"])]:
         argflags, part_code = part.pop("argflags"), part.pop("code")
         used[part_code] = True
         kind = keys.kinds(part_code, argflags)
@@ -151,7 +156,7 @@ def _parse_into(builder: TableBuilder, data: bytes | bytearray, where: object, p
     return result
 
 
-def _metadata(ukeys: list[tuple[Any, ...]], code: np.ndarray, pc: np.ndarray, cols: Columns
+def _metadata(ukeys: list[tuple[Any, ...]], code: Codes, pc: npt.NDArray[np.int8], cols: Columns
               ) -> tuple[dict[Any, str], dict[tuple[Any, Any], str]]:
     """process_name / thread_name / process_labels metadata."""
     process_names: dict[Any, str] = {}
@@ -178,7 +183,7 @@ def _flavor(cols: Columns, ukeys: list[tuple[Any, ...]], process_names: dict[Any
     other = cols.top.get("otherData")
     if isinstance(other, dict) and isinstance(other.get("stepscope"), dict):
         flavor = other["stepscope"].get("flavor")
-        if flavor in ("torch", "xla", "chrome"):
+        if isinstance(flavor, str) and flavor in ("torch", "xla", "chrome"):
             return flavor
     if any(str(p).startswith(("/host:", "/device:")) for p in process_names.values()):
         return "xla"
@@ -197,16 +202,16 @@ class _Keys:
         self.name = np.array([builder.intern(_cap(k[2] or "", builder)) for k in ukeys], np.int32)
         self.cat = np.array([-1 if k[1] is None else builder.intern(_cap(k[1], builder)) for k in ukeys], np.int32)
         self._row = np.full(len(ukeys), -1, np.int32)
-        self._kind: np.ndarray | None = None
+        self._kind: npt.NDArray[np.uint8] | None = None
 
-    def rows(self, code: np.ndarray) -> np.ndarray:
+    def rows(self, code: Codes) -> npt.NDArray[np.int32]:
         present = np.bincount(code, minlength=len(self.ukeys)) > 0  # np.unique of 1M codes: 4x slower
         need = np.flatnonzero(present & (self._row < 0))
         for u in need.tolist():
             self._row[u] = self.builder.row(self.prefix, self.ukeys[u][3], self.ukeys[u][4])
         return self._row[code]
 
-    def kinds(self, code: np.ndarray, argflags: np.ndarray) -> np.ndarray:
+    def kinds(self, code: Codes, argflags: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         if self._kind is None:
             self._kind = classify(self.cat, self.name, np.zeros(len(self.ukeys), np.uint8), self.builder.strings, self.flavor)
         kind = self._kind[code]
@@ -217,8 +222,8 @@ class _Keys:
         return kind
 
 
-def _part(keys: _Keys, code: np.ndarray, start: np.ndarray, dur: np.ndarray, flags: np.ndarray,
-          args: tuple[np.ndarray, np.ndarray, np.ndarray], rows: list[Any] | None = None) -> dict[str, np.ndarray]:
+def _part(keys: _Keys, code: Codes, start: npt.NDArray[np.int64], dur: npt.NDArray[np.int64], flags: npt.NDArray[np.uint8],
+          args: ArgColumns, rows: list[Any] | None = None) -> dict[str, np.ndarray]:
     """Table columns for events given by their key codes and argument columns."""
     if rows is None:
         row = keys.rows(code)
@@ -234,7 +239,7 @@ def _cap(text: str, builder: TableBuilder) -> str:
     return text if len(text) <= cap else text[: cap - 3] + "..."
 
 
-def _args_columns(builder: TableBuilder, cols: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _args_columns(builder: TableBuilder, cols: Columns) -> ArgColumns:
     """Per event: the string id of its kept arguments (compact JSON), the classification
     flags and the step number they imply; computed once per distinct argument set."""
     n_sets = len(cols.arg_keys)
@@ -273,16 +278,15 @@ def _args_text(kept: dict[str, Any], cap: int) -> str:
     return text if len(text) <= cap else json.dumps({"truncated": text[: cap - 40]})
 
 
-def _pairs(keys: _Keys, cols: Columns, code: np.ndarray, pc: np.ndarray, begin: int, end: int, where: object,
-           result: ChromeResult, names: _Names, args: tuple[np.ndarray, np.ndarray, np.ndarray]
-           ) -> dict[str, np.ndarray] | None:
+def _pairs(keys: _Keys, cols: Columns, code: Codes, pc: npt.NDArray[np.int8], begin: int, end: int, where: object,
+           result: ChromeResult, names: _Names, args: ArgColumns) -> dict[str, np.ndarray] | None:
     """Complete events from B/E pairs (per thread, nested) or async b/e pairs (per id)."""
     async_rows = begin == AB
     idx = np.flatnonzero((pc == begin) | (pc == end))
     ts = cols.ts[idx]
     _check_times(ts, np.zeros(len(idx)), idx, where, names)
     order = idx[np.lexsort((idx, ts))]
-    ids = dict(zip(order.tolist(), cols.ids_at(order.tolist()))) if async_rows else {}
+    ids = dict(zip(order.tolist(), cols.ids_at(order.tolist()), strict=True)) if async_rows else {}
     open_: dict[Any, list[int]] = {}
     starts, ends, rows = [], [], []
     for i in order.tolist():
@@ -306,10 +310,16 @@ def _pairs(keys: _Keys, cols: Columns, code: np.ndarray, pc: np.ndarray, begin: 
     b_idx, e_idx = np.array(starts), np.array(ends)
     start = _ns(cols.ts[b_idx])
     return _part(keys, code[b_idx], start, _ns(cols.ts[e_idx]) - start, np.zeros(len(b_idx), np.uint8),
-                 tuple(a[b_idx] for a in args), rows=rows)
+                 _take(args, b_idx), rows=rows)
 
 
-def _device_rows(builder: TableBuilder, part: dict[str, np.ndarray], kind: np.ndarray) -> None:
+def _take(args: ArgColumns, idx: npt.NDArray[np.intp]) -> ArgColumns:
+    """The argument columns of the events at `idx`."""
+    ids, flags, step = args
+    return ids[idx], flags[idx], step[idx]
+
+
+def _device_rows(builder: TableBuilder, part: dict[str, np.ndarray], kind: npt.NDArray[np.uint8]) -> None:
     """Mark device rows and apply xprof's device-line kinds in place."""
     rows = part["row"]
     n_rows = len(builder.rows)  # row ids are small: counting beats sorting a million of them
@@ -327,7 +337,7 @@ def _device_rows(builder: TableBuilder, part: dict[str, np.ndarray], kind: np.nd
         kind[on_row] = forced[inverse]
 
 
-def _memory_counters(builder: TableBuilder, cols: Columns, idx: np.ndarray, where: object, names: _Names) -> None:
+def _memory_counters(builder: TableBuilder, cols: Columns, idx: npt.NDArray[np.intp], where: object, names: _Names) -> None:
     """torch `[memory]` instants -> "Total Allocated" / "Total Reserved" series per device."""
     ts = cols.ts[idx]
     _check_times(ts, np.zeros(len(idx)), idx, where, names)
@@ -351,7 +361,7 @@ def _torch_device(device_type: Any, device_id: Any) -> str:
     return f"{kind}:{device_id}" if isinstance(device_id, int) else kind
 
 
-def _chrome_counters(builder: TableBuilder, cols: Columns, ukeys: list[tuple[Any, ...]], code: np.ndarray, idx: np.ndarray,
+def _chrome_counters(builder: TableBuilder, cols: Columns, ukeys: list[tuple[Any, ...]], code: Codes, idx: npt.NDArray[np.intp],
                      process_names: dict[Any, str], where: object, names: _Names) -> None:
     """Chrome "C" events: one series per (track name, argument) of numeric values."""
     ts = cols.ts[idx]

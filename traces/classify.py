@@ -1,4 +1,5 @@
-"""What each event is (`Kind`), which rows are devices, and which step each event falls in.
+"""What each event is (`Kind`), which rows are devices, which step each event falls in, and
+what device a finished table ran on.
 
 The rules read only what the trace itself says (category, name, the kept arguments, the
 row's process/thread names), so the same rules serve PyTorch traces, xprof conversions of
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from traces.table import EventTable, Kind
+from traces.table_builder import TableBuilder
 
 # argument flags the readers compute per event
 HAS_HLO = 1  # args.hlo_op: an XLA op execution
@@ -86,7 +88,7 @@ def classify(cat: np.ndarray, name: np.ndarray, argflags: np.ndarray, strings: l
     names_u, cats_u = rest % width - 1, rest // width - 1
     kinds = np.fromiter(
         (event_kind(strings[c] if c >= 0 else "", strings[n] if n >= 0 else "", int(f), flavor)
-         for c, n, f in zip(cats_u.tolist(), names_u.tolist(), flags_u.tolist())),
+         for c, n, f in zip(cats_u.tolist(), names_u.tolist(), flags_u.tolist(), strict=True)),
         dtype=np.uint8, count=len(uniq))
     return kinds[inverse]
 
@@ -140,3 +142,24 @@ def assign_steps(table: EventTable) -> None:
     step[ok] = win_step[idx[ok]]
     step[markers] = numbers
     table.step = step
+
+
+def finish_table(builder: TableBuilder, framework: str | None) -> EventTable:
+    """The builder's table with its steps assigned; `framework`, when given, overrides what the
+    reader recorded (every reader finishes through here, so they number steps alike)."""
+    table = builder.finish()
+    assign_steps(table)
+    if framework:
+        table.source.framework = framework
+    return table
+
+
+def guess_device(table: EventTable, device_properties: object, flavor: str) -> str | None:
+    """"tpu" / "gpu" / "cpu" from the rows' process names and kernel events (or torch's
+    deviceProperties); None for a generic Chrome trace that does not say."""
+    procs = {r.process for r in table.rows}
+    if any(p.startswith("/device:TPU") for p in procs):
+        return "tpu"
+    if any(p.startswith("/device:GPU") for p in procs) or (table.kind == Kind.KERNEL).any() or device_properties:
+        return "gpu"
+    return "cpu" if flavor in ("torch", "xla") else None

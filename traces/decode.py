@@ -2,15 +2,15 @@
 ts and dur in µs, and a reference to its selected arguments; distinct keys and argument sets
 are kept once.
 
-Fast path (msgspec, `trace_json`): the traceEvents array is located (a proven guess, else
-one skipping scan) and decoded in chunks of 128 KiB into small typed structs holding only the
-fields used; each chunk becomes numpy columns before the next is decoded, so memory holds the
-file plus one chunk of Python objects, and those stay in the CPU cache. A big array is shared
-with a second process when a core is idle (`trace_worker`). A chunk boundary is placed
-between two events; one that lands inside a string makes that chunk invalid JSON, and the
-file is then decoded whole. Anything the typed decoder refuses (odd types, NaN, a cut-off
-array) takes the generic path, which checks event by event and raises TraceError naming the
-problem.
+Fast path (msgspec, `traces.json_decoders`): the traceEvents array is located (a proven
+guess, else one skipping scan) and decoded in chunks of 128 KiB into small typed structs
+holding only the fields used; each chunk becomes numpy columns before the next is decoded, so
+memory holds the file plus one chunk of Python objects, and those stay in the CPU cache. A big
+array is shared with a second process when a core is idle (`traces.decode_pool`). A chunk
+boundary is placed between two events; one that lands inside a string makes that chunk
+invalid JSON, and the file is then decoded whole. Anything the typed decoder refuses (odd
+types, NaN, a cut-off array) takes the generic path, which checks event by event and raises
+TraceError naming the problem.
 """
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ import json
 import math
 import re
 from itertools import count
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from traces import decode_pool
 from traces.json_decoders import (
@@ -45,16 +46,19 @@ MAX_OUTSIDE = 16 << 20  # bytes before and after the event array that `_find_eve
 _EVENTS_KEY = re.compile(rb'"traceEvents"[ \t\r\n]*:[ \t\r\n]*\[')
 _MARK = b'"stepscope: the traceEvents array"'
 _FAST_ERRORS = FAST_ERRORS
+_Item = TypeVar("_Item", bound=np.generic)
 
 
 class Columns:
     """The decoded events. `ukeys[code[i]]` is event i's (ph, cat, name, pid, tid); `ts`/`dur`
     in µs (NaN: missing, inf: not a number); `arg_ref[i]` indexes `arg_keys`, the distinct
-    selected-argument sets as compact JSON (-1: none)."""
+    selected-argument sets as compact JSON (-1: none). `data` (the file) serves the rare second
+    pass for ids and counter arguments; the generic path passes those in instead."""
 
-    def __init__(self, ukeys: list[tuple[Any, ...]], code: np.ndarray, ts: np.ndarray, dur: np.ndarray,
-                 arg_ref: np.ndarray, arg_keys: list[bytes], top: dict[str, Any], data: Any = None,
-                 ids: list[Any] | None = None, counter_args: dict[int, Any] | None = None) -> None:
+    def __init__(self, ukeys: list[tuple[Any, ...]], code: npt.NDArray[np.intp], ts: npt.NDArray[np.float64],
+                 dur: npt.NDArray[np.float64], arg_ref: npt.NDArray[np.int32], arg_keys: list[bytes], top: dict[str, Any],
+                 data: bytes | bytearray = b"", ids: list[Any] | None = None,
+                 counter_args: dict[int, Any] | None = None) -> None:
         self.ukeys, self.code, self.ts, self.dur, self.arg_ref, self.arg_keys = ukeys, code, ts, dur, arg_ref, arg_keys
         self.top, self._data, self._ids, self._counter_args = top, data, ids, counter_args
         self.n = len(code)
@@ -98,13 +102,14 @@ class _Acc:
         self.where, self.max_events, self.max_string = where, max_events, max_string
         self.keys: dict[tuple[Any, ...], int] = {}
         self.args: dict[bytes, int] = {}
-        self.first: list[np.ndarray] = []
-        self.ts: list[np.ndarray] = []
-        self.dur: list[np.ndarray] = []
-        self.ref: list[np.ndarray] = []
+        self.first: list[npt.NDArray[np.int64]] = []
+        self.ts: list[npt.NDArray[np.float64]] = []
+        self.dur: list[npt.NDArray[np.float64]] = []
+        self.ref: list[npt.NDArray[np.int32]] = []
         self.n = 0
 
-    def add(self, keys: Any, ts: np.ndarray, dur: np.ndarray, args: list[Any]) -> None:
+    def add(self, keys: list[tuple[Any, ...]], ts: npt.NDArray[np.float64], dur: npt.NDArray[np.float64],
+            args: list[Any]) -> None:
         """The generic path's columns: keys are (ph, cat, name, pid, tid) tuples."""
         n = self._count(len(ts))
         self.first.append(np.fromiter(map(self.keys.setdefault, keys, count(n)), np.int64, len(ts)))
@@ -121,7 +126,7 @@ class _Acc:
             raise TraceError(self.where, f"more than {self.max_events:,} events (raise Limits.max_events to read it)")
         return self.n
 
-    def _rest(self, ts: np.ndarray, dur: np.ndarray, args: list[Any]) -> None:
+    def _rest(self, ts: npt.NDArray[np.float64], dur: npt.NDArray[np.float64], args: list[Any]) -> None:
         self.ts.append(ts)
         self.dur.append(dur)
         ids = arg_ids(self.args, args, self.max_string)
@@ -129,12 +134,15 @@ class _Acc:
         self.n += len(ts)
 
     def columns(self, top: dict[str, Any], **extra: Any) -> Columns:
-        first = np.concatenate(self.first) if self.first else np.empty(0, np.int64)
         firsts = np.fromiter(self.keys.values(), np.int64, len(self.keys))  # increasing: insertion order
-        code = np.searchsorted(firsts, first)
-        cat = (lambda parts, dtype: np.concatenate(parts) if parts else np.empty(0, dtype))
-        return Columns(list(self.keys), code, cat(self.ts, np.float64), cat(self.dur, np.float64),
-                       cat(self.ref, np.int32), list(self.args), top, **extra)
+        code = np.searchsorted(firsts, _joined(self.first, np.int64))
+        return Columns(list(self.keys), code, _joined(self.ts, np.float64), _joined(self.dur, np.float64),
+                       _joined(self.ref, np.int32), list(self.args), top, **extra)
+
+
+def _joined(parts: list[npt.NDArray[_Item]], dtype: type[_Item]) -> npt.NDArray[_Item]:
+    """The chunks' column as one array (an empty one of `dtype` when there were none)."""
+    return np.concatenate(parts) if parts else np.empty(0, dtype)
 
 
 def decode(data: bytes | bytearray, where: object, max_events: int, max_string: int, fast: bool = True) -> Columns:
@@ -159,16 +167,16 @@ def _chunked(data: bytes | bytearray, where: object, max_events: int, max_string
         return None  # not an array, or a cut-off one: the generic path says which
     view, begin, end, top = span
     acc = _Acc(where, max_events, max_string)
+    chunk_bytes = CHUNK_BYTES  # read at each call: tests shrink this module's CHUNK_BYTES
+
+    def decode_block(pos: int, stop: int) -> None:
+        decode_range(acc.add_structs, view, pos, stop, chunk_bytes)
+
     if decode_pool.usable(end - begin):  # a big array: shared with a second process
-        decode_pool.decode_shared(acc, view, begin + 1, end)
+        decode_pool.decode_shared(acc, view, begin + 1, end, decode_block, chunk_bytes)
     else:
-        _decode_range(acc, view, begin + 1, end)
+        decode_block(begin + 1, end)
     return acc.columns(top, data=data)
-
-
-def _decode_range(acc: _Acc, view: memoryview, pos: int, end: int) -> None:
-    """`trace_json.decode_range` into `acc`, with this module's CHUNK_BYTES (tests shrink it)."""
-    decode_range(acc.add_structs, view, pos, end, CHUNK_BYTES)
 
 
 def _events_span(data: bytes | bytearray) -> tuple[memoryview, int, int, dict[str, Any]] | None:

@@ -8,12 +8,15 @@ The array is cut into blocks of 4 MB between events. This side decodes alone for
 at a time (two counters under a POSIX file lock), so they meet wherever their speeds put them:
 a worker slowed by a busy machine (or still starting) just takes fewer blocks. The worker is a
 fresh interpreter (never a fork: the reader may hold CUDA, JAX or Qt state) that imports no
-numpy (`trace_json` only: it starts in ~0.1 s) and reads the blocks it may take from an
-in-memory file, which a thread fills while this process decodes; it answers with columns as
-msgpack, merged as if this process had decoded them (same key and argument-set order, so the
-same table). When the process fails (no interpreter, a crash, a timeout) its blocks are
-decoded here; what the data holds (invalid JSON, too many events) is reported as the
-one-process path reports it. STEPSCOPE_TRACE_WORKER=0 reads on one core.
+numpy (`traces.json_decoders` only: it starts in ~0.1 s) and reads the blocks it may take
+from an in-memory file, which a thread fills while this process decodes; it answers with
+columns as msgpack, merged as if this process had decoded them (same key and argument-set
+order, so the same table). When the process fails (no interpreter, a crash, a timeout) its
+blocks are decoded here; what the data holds (invalid JSON, too many events) is reported as
+the one-process path reports it. STEPSCOPE_TRACE_WORKER=0 reads on one core.
+
+`traces.decode` calls in with its accumulator and a function that decodes one block into it,
+so this module never imports the decoder (nor numpy, until a worker's answer is merged).
 """
 from __future__ import annotations
 
@@ -28,16 +31,19 @@ import tempfile
 import threading
 import time
 from array import array
+from collections.abc import Callable
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from traces.json_decoders import ARGS, DUR, FAST_ERRORS, SPLIT, TS, arg_ids, decode_range, key_firsts, msgspec
 
-try:
+if TYPE_CHECKING:  # numpy only for the types: the worker must not import it
+    import numpy as np
+    import numpy.typing as npt
+
+if sys.platform != "win32":  # POSIX file locks share the blocks; Windows reads on one core
     import fcntl
-except ImportError:  # Windows: one core
-    fcntl = None
 
 log = logging.getLogger("stepscope.traces")
 MIN_BYTES = 32 << 20  # below ~200k events a second interpreter (~0.15 s of CPU to start) does not pay
@@ -55,7 +61,7 @@ if msgspec is not None:
     Key = tuple[str, str | None, str | None, int | str | None, int | str | None]
 
     class Part(msgspec.Struct):
-        """One block's columns (see `trace_decode._Acc`); `error` instead when it could not
+        """One block's columns (see `traces.decode._Acc`); `error` instead when it could not
         be decoded: "invalid" (the caller falls back to its slower paths), "deep", "events"."""
 
         block: int = -1
@@ -70,9 +76,29 @@ if msgspec is not None:
         args: list[bytes] = msgspec.field(default_factory=list)
 
 
+class Accumulator(Protocol):
+    """This side's columns (`traces.decode._Acc`), as `merge` adds a worker's block to them."""
+
+    where: object
+    max_events: int
+    max_string: int
+    keys: dict[tuple[Any, ...], int]
+    args: dict[bytes, int]
+    first: list[npt.NDArray[np.int64]]
+    ts: list[npt.NDArray[np.float64]]
+    dur: list[npt.NDArray[np.float64]]
+    ref: list[npt.NDArray[np.int32]]
+    n: int
+
+
+DecodeBlock = Callable[[int, int], None]  # decodes view[pos:end] into this side's accumulator
+
+
 def usable(size: int) -> bool:
     """Whether an event array of `size` bytes is worth trying a second process for."""
-    if fcntl is None or msgspec is None or size < MIN_BYTES or os.environ.get(ENV) == "0" or getattr(sys, "frozen", False):
+    if sys.platform == "win32" or msgspec is None or size < MIN_BYTES:
+        return False
+    if os.environ.get(ENV) == "0" or getattr(sys, "frozen", False):
         return False
     try:
         cores = len(os.sched_getaffinity(0))
@@ -81,11 +107,17 @@ def usable(size: int) -> bool:
     return cores >= 2 and bool(sys.executable)
 
 
+def _control(fd: int) -> tuple[int, int]:
+    """(next block from the front, first block taken from the back)."""
+    nxt, back = _CONTROL.unpack(os.pread(fd, _CONTROL.size, 0))
+    return nxt, back
+
+
 def _claim(fd: int, front: bool, first: int = 0) -> int | None:
     """Take the next block from the front (this process) or the back (the worker)."""
     fcntl.lockf(fd, fcntl.LOCK_EX, _CONTROL.size, 0)
     try:
-        nxt, back = _CONTROL.unpack(os.pread(fd, _CONTROL.size, 0))
+        nxt, back = _control(fd)
         if front and nxt < back:
             os.pwrite(fd, _CONTROL.pack(nxt + 1, back), 0)
             return nxt
@@ -120,25 +152,25 @@ class Helper:
     """This side of the sharing: `claim()` the next block from the front until None, then
     `result()` for the worker's blocks."""
 
-    def __init__(self, view: memoryview, blocks: list[tuple[int, int]], max_events: int, max_string: int) -> None:
-        self.blocks, self.proc = blocks, None
+    def __init__(self, view: memoryview, blocks: list[tuple[int, int]], max_events: int, max_string: int,
+                 chunk_bytes: int) -> None:
+        self.blocks = blocks
+        self.proc: subprocess.Popen[bytes] | None = None
         self.first = min(len(blocks) - 1, int(len(blocks) * (1 - SHARE)))
         base = blocks[self.first][0]
         bounds = array("q", [at - base for block in blocks[self.first:] for at in block])
         self.fd = _shared_file()
         head = _CONTROL.pack(0, len(blocks)) + _HEAD.pack(0, len(blocks), self.first) + bounds.tobytes()
         _write(self.fd, head, 0)
-        args = (view[base:blocks[-1][1]], len(head), max_events, max_string)
+        args = (view[base:blocks[-1][1]], len(head), max_events, max_string, chunk_bytes)
         self.thread = threading.Thread(target=self._launch, args=args, name="stepscope-trace-worker", daemon=True)
         self.thread.start()
 
-    def _launch(self, region: memoryview, at: int, max_events: int, max_string: int) -> None:
+    def _launch(self, region: memoryview, at: int, max_events: int, max_string: int, chunk_bytes: int) -> None:
         """Off the decoding thread: start the worker, and while it starts up, copy its region
         into the file (one big write, without the GIL), then flag it written."""
-        from traces.decode import CHUNK_BYTES
-
         try:
-            argv = [sys.executable, "-c", _BOOT, _ROOT, str(max_events), str(max_string), str(CHUNK_BYTES)]
+            argv = [sys.executable, "-c", _BOOT, _ROOT, str(max_events), str(max_string), str(chunk_bytes)]
             self.proc = subprocess.Popen(argv, stdin=self.fd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             _write(self.fd, region, at)
             os.pwrite(self.fd, _HEAD.pack(1, len(self.blocks), self.first), _CONTROL.size)
@@ -152,7 +184,7 @@ class Helper:
         """(b, parts): the worker took blocks b.. and these are their columns, in order;
         parts None when the process failed and this side must decode them."""
         self.thread.join()
-        taken = _CONTROL.unpack(os.pread(self.fd, _CONTROL.size, 0))[1]
+        taken = _control(self.fd)[1]
         if taken == len(self.blocks) or self.proc is None:
             return taken, []  # this side did everything: the worker took nothing, and now cannot
         try:
@@ -188,11 +220,11 @@ class Helper:
         os.close(self.fd)
 
 
-def decode_shared(acc: Any, view: memoryview, pos: int, end: int) -> None:
-    """`trace_decode._decode_range(acc, view, pos, end)` with the worker's help, if a core
-    turns out to be idle while this side decodes the first blocks alone."""
-    from traces.decode import _decode_range
-
+def decode_shared(acc: Accumulator, view: memoryview, pos: int, end: int, decode_block: DecodeBlock,
+                  chunk_bytes: int) -> None:
+    """`decode_block(pos, end)` (which decodes into `acc`) with the worker's help, if a core
+    turns out to be idle while this side decodes the first blocks alone; the worker decodes
+    in chunks of `chunk_bytes`, as `decode_block` does."""
     blocks = []
     while end - pos > BLOCK_BYTES and (m := SPLIT.search(view, pos + BLOCK_BYTES, end)) is not None:
         blocks.append((pos, m.start() + 1))
@@ -200,23 +232,23 @@ def decode_shared(acc: Any, view: memoryview, pos: int, end: int) -> None:
     blocks.append((pos, end))
     ticks, t0 = _idle_ticks(), time.monotonic()
     while blocks and time.monotonic() - t0 < PROBE_S:
-        _decode_range(acc, view, *blocks.pop(0))
+        decode_block(*blocks.pop(0))
     helper = None
     if len(blocks) > 1 and idle_core(ticks, t0):
         try:
-            helper = Helper(view, blocks, acc.max_events, acc.max_string)
+            helper = Helper(view, blocks, acc.max_events, acc.max_string, chunk_bytes)
         except OSError as exc:  # no file to share
             log.debug("no trace worker (%s): decoding on one core", exc)
     if helper is None:
-        for block in blocks:
-            _decode_range(acc, view, *block)
+        for bounds in blocks:
+            decode_block(*bounds)
         return
     try:
-        while (block := helper.claim()) is not None:
-            _decode_range(acc, view, *blocks[block])
+        while (claimed := helper.claim()) is not None:
+            decode_block(*blocks[claimed])
         taken, parts = helper.result()
-        for block in range(taken, len(blocks)) if parts is None else ():  # the worker failed: its blocks here
-            _decode_range(acc, view, *blocks[block])
+        for left in range(taken, len(blocks)) if parts is None else ():  # the worker failed: its blocks here
+            decode_block(*blocks[left])
         for part in parts or ():
             merge(acc, part)
     finally:
@@ -242,9 +274,9 @@ def idle_core(ticks: int | None, t0: float) -> bool:
     return (now - ticks) / (os.sysconf("SC_CLK_TCK") * max(time.monotonic() - t0, 1e-3)) >= 0.5
 
 
-def merge(acc: Any, part: Part) -> None:
-    """Add a worker's block to this side's `trace_decode._Acc` as if it had decoded those
-    events itself: keys and argument sets are interned in the same order, so codes match."""
+def merge(acc: Accumulator, part: Part) -> None:
+    """Add a worker's block to this side's accumulator as if it had decoded those events
+    itself: keys and argument sets are interned in the same order, so codes match."""
     import numpy as np
 
     from traces.table import TraceError
@@ -262,8 +294,8 @@ def merge(acc: Any, part: Part) -> None:
 
 
 class Block:
-    """The worker's accumulator: `trace_decode._Acc`'s interning (the same iterators from
-    `trace_json`) into `array` columns, so the worker never imports numpy."""
+    """The worker's accumulator: `traces.decode._Acc`'s interning (the same iterators from
+    `traces.json_decoders`) into `array` columns, so the worker never imports numpy."""
 
     def __init__(self, max_events: int, max_string: int) -> None:
         self.max_events, self.max_string = max_events, max_string

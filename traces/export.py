@@ -14,19 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from traces.json_decoders import msgspec
 from traces.table import INSTANT, EventTable, Kind
 
-try:
-    import msgspec
-except ImportError:
-    msgspec = None
 
-
-def _us(ns: np.ndarray, offset: int) -> list[float]:
+def _us(ns: npt.NDArray[np.int64], offset: int) -> list[float]:
     """ns -> µs floats relative to `offset`; exact back to the nanosecond while the trace
     spans less than 2**50 ns (13 days)."""
-    return ((ns - offset) / 1000.0).tolist()
+    us: list[float] = ((ns - offset) / 1000.0).tolist()
+    return us
 
 
 def _flavor(table: EventTable) -> str:
@@ -79,7 +77,7 @@ def chrome_trace_dict(table: EventTable) -> dict[str, Any]:
     pid_col = rp[table.row].tolist() if len(table) else []
     tid_col = rt[table.row].tolist() if len(table) else []
     columns = zip(table.name.tolist(), table.cat.tolist(), table.kind.tolist(), table.flags.tolist(), table.args.tolist(),
-                  table.step.tolist(), pid_col, tid_col, starts, durs)
+                  table.step.tolist(), pid_col, tid_col, starts, durs, strict=True)
     for n, c, k, f, a, s, pid, tid, ts, dur in columns:
         ev: dict[str, Any] = {"name": strings[n] if n >= 0 else "", "pid": pid, "tid": tid, "ts": ts}
         if f & INSTANT:

@@ -1,9 +1,9 @@
 """The typed msgspec decoding of Chrome-trace events, without numpy: the structs holding only
 the fields the reader uses, the chunk loop, and how keys and argument sets are interned.
 
-Kept apart from `trace_decode` so the second process of `trace_worker` starts in tens of ms
-(numpy alone takes ~0.15 s to import) and interns exactly as this process does: the two
-accumulators (numpy columns here, `array` columns there) share these iterators.
+Kept apart from `traces.decode` so the second process of `traces.decode_pool` starts in tens
+of ms (numpy alone takes ~0.15 s to import) and interns exactly as this process does: the two
+accumulators (numpy columns in `decode`, `array` columns in `decode_pool`) share these iterators.
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from operator import attrgetter
 from typing import Any, Literal
 
 try:
-    import msgspec
+    import msgspec as msgspec  # re-exported: `decode` and `decode_pool` share this optional import
 except ImportError:  # optional speed-up; the stdlib path reads the same traces, slower
-    msgspec = None
+    msgspec = None  # type: ignore[assignment]  # None marks msgspec missing; callers test `msgspec is not None`
 
 # arguments read from every event; the reader keeps some with the event and uses the others
 # (process/thread names, torch memory totals, xprof step numbers)
@@ -36,20 +36,22 @@ TS, DUR, ARGS = attrgetter("ts"), attrgetter("dur"), attrgetter("args")
 NOTHING = (b"null", b"{}")  # encoded argument sets that are no arguments
 
 if msgspec is not None:
+    # The structs are built at run time (their fields come from SEL and TOP_KEYS), so mypy
+    # cannot know their attributes: they are typed Any.
     # argument values stay raw JSON (no nested lists built for a million "Input Dims")
-    Args = msgspec.defstruct("Args", [(f"a{i}", msgspec.Raw, None) for i in range(len(SEL))],
+    Args: Any = msgspec.defstruct("Args", [(f"a{i}", msgspec.Raw, None) for i in range(len(SEL))],
                              rename={f"a{i}": k for i, k in enumerate(SEL)}, gc=False, omit_defaults=True)
     EMPTY: Any = Args()
-    Event = msgspec.defstruct("Event", [
+    Event: Any = msgspec.defstruct("Event", [
         ("ph", Literal[KNOWN_PHASES], ""), ("name", str | None, None), ("cat", str | None, None),
         ("pid", int | str | None, None), ("tid", int | str | None, None),
         ("ts", float, math.nan), ("dur", float, math.nan), ("args", Args | None, None),
     ], gc=False)
-    Top = msgspec.defstruct("Top", [("traceEvents", msgspec.Raw), *[(k, Any, None) for k in TOP_KEYS]])
-    Doc = msgspec.defstruct("Doc", [("traceEvents", list[Event]), *[(k, Any, None) for k in TOP_KEYS]])
+    Top: Any = msgspec.defstruct("Top", [("traceEvents", msgspec.Raw), *[(k, Any, None) for k in TOP_KEYS]])
+    Doc: Any = msgspec.defstruct("Doc", [("traceEvents", list[Event]), *[(k, Any, None) for k in TOP_KEYS]])
     # second pass, only for files with counters or async events: their ids and full args
-    RawEvent = msgspec.defstruct("RawEvent", [("ph", str, ""), ("id", Any, None), ("args", Any, None)], gc=False)
-    RawDoc = msgspec.defstruct("RawDoc", [("traceEvents", list[RawEvent])])
+    RawEvent: Any = msgspec.defstruct("RawEvent", [("ph", str, ""), ("id", Any, None), ("args", Any, None)], gc=False)
+    RawDoc: Any = msgspec.defstruct("RawDoc", [("traceEvents", list[RawEvent])])
     top_decoder = msgspec.json.Decoder(Top)
     chunk_decoder = msgspec.json.Decoder(list[Event])
     whole_decoder = msgspec.json.Decoder(Doc | list[Event])

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from traces.analysis import OP_KINDS, self_times, step_windows
-from traces.table import INSTANT, KIND_NAMES, EventTable, Kind, kind_from_name
+from traces.analysis import OP_KINDS, step_windows
+from traces.op_groups import group_ops, timed_ops
+from traces.table import EventTable, Kind, kind_from_name
 
 STATUSES = ("added", "removed", "slower", "faster", "unchanged")
 REL_THRESHOLD = 0.10  # a change under 10 % of the baseline time is run-to-run noise on a shared CPU
@@ -123,23 +124,17 @@ def _op_totals(table: EventTable, kinds: tuple[Kind, ...]) -> _OpTotals:
     """Per-step count, total and self time of every (name, kind). With step markers only the
     events inside a step count, so the profiler's own start-up around the window does not."""
     steps = len(step_windows(table)[0])
-    mask = np.isin(table.kind, kinds) & ((table.flags & INSTANT) == 0)
+    mask = timed_ops(table, kinds)
     if steps and (mask & (table.step >= 0)).any():
         mask &= table.step >= 0
     idx = np.flatnonzero(mask)
     if not len(idx):
         return _OpTotals(steps, {})
-    selfs = self_times(table)[idx]
-    key = table.name[idx].astype(np.int64) * 256 + table.kind[idx]
-    uniq, inverse = np.unique(key, return_inverse=True)
-    count = np.bincount(inverse)
-    total = np.bincount(inverse, weights=table.dur_ns[idx])
-    selft = np.bincount(inverse, weights=selfs)
+    groups = group_ops(table, idx)
     per = float(max(steps, 1))
     out = {}
-    for j, k in enumerate(uniq.tolist()):
-        name_kind = (table.string(int(k // 256)), KIND_NAMES[Kind(int(k % 256))])
-        out[name_kind] = (count[j] / per, float(total[j]) / per, float(selft[j]) / per)
+    for j in range(len(groups)):
+        out[groups.label(table, j)] = (groups.count[j] / per, float(groups.total_ns[j]) / per, float(groups.self_ns[j]) / per)
     return _OpTotals(steps, out)
 
 

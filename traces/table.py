@@ -18,6 +18,7 @@ from io import BytesIO
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 GiB = 1 << 30
 INSTANT = 1  # flags bit: an instant event (duration 0 by definition, not a zero-length span)
@@ -122,11 +123,12 @@ class SourceInfo:
     notes: list[str] = field(default_factory=list)
 
 
-_COLUMNS = {
+# column name -> dtype, for checking a stored table and building one; EventTable declares the same
+EVENT_COLUMNS = {
     "name": np.int32, "cat": np.int32, "kind": np.uint8, "flags": np.uint8, "row": np.int32,
     "start_ns": np.int64, "dur_ns": np.int64, "step": np.int32, "args": np.int32,
 }
-_COUNTER_COLUMNS = {"counter_series": np.int32, "counter_ts_ns": np.int64, "counter_value": np.float64}
+COUNTER_COLUMNS = {"counter_series": np.int32, "counter_ts_ns": np.int64, "counter_value": np.float64}
 
 
 @dataclass(eq=False)
@@ -137,19 +139,19 @@ class EventTable:
     object of the few arguments kept (hlo_op, hlo_module, long_name, Input Dims, ...)."""
 
     strings: list[str]
-    name: np.ndarray
-    cat: np.ndarray
-    kind: np.ndarray
-    flags: np.ndarray
-    row: np.ndarray
-    start_ns: np.ndarray
-    dur_ns: np.ndarray
-    step: np.ndarray
-    args: np.ndarray
+    name: npt.NDArray[np.int32]
+    cat: npt.NDArray[np.int32]
+    kind: npt.NDArray[np.uint8]
+    flags: npt.NDArray[np.uint8]
+    row: npt.NDArray[np.int32]
+    start_ns: npt.NDArray[np.int64]
+    dur_ns: npt.NDArray[np.int64]
+    step: npt.NDArray[np.int32]
+    args: npt.NDArray[np.int32]
     rows: list[Row]
-    counter_series: np.ndarray
-    counter_ts_ns: np.ndarray
-    counter_value: np.ndarray
+    counter_series: npt.NDArray[np.int32]
+    counter_ts_ns: npt.NDArray[np.int64]
+    counter_value: npt.NDArray[np.float64]
     series: list[CounterSeries]
     source: SourceInfo
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -158,7 +160,7 @@ class EventTable:
         return int(self.name.shape[0])
 
     @property
-    def end_ns(self) -> np.ndarray:
+    def end_ns(self) -> npt.NDArray[np.int64]:
         return self.start_ns + self.dur_ns
 
     def string(self, index: int) -> str:
@@ -166,7 +168,7 @@ class EventTable:
 
     def string_id(self, text: str) -> int:
         """Index of `text` in the string table, or -1."""
-        lookup = self.cache.get("string_ids")
+        lookup: dict[str, int] | None = self.cache.get("string_ids")
         if lookup is None:
             lookup = self.cache["string_ids"] = {s: i for i, s in enumerate(self.strings)}
         return lookup.get(text, -1)
@@ -189,8 +191,8 @@ class EventTable:
     def nbytes_breakdown(self) -> dict[str, int]:
         """Bytes this table holds, by part: numpy columns, and the Python strings (object
         size + list slot) of the string table and row names."""
-        columns = sum(getattr(self, c).nbytes for c in _COLUMNS)
-        counters = sum(getattr(self, c).nbytes for c in _COUNTER_COLUMNS)
+        columns = sum(getattr(self, c).nbytes for c in EVENT_COLUMNS)
+        counters = sum(getattr(self, c).nbytes for c in COUNTER_COLUMNS)
         strings = self.cache.get("strings_nbytes")
         if strings is None:
             strings = self.cache["strings_nbytes"] = sum(map(sys.getsizeof, self.strings)) + 8 * len(self.strings)
@@ -206,7 +208,7 @@ class EventTable:
     def to_arrays(self) -> dict[str, np.ndarray | list[str]]:
         """Every column as a numpy array and every text part as a list of str (rows and
         series as JSON lines, the source as one JSON string): nothing that needs pickle."""
-        out: dict[str, np.ndarray | list[str]] = {c: getattr(self, c) for c in (*_COLUMNS, *_COUNTER_COLUMNS)}
+        out: dict[str, np.ndarray | list[str]] = {c: getattr(self, c) for c in (*EVENT_COLUMNS, *COUNTER_COLUMNS)}
         out["strings"] = list(self.strings)
         out["rows"] = [json.dumps(asdict(r)) for r in self.rows]
         out["series"] = [json.dumps(asdict(s)) for s in self.series]
@@ -219,7 +221,7 @@ class EventTable:
         foreign table raises TraceError instead of failing later inside an analysis."""
         where = "stored trace table"
         try:
-            cols = {c: np.asarray(arrays[c]) for c in (*_COLUMNS, *_COUNTER_COLUMNS)}
+            cols = {c: np.asarray(arrays[c]) for c in (*EVENT_COLUMNS, *COUNTER_COLUMNS)}
             strings = [str(s) for s in arrays["strings"]]
             rows = [Row(**json.loads(s)) for s in arrays["rows"]]
             series = [CounterSeries(**json.loads(s)) for s in arrays["series"]]
@@ -228,11 +230,11 @@ class EventTable:
             raise TraceError(where, f"incomplete or malformed ({type(exc).__name__}: {exc})") from None
         if source_fields.pop("version", None) != FORMAT_VERSION:
             raise TraceError(where, "written by a newer Stepscope (unknown table format version)")
-        for c, dtype in {**_COLUMNS, **_COUNTER_COLUMNS}.items():
+        for c, dtype in {**EVENT_COLUMNS, **COUNTER_COLUMNS}.items():
             if cols[c].dtype != np.dtype(dtype) or cols[c].ndim != 1:
                 raise TraceError(where, f"column {c} has dtype {cols[c].dtype}, expected {np.dtype(dtype)}")
         n, m = len(cols["name"]), len(cols["counter_ts_ns"])
-        if any(len(cols[c]) != n for c in _COLUMNS) or any(len(cols[c]) != m for c in _COUNTER_COLUMNS):
+        if any(len(cols[c]) != n for c in EVENT_COLUMNS) or any(len(cols[c]) != m for c in COUNTER_COLUMNS):
             raise TraceError(where, "columns differ in length")
         for c, bound in (("name", len(strings)), ("cat", len(strings)), ("args", len(strings)), ("row", len(rows))):
             if n and (cols[c].min() < (0 if c == "row" else -1) or cols[c].max() >= bound):
@@ -245,7 +247,16 @@ class EventTable:
             source = SourceInfo(**source_fields)
         except TypeError as exc:
             raise TraceError(where, f"malformed source description ({exc})") from None
-        return cls(strings=strings, rows=rows, series=series, source=source, **cols)
+        return cls.from_columns(cols, strings, rows, series, source)
+
+    @classmethod
+    def from_columns(cls, cols: dict[str, npt.NDArray[Any]], strings: list[str], rows: list[Row],
+                     series: list[CounterSeries], source: SourceInfo) -> EventTable:
+        """A table from its event and counter columns by name (EVENT_COLUMNS, COUNTER_COLUMNS)."""
+        return cls(strings=strings, name=cols["name"], cat=cols["cat"], kind=cols["kind"], flags=cols["flags"],
+                   row=cols["row"], start_ns=cols["start_ns"], dur_ns=cols["dur_ns"], step=cols["step"], args=cols["args"],
+                   rows=rows, counter_series=cols["counter_series"], counter_ts_ns=cols["counter_ts_ns"],
+                   counter_value=cols["counter_value"], series=series, source=source)
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -293,88 +304,6 @@ def table_from_blobs(blobs: dict[str, bytes], max_bytes: int = 4 * GiB) -> Event
             key, value = "start_ns", np.cumsum(value, dtype=np.int64)
         arrays[key] = value
     return EventTable.from_arrays(arrays)
-
-
-class TableBuilder:
-    """Collects events in chunks of columns (kinds already assigned) and interns strings,
-    rows and counter series; `finish` concatenates and sorts by start time. Step numbers are
-    assigned on the finished table (`trace_classify.assign_steps`), since step markers may
-    come from another chunk or host."""
-
-    def __init__(self, source: SourceInfo, limits: Limits | None = None) -> None:
-        self.source = source
-        self.limits = limits or Limits()
-        self._ids: dict[str, int] = {}
-        self.strings: list[str] = []
-        self._rows: dict[tuple[str, object, object], int] = {}
-        self.rows: list[dict[str, Any]] = []
-        self._chunks: list[dict[str, np.ndarray]] = []
-        self._events = 0
-        self._series: dict[CounterSeries, int] = {}
-        self._counters: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-
-    def intern(self, text: str) -> int:
-        got = self._ids.get(text)
-        if got is None:
-            got = self._ids[text] = len(self.strings)
-            self.strings.append(text)
-        return got
-
-    def row(self, prefix: str, pid: object, tid: object) -> int:
-        key = (prefix, pid, tid)
-        got = self._rows.get(key)
-        if got is None:
-            got = self._rows[key] = len(self.rows)
-            self.rows.append({"pid": f"{prefix}{label_text(pid, 200) or '(none)'}", "tid": label_text(tid, 200) or "(none)",
-                              "process": "", "thread": "", "device": False, "key": key})
-        return got
-
-    def name_rows(self, prefix: str, process_names: dict[object, str], thread_names: dict[tuple[object, object], str]) -> None:
-        """Apply process_name / thread_name metadata to the rows of one source."""
-        for info in self.rows:
-            row_prefix, pid, tid = info["key"]
-            if row_prefix == prefix:
-                info["process"] = process_names.get(pid, info["process"])
-                info["thread"] = thread_names.get((pid, tid), info["thread"])
-
-    def add(self, *, name: np.ndarray, cat: np.ndarray, kind: np.ndarray, row: np.ndarray, start_ns: np.ndarray,
-            dur_ns: np.ndarray, flags: np.ndarray, args: np.ndarray, step: np.ndarray, where: object) -> None:
-        n = len(name)
-        self._events += n
-        if self._events > self.limits.max_events:
-            raise TraceError(where, f"more than {self.limits.max_events:,} events (raise Limits.max_events to read it)")
-        self._chunks.append({"name": name, "cat": cat, "kind": kind, "row": row, "start_ns": start_ns, "dur_ns": dur_ns,
-                             "flags": flags, "args": args, "step": step})
-
-    def series(self, track: str, field_name: str, unit: str, device: str = "") -> int:
-        key = CounterSeries(track, field_name, unit, device)
-        got = self._series.get(key)
-        if got is None:
-            got = self._series[key] = len(self._series)
-        return got
-
-    def add_counters(self, series_id: np.ndarray, ts_ns: np.ndarray, values: np.ndarray) -> None:
-        self._counters.append((series_id.astype(np.int32), ts_ns.astype(np.int64), values.astype(np.float64)))
-
-    def finish(self) -> EventTable:
-        cols: dict[str, np.ndarray] = {}
-        for c, dtype in _COLUMNS.items():
-            parts = [chunk[c] for chunk in self._chunks]
-            cols[c] = np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
-        start = cols["start_ns"]
-        if len(start) > 1 and not np.all(start[1:] >= start[:-1]):
-            order = np.argsort(start, kind="stable")
-            cols = {c: v[order] for c, v in cols.items()}
-        if self._counters:
-            sid, ts, val = (np.concatenate(p) for p in zip(*self._counters))
-            corder = np.lexsort((ts, sid))
-            sid, ts, val = sid[corder], ts[corder], val[corder]
-        else:
-            sid, ts, val = np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64)
-        rows = [Row(**{k: v for k, v in r.items() if k != "key"}) for r in self.rows]
-        self._chunks.clear()
-        return EventTable(strings=self.strings, rows=rows, series=list(self._series), source=self.source,
-                          counter_series=sid, counter_ts_ns=ts, counter_value=val, **cols)
 
 
 def label_text(value: object, cap: int) -> str:

@@ -4,11 +4,12 @@ import json
 import os
 import time
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["KERAS_BACKEND"] = "tensorflow"
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402  (reads KERAS_BACKEND when imported, so it follows the line above)
+import tensorflow as tf  # noqa: E402  (reads TF_CPP_MIN_LOG_LEVEL when imported)
 
 p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=200)
@@ -27,7 +28,7 @@ loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 def train_step(x, y):
     with tf.GradientTape() as tape:
         loss = loss_fn(y, model(x, training=True))
-    opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+    opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables, strict=True))
     return loss
 
 

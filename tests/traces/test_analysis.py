@@ -14,11 +14,12 @@ from traces.analysis import (
     busy_fraction,
     describe_source,
     memory_timeline,
-    self_times,
     step_breakdown,
     top_ops,
 )
-from traces.readers import read_chrome_data, read_trace
+from traces.chrome_reader import read_chrome_data
+from traces.readers import read_trace
+from traces.self_time import self_times
 from traces.table import EventTable, Kind
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "traces"
@@ -59,17 +60,17 @@ def cpu() -> EventTable:
 
 
 def test_kinds_of_a_cpu_torch_trace(cpu: EventTable) -> None:
-    kinds = {cpu.string(int(n)): Kind(int(k)).name for n, k in zip(cpu.name, cpu.kind)}
+    kinds = {cpu.string(int(n)): Kind(int(k)).name for n, k in zip(cpu.name, cpu.kind, strict=True)}
     assert kinds["ProfilerStep#5"] == "STEP" and kinds["aten::addmm"] == "FRAMEWORK_OP"
     assert kinds["enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__"] == "INPUT"
     assert kinds["backend_compile"] == "COMPILE" and kinds["Optimizer.step#Adam.step"] == "ANNOTATION"
     assert kinds["PyTorch Profiler (0)"] == "PROFILER" and kinds["train.py(12): step"] == "PYTHON"
-    steps = {cpu.string(int(n)): int(s) for n, s in zip(cpu.name, cpu.step)}
+    steps = {cpu.string(int(n)): int(s) for n, s in zip(cpu.name, cpu.step, strict=True)}
     assert steps["aten::addmm"] == 5 and steps["backend_compile"] == 6 and steps["ProfilerStep#6"] == 6
 
 
 def test_self_time_subtracts_direct_children(cpu: EventTable) -> None:
-    own = {cpu.string(int(n)): int(s) for n, s, t in zip(cpu.name, self_times(cpu), cpu.start_ns) if t < 100 * US}
+    own = {cpu.string(int(n)): int(s) for n, s, t in zip(cpu.name, self_times(cpu), cpu.start_ns, strict=True) if t < 100 * US}
     assert own["aten::linear"] == 10 * US and own["aten::addmm"] == 30 * US
     assert own["ProfilerStep#5"] == (100 - 40 - 10 - 20) * US
     assert own["Optimizer.step#Adam.step"] == 15 * US
@@ -148,7 +149,7 @@ def test_xprof_gpu_layout() -> None:
         x("1", 0, 100, cat=None, pid=2, tid=13),
         x("dense/MatMul", 20, 20, cat=None, pid=2, tid=14),
     ])
-    kinds = {(r, t.string(int(n))): Kind(int(k)).name for r, n, k in zip(t.row, t.name, t.kind)}
+    kinds = {(r, t.string(int(n))): Kind(int(k)).name for r, n, k in zip(t.row, t.name, t.kind, strict=True)}
     by_thread = {(t.rows[r].thread, n): k for (r, n), k in kinds.items()}
     assert by_thread[("Stream #7(Compute)", "fusion_1")] == "KERNEL"
     assert by_thread[("Stream #7(Compute)", "MemcpyH2D")] == "MEMCPY"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from traces.readers import read_chrome_trace, read_trace
+from traces.chrome_reader import read_chrome_trace
+from traces.readers import read_trace
 from traces.table import Limits, TraceError, table_from_blobs, table_to_blobs
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "traces"

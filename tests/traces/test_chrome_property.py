@@ -15,9 +15,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from traces import decode as trace_decode
+from traces import decode
+from traces.chrome_reader import read_chrome_data
 from traces.export import write_chrome_trace
-from traces.readers import read_chrome_data, read_trace
+from traces.readers import read_trace
 from traces.table import EventTable, Limits, TraceError
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -113,7 +114,7 @@ def test_chunked_decoding_matches_whole_file(events: list[dict[str, Any]], names
             events[i % len(events)]["name"] = name
     data = ("{\"traceEvents\": [" + sep.join(json.dumps(e) for e in events) + "], \"displayTimeUnit\": \"ns\"}").encode()
     whole = read_chrome_data(data, limits=LIMITS)
-    with mock.patch.object(trace_decode, "CHUNK_BYTES", chunk):
+    with mock.patch.object(decode, "CHUNK_BYTES", chunk):
         chunked = read_chrome_data(data, limits=LIMITS)
     for col in ("start_ns", "dur_ns", "kind", "flags", "step", "row"):
         assert np.array_equal(getattr(whole, col), getattr(chunked, col))

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from traces.chrome_reader import read_chrome_data
 from traces.op_diff import STATUSES, op_diff
-from traces.readers import read_chrome_data, read_trace
+from traces.readers import read_trace
 from traces.table import EventTable
 
 TRACE = Path(__file__).resolve().parents[2] / "tests" / "data" / "traces" / "torch_convnet.trace.json.gz"

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from traces.chrome_reader import read_chrome_data, read_chrome_trace
 from traces.export import chrome_trace_dict, write_chrome_trace
-from traces.readers import find_profile_runs, read_chrome_data, read_chrome_trace, read_logdir, read_trace
+from traces.logdir_reader import find_profile_runs, read_logdir
+from traces.readers import read_trace
 from traces.table import EventTable, Kind, TraceError, table_from_blobs, table_to_blobs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,7 +166,7 @@ def test_generic_chrome_trace_phases() -> None:
     ]
     for fast in (True, False):
         t = read_chrome_data(json.dumps(events).encode(), fast=fast)  # the array format, closed
-        by_name = {t.string(int(n)): (int(s), int(d)) for n, s, d in zip(t.name, t.start_ns, t.dur_ns)}
+        by_name = {t.string(int(n)): (int(s), int(d)) for n, s, d in zip(t.name, t.start_ns, t.dur_ns, strict=True)}
         assert by_name == {"outer": (10_000, 10_000), "inner": (12_000, 3_000), "fetch": (11_000, 20_000), "mark": (13_000, 0)}
         assert {r.label for r in t.rows} == {"Renderer / main", "Renderer / async net"}
         assert t.flags[t.name == t.string_id("mark")][0] == 1
@@ -225,6 +227,13 @@ def test_export_is_plain_chrome_json(tables: dict[str, EventTable]) -> None:
         assert e["ph"] == "M" or isinstance(e["ts"], float)
 
 
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` run by a fresh interpreter (so sys.modules and sys.modules['msgspec'] are its own)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env=env)
+
+
 def test_reading_traces_imports_no_framework() -> None:
     code = (
         "import sys\n"
@@ -232,10 +241,10 @@ def test_reading_traces_imports_no_framework() -> None:
         "from traces.analysis import step_breakdown\n"
         f"for name in {STORED!r}:\n"
         f"    step_breakdown(read_trace({str(DATA)!r} + '/' + name))\n"
-        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'jax', 'jaxlib', 'tensorflow', 'keras'))))\n"
+        "frameworks = ('torch', 'jax', 'jaxlib', 'tensorflow', 'keras')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in frameworks)))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    proc = _python(code)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == ""
 
@@ -243,19 +252,19 @@ def test_reading_traces_imports_no_framework() -> None:
 def test_big_arrays_are_decoded_in_chunks_and_bad_splits_fall_back() -> None:
     from unittest import mock
 
-    from traces import decode as trace_decode
+    from traces import decode
 
     events = [{"ph": "X", "name": f"op{i % 7}", "cat": "cpu_op", "ts": i, "dur": 1, "pid": 1, "tid": i % 3,
                "args": {"Input Dims": [[i % 5]]}} for i in range(500)]
     data = json.dumps({"traceEvents": events}).encode()
     whole_calls = []
-    real_whole = trace_decode._whole_typed
+    real_whole = decode._whole_typed
 
     def whole(*args: object) -> object:
         whole_calls.append(1)
         return real_whole(*args)
 
-    with mock.patch.object(trace_decode, "CHUNK_BYTES", 300), mock.patch.object(trace_decode, "_whole_typed", whole):
+    with mock.patch.object(decode, "CHUNK_BYTES", 300), mock.patch.object(decode, "_whole_typed", whole):
         t = read_chrome_data(data)
         assert len(t) == 500 and not whole_calls  # chunked, no fallback
         events[250]["name"] = "}, {" * 200  # a split lands inside this string: that chunk fails, the file is read whole
@@ -280,8 +289,7 @@ def test_without_msgspec_the_stdlib_reads_the_same() -> None:
         "    out[name] = [len(t), int(t.start_ns.sum()), int(t.dur_ns.sum()), t.kind_counts()]\n"
         "print(json.dumps(out))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    proc = _python(code)
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     for name in STORED:
@@ -290,7 +298,7 @@ def test_without_msgspec_the_stdlib_reads_the_same() -> None:
 
 
 def test_xprof_tools_give_their_own_step_table() -> None:
-    from traces.readers import read_xprof_tool
+    from traces.xplane_reader import read_xprof_tool
 
     pipeline = read_xprof_tool(DATA / "tf_mlp.xplane.pb.gz", "input_pipeline_analyzer")
     steps = [row["c"][0]["v"] for table in pipeline for row in table.get("rows", []) if table.get("cols")

@@ -6,18 +6,18 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from traces import analysis as ta
+from traces import self_time
 
 
 def _stack_walk(s: np.ndarray, e: np.ndarray) -> np.ndarray:
     out = e - s
-    for i, t in ta._children_time(list(range(len(s))), s.tolist(), e.tolist()).items():
+    for i, t in self_time._children_time(list(range(len(s))), s.tolist(), e.tolist()).items():
         out[i] -= t
     return np.maximum(out, 0)
 
 
 def _vectorised(s: np.ndarray, e: np.ndarray) -> np.ndarray | None:
-    nested = ta._nested_children_time(np.arange(len(s)), s, e)
+    nested = self_time._nested_children_time(np.arange(len(s)), s, e)
     if nested is None:
         return None
     out = e - s

@@ -16,10 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from traces import decode as trace_decode
-from traces import decode_pool as trace_worker
-from traces import json_decoders as trace_json
-from traces.readers import read_chrome_data
+from traces import decode, decode_pool, json_decoders
+from traces.chrome_reader import read_chrome_data
 from traces.table import EventTable, Limits, TraceError
 
 COLUMNS = ("start_ns", "dur_ns", "kind", "flags", "step", "row", "name", "cat", "args", "counter_ts_ns", "counter_value")
@@ -38,9 +36,9 @@ def started() -> Iterator[list[int]]:
     """Worker forced on for any size, blocks of ~1 KB; records how many blocks the worker
     took in each read (-1: it failed and they were decoded here; -2: it found bad data)."""
     calls: list[int] = []
-    real = trace_worker.Helper.result
+    real = decode_pool.Helper.result
 
-    def result(self: trace_worker.Helper) -> Any:
+    def result(self: decode_pool.Helper) -> Any:
         try:
             taken, parts = real(self)
         except (msgspec.DecodeError, RecursionError):
@@ -49,26 +47,26 @@ def started() -> Iterator[list[int]]:
         calls.append(-1 if parts is None else len(parts))
         return taken, parts
 
-    with mock.patch.object(trace_worker, "usable", lambda size: True), mock.patch.object(trace_worker, "PROBE_S", 0), \
-            mock.patch.object(trace_worker, "idle_core", lambda ticks, t0: True), \
-            mock.patch.object(trace_worker.Helper, "result", result), \
-            mock.patch.object(trace_worker, "BLOCK_BYTES", 1000), mock.patch.object(trace_decode, "CHUNK_BYTES", 300):
+    with mock.patch.object(decode_pool, "usable", lambda size: True), mock.patch.object(decode_pool, "PROBE_S", 0), \
+            mock.patch.object(decode_pool, "idle_core", lambda ticks, t0: True), \
+            mock.patch.object(decode_pool.Helper, "result", result), \
+            mock.patch.object(decode_pool, "BLOCK_BYTES", 1000), mock.patch.object(decode, "CHUNK_BYTES", 300):
         yield calls
 
 
 def slow_front(delay: float) -> Any:
     """This side's claims delayed, so the worker (started meanwhile) takes blocks."""
-    real = trace_worker.Helper.claim
+    real = decode_pool.Helper.claim
 
-    def claim(self: trace_worker.Helper) -> int | None:
+    def claim(self: decode_pool.Helper) -> int | None:
         time.sleep(delay)
         return real(self)
 
-    return mock.patch.object(trace_worker.Helper, "claim", claim)
+    return mock.patch.object(decode_pool.Helper, "claim", claim)
 
 
 def one_core(data: bytes, limits: Limits | None = None) -> EventTable:
-    with mock.patch.object(trace_worker, "usable", lambda size: False):
+    with mock.patch.object(decode_pool, "usable", lambda size: False):
         return read_chrome_data(data, limits=limits)
 
 
@@ -108,20 +106,20 @@ def test_merged_blocks_give_the_columns_of_one_pass(events: list[dict[str, Any]]
     """What the worker does, without the process: blocks decoded apart (numpy-free) and merged
     in order give the columns of one pass."""
     cuts = sorted({0, len(events), *(c for c in cuts if c < len(events))})
-    whole = trace_decode._Acc("x", 10**6, 4096)
-    whole.add_structs(trace_json.chunk_decoder.decode(json.dumps(events).encode()))
-    merged = trace_decode._Acc("x", 10**6, 4096)
+    whole = decode._Acc("x", 10**6, 4096)
+    whole.add_structs(json_decoders.chunk_decoder.decode(json.dumps(events).encode()))
+    merged = decode._Acc("x", 10**6, 4096)
     for i, (a, b) in enumerate(itertools.pairwise(cuts)):
-        block = trace_worker.Block(10**6, 4096)
-        block.add_structs(trace_json.chunk_decoder.decode(json.dumps(events[a:b]).encode()))
-        part = msgspec.msgpack.decode(msgspec.msgpack.encode(block.part(i)), type=trace_worker.Part)
-        trace_worker.merge(merged, part)
+        block = decode_pool.Block(10**6, 4096)
+        block.add_structs(json_decoders.chunk_decoder.decode(json.dumps(events[a:b]).encode()))
+        part = msgspec.msgpack.decode(msgspec.msgpack.encode(block.part(i)), type=decode_pool.Part)
+        decode_pool.merge(merged, part)
     want, got = whole.columns({}), merged.columns({})
     assert got.ukeys == want.ukeys and got.arg_keys == want.arg_keys
     for col in ("code", "ts", "dur", "arg_ref"):
         assert np.array_equal(getattr(got, col), getattr(want, col), equal_nan=col != "code"), col
     with pytest.raises(TraceError, match="more than"):
-        trace_worker.merge(merged, trace_worker.Part(error="events"))
+        decode_pool.merge(merged, decode_pool.Part(error="events"))
 
 
 def test_invalid_data_in_the_worker_blocks_reads_as_on_one_core(started: list[int]) -> None:
@@ -147,8 +145,9 @@ def test_too_many_events_across_both_sides(started: list[int]) -> None:
     assert started[0] > 0
 
 
-CLAIM_THEN = ("import os, sys; sys.path.insert(0, sys.argv[1]); from traces import decode_pool as w; "
-              "import time; time.sleep(0.3); first = w._HEAD.unpack(os.pread(0, 24, 16))[2]; [w._claim(0, False, first) for _ in range(3)]; ")
+CLAIM_THEN = ("import os, sys; sys.path.insert(0, sys.argv[1]); from traces import decode_pool; import time; time.sleep(0.3); "
+              "first = decode_pool._HEAD.unpack(os.pread(0, 24, 16))[2]; "
+              "[decode_pool._claim(0, False, first) for _ in range(3)]; ")
 
 
 def test_a_failing_worker_process_falls_back_to_one_core(started: list[int]) -> None:
@@ -156,25 +155,25 @@ def test_a_failing_worker_process_falls_back_to_one_core(started: list[int]) -> 
     want = one_core(data)
     with slow_front(0.02):
         for boot in ("sys.exit(3)", "sys.stdout.write('garbage')", "os.kill(os.getpid(), 9)", "import time; time.sleep(9)"):
-            with mock.patch.object(trace_worker, "_BOOT", CLAIM_THEN + boot), mock.patch.object(trace_worker, "TIMEOUT_S", 2):
+            with mock.patch.object(decode_pool, "_BOOT", CLAIM_THEN + boot), mock.patch.object(decode_pool, "TIMEOUT_S", 2):
                 same(read_chrome_data(data), want)
         assert started == [-1, -1, -1, -1]  # it took blocks, then failed: they were decoded here
-        with mock.patch.object(trace_worker.sys, "executable", "/nonexistent/python"):
+        with mock.patch.object(decode_pool.sys, "executable", "/nonexistent/python"):
             same(read_chrome_data(data), want)
         assert started[-1] == 0
 
 
 def test_worker_is_only_used_for_big_arrays() -> None:
-    assert not trace_worker.usable(1 << 20)
-    with mock.patch.dict("os.environ", {trace_worker.ENV: "0"}):
-        assert not trace_worker.usable(1 << 40)
+    assert not decode_pool.usable(1 << 20)
+    with mock.patch.dict("os.environ", {decode_pool.ENV: "0"}):
+        assert not decode_pool.usable(1 << 40)
 
 
 def test_no_idle_core_means_one_core() -> None:
     data = json.dumps({"traceEvents": torchish(400)}).encode()
-    with mock.patch.object(trace_worker, "usable", lambda size: True), mock.patch.object(trace_worker, "PROBE_S", 0), \
-            mock.patch.object(trace_worker, "BLOCK_BYTES", 1000), \
-            mock.patch.object(trace_worker, "idle_core", lambda ticks, t0: False), \
-            mock.patch.object(trace_worker, "Helper", None):  # would fail if used
+    with mock.patch.object(decode_pool, "usable", lambda size: True), mock.patch.object(decode_pool, "PROBE_S", 0), \
+            mock.patch.object(decode_pool, "BLOCK_BYTES", 1000), \
+            mock.patch.object(decode_pool, "idle_core", lambda ticks, t0: False), \
+            mock.patch.object(decode_pool, "Helper", None):  # would fail if used
         same(read_chrome_data(data), one_core(data))
-    assert trace_worker.idle_core(None, 0.0)  # no /proc/stat: assume a core is free
+    assert decode_pool.idle_core(None, 0.0)  # no /proc/stat: assume a core is free

@@ -1,0 +1,95 @@
+"""The readers' accumulator: events arrive in chunks of columns (kinds already assigned) from
+one or several sources (hosts), while strings, rows and counter series are interned once;
+`finish` makes the sorted EventTable."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from traces.table import EVENT_COLUMNS, CounterSeries, EventTable, Limits, Row, SourceInfo, TraceError, label_text
+
+
+class TableBuilder:
+    """Collects events in chunks of columns (kinds already assigned) and interns strings,
+    rows and counter series; `finish` concatenates and sorts by start time. Step numbers are
+    assigned on the finished table (`traces.classify.assign_steps`), since step markers may
+    come from another chunk or host."""
+
+    def __init__(self, source: SourceInfo, limits: Limits | None = None) -> None:
+        self.source = source
+        self.limits = limits or Limits()
+        self._ids: dict[str, int] = {}
+        self.strings: list[str] = []
+        self._rows: dict[tuple[str, object, object], int] = {}
+        self.rows: list[dict[str, Any]] = []
+        self._chunks: list[dict[str, np.ndarray]] = []
+        self._events = 0
+        self._series: dict[CounterSeries, int] = {}
+        self._counters: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+
+    def intern(self, text: str) -> int:
+        got = self._ids.get(text)
+        if got is None:
+            got = self._ids[text] = len(self.strings)
+            self.strings.append(text)
+        return got
+
+    def row(self, prefix: str, pid: object, tid: object) -> int:
+        key = (prefix, pid, tid)
+        got = self._rows.get(key)
+        if got is None:
+            got = self._rows[key] = len(self.rows)
+            self.rows.append({"pid": f"{prefix}{label_text(pid, 200) or '(none)'}", "tid": label_text(tid, 200) or "(none)",
+                              "process": "", "thread": "", "device": False, "key": key})
+        return got
+
+    def name_rows(self, prefix: str, process_names: dict[object, str], thread_names: dict[tuple[object, object], str]) -> None:
+        """Apply process_name / thread_name metadata to the rows of one source."""
+        for info in self.rows:
+            row_prefix, pid, tid = info["key"]
+            if row_prefix == prefix:
+                info["process"] = process_names.get(pid, info["process"])
+                info["thread"] = thread_names.get((pid, tid), info["thread"])
+
+    def add(self, *, name: np.ndarray, cat: np.ndarray, kind: np.ndarray, row: np.ndarray, start_ns: np.ndarray,
+            dur_ns: np.ndarray, flags: np.ndarray, args: np.ndarray, step: np.ndarray, where: object) -> None:
+        n = len(name)
+        self._events += n
+        if self._events > self.limits.max_events:
+            raise TraceError(where, f"more than {self.limits.max_events:,} events (raise Limits.max_events to read it)")
+        self._chunks.append({"name": name, "cat": cat, "kind": kind, "row": row, "start_ns": start_ns, "dur_ns": dur_ns,
+                             "flags": flags, "args": args, "step": step})
+
+    def series(self, track: str, field_name: str, unit: str, device: str = "") -> int:
+        key = CounterSeries(track, field_name, unit, device)
+        got = self._series.get(key)
+        if got is None:
+            got = self._series[key] = len(self._series)
+        return got
+
+    def add_counters(self, series_id: np.ndarray, ts_ns: np.ndarray, values: np.ndarray) -> None:
+        self._counters.append((series_id.astype(np.int32), ts_ns.astype(np.int64), values.astype(np.float64)))
+
+    def finish(self) -> EventTable:
+        cols: dict[str, np.ndarray] = {}
+        for c, dtype in EVENT_COLUMNS.items():
+            parts = [chunk[c] for chunk in self._chunks]
+            cols[c] = np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+        start = cols["start_ns"]
+        if len(start) > 1 and not np.all(start[1:] >= start[:-1]):
+            order = np.argsort(start, kind="stable")
+            cols = {c: v[order] for c, v in cols.items()}
+        if self._counters:
+            sid = np.concatenate([c[0] for c in self._counters])
+            ts = np.concatenate([c[1] for c in self._counters])
+            val = np.concatenate([c[2] for c in self._counters])
+            corder = np.lexsort((ts, sid))
+            sid, ts, val = sid[corder], ts[corder], val[corder]
+        else:
+            sid, ts, val = np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64)
+        rows = [Row(**{k: v for k, v in r.items() if k != "key"}) for r in self.rows]
+        self._chunks.clear()
+        counters = {"counter_series": sid, "counter_ts_ns": ts, "counter_value": val}
+        return EventTable.from_columns({**cols, **counters}, self.strings, rows, list(self._series), self.source)

@@ -1,6 +1,6 @@
 """`stepscope env`: the compatibility matrix, from one probe process per framework.
 
-Each framework is probed in its own interpreter (`profilers.compat`), so a framework that fails
+Each framework is probed in its own interpreter (`profilers.framework_check`), so a framework that fails
 to import or crashes only marks its own row.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from profilers.compat import probe_framework
+from profilers.framework_check import probe_framework
 from workloads.spec import FRAMEWORKS
 
 
@@ -42,7 +42,10 @@ def env_command(quick: bool, as_json: bool) -> int:
             matrix.add_column(column)
         for r in reports:
             for run in r.runs:
-                result = f"[green]runs[/green] — {run['ms']:.0f} ms to build, compile and run one step" if run["ok"] else f"[red]{run['error']}[/red]"
+                if run["ok"]:
+                    result = f"[green]runs[/green] — {run['ms']:.0f} ms to build, compile and run one step"
+                else:
+                    result = f"[red]{run['error']}[/red]"
                 matrix.add_row(r.framework, run["workload"], run["variant"], result)
         out.print(matrix)
     return 0

@@ -13,19 +13,22 @@ from workloads.spec import DEVICES, FRAMEWORKS, MODES
 COMMANDS = ("run", "report", "compare", "export", "sessions", "env", "import")
 
 
-def _add_run_parser(sub: argparse._SubParsersAction) -> None:
+def _add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run one workload headless and print its figures",
                        description="Run one workload in a fresh worker process, with a progress bar and a summary table.")
     p.add_argument("--framework", required=True, choices=FRAMEWORKS)
     p.add_argument("--workload", default="convnet", choices=WORKLOADS)
     p.add_argument("--mode", default="train", choices=MODES)
     p.add_argument("--variant", default=None,
-                   help="execution mode: jax compiled|eager, torch eager|compiled, tf xla|compiled|eager (default: the framework's fast mode)")
+                   help="execution mode: jax compiled|eager, torch eager|compiled, tf xla|compiled|eager "
+                        "(default: the framework's fast mode)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--steps", type=int, default=50, help="measured steps (the headline figures come from these)")
     p.add_argument("--warmup", type=int, default=5, help="steps run before measuring, left out of the figures")
-    p.add_argument("--trace-steps", type=int, default=5, help="steps in the profiler's trace window, after measuring (0: no trace)")
-    p.add_argument("--with-stack", action="store_true", help="record Python stacks in the trace (torch; costs up to 40%% on short steps)")
+    p.add_argument("--trace-steps", type=int, default=5,
+                   help="steps in the profiler's trace window, after measuring (0: no trace)")
+    p.add_argument("--with-stack", action="store_true",
+                   help="record Python stacks in the trace (torch; costs up to 40%% on short steps)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--data", default="digits",
                    help="digits (real, shipped), synthetic (seeded noise), or a path to a local MNIST (IDX directory or .npz)")
@@ -36,14 +39,18 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds without progress before a worker counts as hung (default 600)")
     p.add_argument("--session", type=Path, default=None,
-                   help="session file (.stepscope) the run is recorded into (default: the user data directory's default session)")
-    p.add_argument("--repeat", type=int, default=1, help="run the same spec N times, each in a fresh worker (run-to-run variance)")
-    p.add_argument("--json", action="store_true", help="print the run's figures as one JSON object on stdout (a list with --repeat)")
+                   help="session file (.stepscope) the run is recorded into "
+                        "(default: the user data directory's default session)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run the same spec N times, each in a fresh worker (run-to-run variance)")
+    p.add_argument("--json", action="store_true",
+                   help="print the run's figures as one JSON object on stdout (a list with --repeat)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python main.py", description="Stepscope: profile JAX, PyTorch and TensorFlow side by side.",
-                                     epilog="With no command, the desktop app opens (on FILE or --session, else the default session).")
+    parser = argparse.ArgumentParser(
+        prog="python main.py", description="Stepscope: profile JAX, PyTorch and TensorFlow side by side.",
+        epilog="With no command, the desktop app opens (on FILE or --session, else the default session).")
     parser.add_argument("--session", type=Path, default=None, dest="gui_session", metavar="FILE",
                         help="session file (.stepscope) the desktop app opens")
     sub = parser.add_subparsers(dest="command")
@@ -52,13 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("file", type=Path)
     report.add_argument("--json", action="store_true")
     report.add_argument("--ops", metavar="RUN_ID", default=None, help="the top ops of that run's trace window")
-    report.add_argument("--by", choices=("self", "total", "count", "mean"), default="self", help="order of --ops (default: self time)")
+    report.add_argument("--by", choices=("self", "total", "count", "mean"), default="self",
+                        help="order of --ops (default: self time)")
     report.add_argument("--limit", type=int, default=20, help="rows of --ops")
     imp = sub.add_parser("import", help="add an outside trace (Chrome trace, XPlane, or profile log directory) as a run")
     imp.add_argument("trace", type=Path)
     imp.add_argument("--session", type=Path, default=None, dest="import_session")
     imp.add_argument("--framework", choices=FRAMEWORKS, default=None, help="override the detected framework")
-    compare = sub.add_parser("compare", help="compare runs across sessions: deltas, confidence intervals, verdicts, environment")
+    compare = sub.add_parser("compare",
+                             help="compare runs across sessions: deltas, confidence intervals, verdicts, environment")
     compare.add_argument("runs", nargs="+", help="FILE (all its runs) or FILE:RUN_ID; the first run is the baseline")
     compare.add_argument("--json", action="store_true")
     compare.add_argument("--html", type=Path, default=None, metavar="OUT",

@@ -6,7 +6,6 @@ exactly one JSON object (the `report --json` fields, docs/architecture.md) that 
 from __future__ import annotations
 
 import json
-import math
 import signal
 import threading
 from pathlib import Path
@@ -18,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from profilers.runner import RunController, RunResult, new_run_id
+from sessions.formatting import format_value
 from sessions.headline import CONTRACT_FIELDS
 from sessions.record_run import RecordedRun, record_run
 from sessions.store import SessionError, default_session_path
@@ -54,7 +54,8 @@ class _ProgressView:
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         if kind == "hello":
-            self._progress.update(self._task, description=f"{event['framework']} {event['framework_version']} on {event['device_name']}")
+            where = f"{event['framework']} {event['framework_version']} on {event['device_name']}"
+            self._progress.update(self._task, description=where)
         elif kind == "phase" and event["edge"] == "start":
             self._progress.update(self._task, description=f"{event['name']}")
         elif kind == "step":
@@ -64,15 +65,14 @@ class _ProgressView:
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
-    return str(value)
+    """The summary table's figures read without thousands separators."""
+    return format_value(value, digits, grouping=False)
 
 
 def summary_table(record: dict[str, Any]) -> Table:
-    table = Table(title=f"{record['framework']} · {record['workload']} · {record['mode']} · {record['variant']}", show_header=False)
+    title = f"{record['framework']} · {record['workload']} · {record['mode']} · {record['variant']}"
+    table = Table(title=title, show_header=False)
+
     def unit(value: Any, suffix: str, digits: int = 2) -> str | None:
         return None if value is None else f"{_fmt(value, digits)} {suffix}"
 

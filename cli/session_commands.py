@@ -9,27 +9,36 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from rich.console import Console
 from rich.table import Table
 
 from sessions.compare import METRICS, RunComparison, compare_runs, load_runs
 from sessions.export import export_run
+from sessions.formatting import format_value
 from sessions.headline import headline
 from sessions.store import Session, SessionError, default_session_path, list_sessions
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        return f"{value:,.{digits}f}"
-    return str(value)
+class RunListing(TypedDict):
+    """One run in `sessions --json`."""
+
+    run_id: str
+    framework: str | None
+    workload: str | None
+    status: str
+    started_at: float
+
+
+class SessionListing(TypedDict):
+    """One session file in `sessions --json`: its runs, or why it could not be read."""
+
+    path: str
+    runs: NotRequired[list[RunListing]]
+    error: NotRequired[str]
 
 
 def _console() -> Console:
@@ -71,11 +80,12 @@ def report_command(path: Path, as_json: bool) -> int:
                ("samples_per_s", "samples/s"), ("compile_ms", "compile ms"), ("peak_host_mb", "host MB"),
                ("peak_device_mb", "device MB"), ("final_loss", "loss"), ("accuracy", "acc.")]
     for key, title in columns:
-        table.add_column(title, no_wrap=key == "run_id", justify="right" if key not in ("run_id", "framework", "workload", "status") else "left")
+        text = key in ("run_id", "framework", "workload", "status")
+        table.add_column(title, no_wrap=key == "run_id", justify="left" if text else "right")
     for row in rows:
         shown = dict(row, framework=f"{row['framework']} {row['variant'] or ''}".strip(),
                      workload=f"{row['workload']} {row['mode'] or ''}".strip())
-        table.add_row(*[_fmt(shown[key], 3 if key in ("final_loss", "accuracy") else 1) for key, _ in columns])
+        table.add_row(*[format_value(shown[key], 3 if key in ("final_loss", "accuracy") else 1) for key, _ in columns])
     console = _console()
     console.print(table)
     for row in rows:
@@ -167,8 +177,8 @@ def compare_command(refs: list[str], as_json: bool, html: Path | None = None, ma
         table.add_column(f"{run.record['framework']} {run.record['variant']}\n{run.label}", overflow="fold")
     for key, title, better in METRICS:
         cells = []
-        for run, delta in zip(runs, result.deltas(key)):
-            value = _fmt(run.record.get(key), 3 if key in ("final_loss", "accuracy") else 2)
+        for run, delta in zip(runs, result.deltas(key), strict=True):
+            value = format_value(run.record.get(key), 3 if key in ("final_loss", "accuracy") else 2)
             if delta is not None and run is not runs[0]:
                 good = (delta < 0) == (better == "lower")
                 value += f" [{'green' if good else 'red'}]({delta:+.1f} %)[/]"
@@ -184,7 +194,7 @@ def compare_command(refs: list[str], as_json: bool, html: Path | None = None, ma
         for run in runs:
             env.add_column(run.label, overflow="fold")
         for key, values in differences.items():
-            env.add_row(key, *[_fmt(v) for v in values])
+            env.add_row(key, *[format_value(v) for v in values])
         console.print(env)
     else:
         console.print("Environments: identical in every recorded field.")
@@ -203,12 +213,13 @@ def export_command(path: Path, run_id: str, fmt: str, out: Path) -> int:
 
 def sessions_command(directory: Path | None, as_json: bool) -> int:
     directory = directory or default_session_path().parent
-    listing = []
+    listing: list[SessionListing] = []
     for path in list_sessions(directory):
         try:
             with Session.open_readonly(path) as session:
-                runs = [{"run_id": r.run_id, "framework": (r.spec or {}).get("framework"), "workload": (r.spec or {}).get("workload"),
-                         "status": r.status, "started_at": r.started_at} for r in session.runs()]
+                runs = [RunListing(run_id=r.run_id, framework=(r.spec or {}).get("framework"),
+                                   workload=(r.spec or {}).get("workload"), status=r.status, started_at=r.started_at)
+                        for r in session.runs()]
             listing.append({"path": str(path), "runs": runs})
         except SessionError as exc:
             listing.append({"path": str(path), "error": str(exc)})

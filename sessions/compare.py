@@ -14,7 +14,7 @@ import numpy as np
 
 from sessions.headline import headline, measured_step_ms
 from sessions.stats import Comparison, compare
-from sessions.store import Session, SessionError
+from sessions.store import RunRecord, Session, SessionError
 
 METRICS = (
     ("step_ms_median", "step time median (ms)", "lower"),
@@ -71,13 +71,13 @@ class RunComparison:
                  "step_time_vs_baseline": None if cmp is None else {
                      "ratio": cmp.ratio, "ci_low": cmp.ci_low, "ci_high": cmp.ci_high,
                      "confidence": cmp.confidence, "verdict": cmp.verdict}}
-                for i, (run, cmp) in enumerate(zip(self.runs, self.step_time))
+                for i, (run, cmp) in enumerate(zip(self.runs, self.step_time, strict=True))
             ],
             "environment_differences": self.environment_differences(),
         }
 
 
-def _environment(record: Any, row: dict[str, Any]) -> dict[str, Any]:
+def _environment(record: RunRecord, row: dict[str, Any]) -> dict[str, Any]:
     env = dict(record.environment or {})
     spec = record.spec or {}
     host = env.get("host") or {}
@@ -108,7 +108,7 @@ def load_runs(refs: list[str]) -> list[LabeledRun]:
 
 
 def compare_runs(runs: list[LabeledRun]) -> RunComparison:
-    result = RunComparison(runs)
     base = runs[0].step_ms
-    result.step_time = [None] + [compare(base, run.step_ms) for run in runs[1:]]
-    return result
+    step_time: list[Comparison | None] = [None]  # the baseline against itself: nothing to say
+    step_time += [compare(base, run.step_ms) for run in runs[1:]]
+    return RunComparison(runs, step_time)

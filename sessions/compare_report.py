@@ -8,13 +8,13 @@ formats never disagree, and the GUI's "Save report…" writes exactly what `comp
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sessions.compare import METRICS, RunComparison
+from sessions.formatting import format_value
 from sessions.store import Session, SessionError
 from sessions.traces import load_trace
 from traces.op_diff import OpDiff, op_diff
@@ -90,9 +90,10 @@ def op_diffs_against_baseline(sources: Sequence[tuple[Path, str]], labels: Seque
     except SessionError as exc:
         return [f"No op diff: the baseline's trace cannot be read ({exc})."] * (len(sources) - 1)
     if base is None:
-        return [f"No op diff: the baseline {labels[0]} has no stored trace (it ran without a trace window, or stopped before it)."] * (len(sources) - 1)
+        return [f"No op diff: the baseline {labels[0]} has no stored trace (it ran without a trace window, "
+                "or stopped before it)."] * (len(sources) - 1)
     out: list[OpDiff | str] = []
-    for (path, run_id), label in zip(sources[1:], labels[1:]):
+    for (path, run_id), label in zip(sources[1:], labels[1:], strict=True):
         try:
             table = load_run_trace(path, run_id)
         except SessionError as exc:
@@ -106,14 +107,6 @@ def op_diffs_against_baseline(sources: Sequence[tuple[Path, str]], labels: Seque
 
 
 # -- building the document ---------------------------------------------------------------
-def fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return str(value) if not math.isfinite(value) else f"{value:,.{digits}f}"
-    return str(value)
-
-
 def run_title(record: dict[str, Any]) -> str:
     """"torch eager · convnet train · batch 8": what a reader needs to tell runs apart."""
     parts = [f"{record.get('framework') or '?'} {record.get('variant') or ''}".strip(),
@@ -132,8 +125,8 @@ def metrics_table(comparison: RunComparison) -> Table:
     rows = []
     for key, title, better in METRICS:
         cells = [Cell(title)]
-        for i, (run, delta) in enumerate(zip(runs, comparison.deltas(key))):
-            text = fmt(run.record.get(key), 3 if key in ("final_loss", "accuracy") else 2)
+        for i, (run, delta) in enumerate(zip(runs, comparison.deltas(key), strict=True)):
+            text = format_value(run.record.get(key), 3 if key in ("final_loss", "accuracy") else 2)
             tone = ""
             if i and delta is not None:
                 text += f" ({delta:+.1f} %)"
@@ -147,7 +140,7 @@ def metrics_table(comparison: RunComparison) -> Table:
 
 def step_time_table(comparison: RunComparison) -> Table:
     rows = []
-    for run, cmp in zip(comparison.runs[1:], comparison.step_time[1:]):
+    for run, cmp in zip(comparison.runs[1:], comparison.step_time[1:], strict=True):
         if cmp is None:
             rows.append([Cell(run.label), Cell("—"), Cell("—"), Cell("no measured steps on one side", "same")])
             continue
@@ -162,7 +155,7 @@ def environment_table(comparison: RunComparison) -> Table | None:
     differences = comparison.environment_differences()
     if not differences:
         return None
-    rows = [[Cell(key)] + [Cell(fmt(v)) for v in values] for key, values in differences.items()]
+    rows = [[Cell(key)] + [Cell(format_value(v)) for v in values] for key, values in differences.items()]
     return Table(["field"] + [r.label for r in comparison.runs], rows, left=len(comparison.runs) + 1)
 
 
@@ -184,7 +177,8 @@ def op_diff_section(diff: OpDiff | str, limit: int = OP_LIMIT) -> Section:
              Cell(f"{r.base_count:g} → {r.other_count:g}"), Cell(f"{r.base_ns / 1e6:,.3f}"), Cell(f"{r.other_ns / 1e6:,.3f}"),
              Cell(f"{r.delta_ns / 1e6:+,.3f}"), Cell("new" if r.delta_percent is None else f"{r.delta_percent:+.1f} %")]
             for r in changed]
-    shown = f"the {len(changed)} largest of {len(diff.changed())} changes" if len(diff.changed()) > len(changed) else "every change"
+    total = len(diff.changed())
+    shown = f"the {len(changed)} largest of {total} changes" if total > len(changed) else "every change"
     section.tables.append(Table(["status", "op", "kind", "calls / step", "baseline ms / step", "other ms / step", "Δ ms / step",
                                  "Δ %"], rows, f"Ops by size of change ({shown}).", left=3))
     return section
@@ -254,7 +248,8 @@ def to_html(report: Report) -> str:
         out += [f"<p>{e(p)}</p>" for p in section.paragraphs]
         for table in section.tables:
             out.append("<table>")
-            out.append("<tr>" + "".join(f'<th class="{table.align(i)}">{e(h)}</th>' for i, h in enumerate(table.header)) + "</tr>")
+            header = "".join(f'<th class="{table.align(i)}">{e(h)}</th>' for i, h in enumerate(table.header))
+            out.append(f"<tr>{header}</tr>")
             for row in table.rows:
                 out.append("<tr>" + "".join(f'<td class="{(table.align(i) + " " + c.tone).strip()}">{e(c.text)}</td>'
                                             for i, c in enumerate(row)) + "</tr>")

@@ -26,7 +26,7 @@ def _rows(columns: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     if not names:
         return []
     values = [np.asarray(columns[n]).tolist() for n in names]
-    return [dict(zip(names, row)) for row in zip(*values)]
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]  # a run's columns share one length
 
 
 def _write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from sessions.run_reader import RunRecord
 from sessions.stats import step_stats
 
 CONTRACT_FIELDS = (
@@ -22,18 +23,21 @@ CONTRACT_FIELDS = (
 def measured_step_ms(steps: dict[str, np.ndarray]) -> np.ndarray:
     if not len(steps.get("step_ms", ())):
         return np.empty(0)
-    return np.asarray(steps["step_ms"], dtype=float)[np.asarray(steps["phase"]) == "measure"]
+    measured: np.ndarray = np.asarray(steps["step_ms"], dtype=float)[np.asarray(steps["phase"]) == "measure"]
+    return measured
 
 
-def headline(record: Any, steps: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The flat `report --json` record (docs/architecture.md) for one stored run (`record` is a sessions.store.RunRecord)."""
+def headline(record: RunRecord, steps: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The flat `report --json` record (docs/architecture.md) for one stored run."""
     summary: dict[str, Any] = dict(record.summary or {})
     spec: dict[str, Any] = record.spec or {}
     env: dict[str, Any] = record.environment or {}
     measured = measured_step_ms(steps)
     stats = step_stats(measured)
     batch = spec.get("batch_size")
-    losses = np.asarray(steps.get("loss", ()), dtype=float)[np.asarray(steps.get("phase", ())) == "measure"] if len(measured) else ()
+    losses = np.empty(0)
+    if len(measured):
+        losses = np.asarray(steps.get("loss", ()), dtype=float)[np.asarray(steps.get("phase", ())) == "measure"]
     out: dict[str, Any] = {
         "run_id": record.run_id,
         "framework": spec.get("framework"),

@@ -19,8 +19,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from profilers.summary import summarize  # noqa: E402
-from sessions import store  # noqa: E402
+from profilers.summary import summarize  # noqa: E402 (after the sys.path line: runs as a script)
+from sessions import schema  # noqa: E402 (after the sys.path line: runs as a script)
+from sessions.store import Session  # noqa: E402 (after the sys.path line: runs as a script)
 
 TARGET = Path(__file__).with_name("session-v1.stepscope")
 HOST = {"hostname": "fixture-host", "os": "Linux 6.1", "python": "3.11.9", "cpu": "x86_64", "cpu_count": 2,
@@ -70,8 +71,8 @@ def events(run_spec: dict[str, Any], version: str, artifacts: list[tuple[str, Pa
 
 
 def main() -> None:
-    if store.SCHEMA_VERSION != 1:
-        sys.exit(f"the session schema is v{store.SCHEMA_VERSION}; session-v1.stepscope is a frozen fixture, keep it")
+    if schema.SCHEMA_VERSION != 1:
+        sys.exit(f"the session schema is v{schema.SCHEMA_VERSION}; session-v1.stepscope is a frozen fixture, keep it")
     for stale in (TARGET, TARGET.with_name(TARGET.name + "-wal"), TARGET.with_name(TARGET.name + "-shm")):
         stale.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,7 +81,7 @@ def main() -> None:
         trace.write_bytes(gzip.compress(json.dumps({"traceEvents": ops}).encode(), mtime=0))
         xplane = Path(tmp) / "host.xplane.pb"
         xplane.write_bytes(b"\x0a\x04host" + b"\x12\x08op-stats" * 200)
-        with store.Session.create_or_open(TARGET) as session:
+        with Session.create_or_open(TARGET) as session:
             for run_id, framework, workload, variant, version, fail in (
                 ("20250101-120000-aaaaaa", "torch", "convnet", "eager", "2.13.0+cpu", False),
                 ("20250101-120100-bbbbbb", "jax", "mlp", "compiled", "0.10.2", True),

@@ -13,11 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from sessions import schema  # noqa: E402
-from sessions.store import Session  # noqa: E402
-from traces.analysis import describe_source  # noqa: E402
-from traces.readers import read_trace  # noqa: E402
-from traces.table import table_to_blobs  # noqa: E402
+from sessions import schema  # noqa: E402 (after the sys.path line: runs as a script)
+from sessions.store import Session  # noqa: E402 (after the sys.path line: runs as a script)
+from traces.analysis import describe_source  # noqa: E402 (after the sys.path line: runs as a script)
+from traces.readers import read_trace  # noqa: E402 (after the sys.path line: runs as a script)
+from traces.table import table_to_blobs  # noqa: E402 (after the sys.path line: runs as a script)
 
 HERE = Path(__file__).parent
 TARGET = HERE / "session-v2.stepscope"
@@ -35,7 +35,8 @@ def main() -> None:
             framework = record.spec.get("framework")
             if framework in TRACES and record.status == "ok":
                 table = read_trace(TRACES[framework], framework=framework)
-                session.store_trace(record.run_id, table_to_blobs(table), len(table), describe_source(table), TRACES[framework].name)
+                session.store_trace(record.run_id, table_to_blobs(table), len(table), describe_source(table),
+                                    TRACES[framework].name)
                 TRACES.pop(framework)
     with sqlite3.connect(TARGET) as conn:
         conn.execute("PRAGMA journal_mode=DELETE")

@@ -144,22 +144,22 @@ def _read_lines(stream: Any, seen: list[tuple[float, str]]) -> None:
 def test_kill_9_mid_run_keeps_what_was_handed_over_a_second_before(tmp_path: Path) -> None:
     path = tmp_path / "s.stepscope"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, str(STREAMER), str(path), "r1"], stdout=subprocess.PIPE, text=True,
-                            cwd=ROOT, env=env)
     seen: list[tuple[float, str]] = []
-    reader = threading.Thread(target=_read_lines, args=(proc.stdout, seen), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not any(line == "ready" for _, line in seen):
-            assert time.monotonic() < deadline and proc.poll() is None, "the streaming writer did not start"
-            time.sleep(0.02)
-        time.sleep(2.0)
-    finally:
-        killed_at = time.monotonic()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        reader.join(5)
+    with subprocess.Popen([sys.executable, str(STREAMER), str(path), "r1"], stdout=subprocess.PIPE, text=True,
+                          cwd=ROOT, env=env) as proc:  # the context closes the pipe: no descriptor outlives the test
+        reader = threading.Thread(target=_read_lines, args=(proc.stdout, seen), daemon=True)
+        reader.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not any(line == "ready" for _, line in seen):
+                assert time.monotonic() < deadline and proc.poll() is None, "the streaming writer did not start"
+                time.sleep(0.02)
+            time.sleep(2.0)
+        finally:
+            killed_at = time.monotonic()
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            reader.join(5)
     handed = [int(line) for at, line in seen if line.isdigit()]
     old_enough = [int(line) for at, line in seen if line.isdigit() and at < killed_at - 1.0]
     assert len(handed) > 50 and len(old_enough) > 25, f"too few steps streamed: {len(handed)}"

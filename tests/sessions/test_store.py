@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sessions import schema, store
+from sessions import blob_store, run_reader, schema
 from sessions.store import Session, SessionError, default_session_path, list_sessions
 
 FIXTURE_V1 = Path(__file__).resolve().parents[1] / "data" / "session-v1.stepscope"
@@ -99,7 +99,7 @@ def test_every_event_type_round_trips(tmp_path: Path) -> None:
 
 
 def test_artifacts_are_stored_compressed_and_read_back_byte_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store, "CHUNK_BYTES", 10_000)  # several chunks per file
+    monkeypatch.setattr(blob_store, "CHUNK_BYTES", 10_000)  # several chunks per file
     events = stream(tmp_path)
     path = tmp_path / "s.stepscope"
     write_run(path, events)
@@ -179,7 +179,7 @@ def test_a_running_run_whose_writer_is_gone_reads_interrupted(tmp_path: Path) ->
     _set_writer(path, writer_host="elsewhere", updated_at=time.time())
     with Session.open_readonly(path) as session:
         assert session.run("r1").status == "running"  # another host, heard from recently
-    _set_writer(path, updated_at=time.time() - store.STALE_AFTER_S - 1)
+    _set_writer(path, updated_at=time.time() - run_reader.STALE_AFTER_S - 1)
     with Session.open_readonly(path) as session:
         assert session.run("r1").status == "interrupted"
 
@@ -236,7 +236,7 @@ def test_bad_files_are_refused_with_one_line_naming_the_file(tmp_path: Path, kin
 def test_newer_schema_message_says_which_schema_it_needs(tmp_path: Path) -> None:
     path = tmp_path / "new.stepscope"
     _session_with_newer_schema(path)
-    with pytest.raises(SessionError, match=rf"reads schema v{store.SCHEMA_VERSION} and older.*reads v99"):
+    with pytest.raises(SessionError, match=rf"reads schema v{schema.SCHEMA_VERSION} and older.*reads v99"):
         Session.open_readonly(path)
 
 
@@ -259,7 +259,7 @@ def test_an_empty_file_becomes_a_session_when_opened_for_writing(tmp_path: Path)
     path.touch()
     Session.create_or_open(path).close()
     with Session.open_readonly(path) as session:
-        assert session.runs() == [] and session.file_version == store.SCHEMA_VERSION
+        assert session.runs() == [] and session.file_version == schema.SCHEMA_VERSION
 
 
 def test_the_v1_fixture_opens_and_reads(tmp_path: Path) -> None:

@@ -1,0 +1,129 @@
+"""Writing runs into a session while they stream: begin, append events in small transactions, finish.
+
+Each run is stamped with the writing process (pid, host, start time), so a run whose writer
+died reads as `interrupted`. Only JSON, SQL values and raw little-endian arrays are stored, so
+opening someone else's session never runs code.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from profilers.protocol import EVENT_FIELDS
+from sessions.blob_store import EncodedArtifact, encode_artifact, insert_artifact
+from sessions.run_tables import EVENT_TABLES, STEP_COLUMNS, column, insert_step_block, json_text, read_step_arrays
+from sessions.schema import SessionError
+from sessions.session_file import SessionFile
+
+log = logging.getLogger("stepscope.sessions")
+
+FINISHED = ("ok", "failed", "cancelled")
+
+
+def _own_start_time() -> float | None:
+    try:
+        return psutil.Process().create_time()
+    except psutil.Error:
+        return None
+
+
+class RunWriter(SessionFile):
+    """The writing half of a session: one run at a time per call, each call one transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, readonly: bool, file_version: int) -> None:
+        super().__init__(conn, path, readonly, file_version)
+        self._phase_codes: dict[str, int] = {}  # step_phases rows, cached for the step blocks
+
+    def _forget_uncommitted(self) -> None:
+        self._phase_codes = {}  # may hold a code the rollback takes back
+
+    def begin_run(self, run_id: str, spec: dict[str, Any], kind: str = "run") -> None:
+        """Add a run in status `running`, stamped with this process so a crash reads as interrupted."""
+        now = time.time()
+
+        def work() -> None:
+            if self._conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
+                raise ValueError(f"run {run_id!r} already exists")
+            self._conn.execute(
+                "INSERT INTO runs (run_id, kind, spec, environment, summary, status, started_at, updated_at, "
+                "writer_pid, writer_host, writer_started) VALUES (?, ?, ?, '{}', '{}', 'running', ?, ?, ?, ?, ?)",
+                (run_id, kind, json_text(spec), now, now, os.getpid(), socket.gethostname(), _own_start_time()))
+
+        self._write(f"begin run {run_id}", work)
+
+    def append_events(self, run_id: str, events: list[dict[str, Any]]) -> None:
+        """Store raw protocol events in one transaction (an empty list just marks the writer alive).
+        Events of unknown types or lacking a required field are skipped, so one can never block the rest."""
+        run = self._run_key(run_id)
+        known = [e for e in events if e.get("type") in EVENT_FIELDS and "t" in e and all(f in e for f in EVENT_FIELDS[e["type"]])]
+        if len(known) < len(events):
+            log.warning("%s: skipped %d malformed or unknown events of run %s", self.path, len(events) - len(known), run_id)
+            events = known
+        artifacts = [encode_artifact(e) for e in events if e.get("type") == "artifact"]
+        self._write(f"record events of run {run_id}", lambda: self._store(run, events, artifacts))
+
+    def _store(self, run: int, events: list[dict[str, Any]], artifacts: list[EncodedArtifact]) -> None:
+        c = self._conn
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for event in events:
+            by_type.setdefault(event.get("type", ""), []).append(event)
+        steps = by_type.get("step", [])
+        if steps:
+            self._store_steps(run, steps)
+        for kind, (table, fields) in EVENT_TABLES.items():
+            if kind in by_type:
+                c.executemany(f"INSERT INTO {table} (run, {', '.join(fields)}) VALUES (?{', ?' * len(fields)})",
+                              [(run, *(e.get(f) for f in fields)) for e in by_type[kind]])
+        for hello in by_type.get("hello", []):
+            environment = {k: v for k, v in hello.items() if k not in ("type", "t", "spec")}
+            environment["variant"] = hello.get("spec", {}).get("variant")
+            old = json.loads(c.execute("SELECT spec FROM runs WHERE id = ?", (run,)).fetchone()[0])
+            c.execute("UPDATE runs SET environment = ?, spec = ? WHERE id = ?",
+                      (json_text(environment), json_text({**old, **hello.get("spec", {})}), run))
+        for event in by_type.get("summary", []):
+            c.execute("UPDATE runs SET summary = ? WHERE id = ?", (json_text(event["summary"]), run))
+        for event in by_type.get("error", []):
+            c.execute("UPDATE runs SET reason = ? WHERE id = ?", (event.get("message"), run))
+        for artifact in artifacts:
+            insert_artifact(c, run, artifact)
+        c.execute("UPDATE runs SET updated_at = ?, step_count = step_count + ? WHERE id = ?", (time.time(), len(steps), run))
+
+    def _phase_code(self, name: str) -> int:
+        if not self._phase_codes:
+            self._phase_codes = {n: code for code, n in self._conn.execute("SELECT code, name FROM step_phases")}
+        if name not in self._phase_codes:
+            code = len(self._phase_codes)
+            self._conn.execute("INSERT INTO step_phases VALUES (?, ?)", (code, name))
+            self._phase_codes[name] = code
+        return self._phase_codes[name]
+
+    def _store_steps(self, run: int, steps: list[dict[str, Any]]) -> None:
+        rows = [(e["index"], self._phase_code(e["phase"]), e["t"], e["step_ms"], e["samples_per_s"], e["loss"]) for e in steps]
+        insert_step_block(self._conn, run, [column(rows, k, dtype) for k, dtype in enumerate(STEP_COLUMNS.values())])
+
+    def finish_run(self, run_id: str, status: str, reason: str | None, summary: dict[str, Any], log: str) -> None:
+        """Close a run: its outcome, headline figures and log; its step blocks merge into one."""
+        if status not in FINISHED:
+            raise SessionError(f"{self.path}: a run cannot finish as {status!r} (one of {', '.join(FINISHED)})")
+        run = self._run_key(run_id)
+
+        def work() -> None:
+            blocks = self._conn.execute("SELECT COUNT(*) FROM step_blocks WHERE run = ?", (run,)).fetchone()[0]
+            if blocks > 1:
+                columns = read_step_arrays(self._conn, run)
+                self._conn.execute("DELETE FROM step_blocks WHERE run = ?", (run,))
+                insert_step_block(self._conn, run, list(columns.values()))
+            now = time.time()
+            self._conn.execute("UPDATE runs SET status = ?, reason = ?, summary = ?, finished_at = ?, updated_at = ? "
+                               "WHERE id = ?", (status, reason, json_text(summary), now, now, run))
+            self._conn.execute("INSERT OR REPLACE INTO run_logs VALUES (?, ?)", (run, log))
+
+        self._write(f"finish run {run_id}", work)

@@ -1,0 +1,181 @@
+"""Opening, closing and copying a session file, and the transactions every read and write goes through.
+
+Writers migrate in place on open, all or nothing. Read-only opens never write the file: an
+older one is copied into memory (backup API) and migrated there, which costs its size in RAM.
+Like any WAL database, a read-only open may leave empty `-wal`/`-shm` files beside the session.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Self
+
+from sessions import schema
+from sessions.schema import SessionError, check_file, migrate, one_line, read_version
+
+log = logging.getLogger("stepscope.sessions")
+
+
+def _connect(path: Path, options: str) -> tuple[sqlite3.Connection, int]:
+    """A connection opened with URI `options`, and the file's schema version."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True, isolation_level=None)
+    try:
+        return conn, read_version(conn, path)
+    except (SessionError, sqlite3.Error):
+        conn.close()
+        raise
+
+
+def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, int]:
+    """`mode=ro`, else `immutable=1` for a folder SQLite cannot even create the `-shm` file in."""
+    try:
+        return _connect(path, "mode=ro")
+    except SessionError as exc:
+        if "unable to open" not in str(exc):
+            raise
+    return _connect(path, "immutable=1")
+
+
+class SessionFile:
+    """One open session file and its connection, used from one thread; make one per thread.
+    The run writer, run reader and blob store build on it (`sessions.store.Session`)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, readonly: bool, file_version: int) -> None:
+        self._conn = conn
+        self.path = path
+        self.readonly = readonly
+        self.file_version = file_version  # the version on disk when opened
+        self._ids: dict[str, int] = {}
+
+    # -- opening -----------------------------------------------------------------------
+    @classmethod
+    def create_or_open(cls, path: Path | str) -> Self:
+        """Open for writing, creating the file (and its folder) or migrating it in place."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists() and (not path.is_file() or path.stat().st_size > 0):
+                check_file(path)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise SessionError(f"{path}: cannot open for writing ({one_line(exc)})") from None
+        try:
+            version = read_version(conn, path)  # refuse foreign files before touching them
+            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
+                log.warning("%s: this file system does not support WAL; a crash may lose more than the last flush", path)
+            conn.execute("PRAGMA synchronous = NORMAL")  # durable against a crash of the app, which is the goal
+            conn.execute("BEGIN IMMEDIATE")
+            version = read_version(conn, path)  # again, under the lock: another writer may have created it
+            if version < schema.SCHEMA_VERSION:
+                migrate(conn, version, path)
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA foreign_keys = ON")  # after migrating, so migrations may rebuild tables
+        except BaseException as exc:
+            conn.close()  # rolls back a half-done migration
+            if isinstance(exc, SessionError) or not isinstance(exc, Exception):
+                raise
+            raise SessionError(f"{path}: cannot open for writing ({one_line(exc)})") from None
+        return cls(conn, path, readonly=False, file_version=version)
+
+    @classmethod
+    def open_readonly(cls, path: Path | str) -> Self:
+        """Open for reading without ever writing the file; an older schema is migrated in memory."""
+        path = Path(path)
+        check_file(path)
+        try:
+            conn, version = _connect_readonly(path)
+        except sqlite3.Error as exc:
+            raise SessionError(f"{path}: cannot read ({one_line(exc)})") from None
+        try:
+            if version == 0:
+                raise SessionError(f"{path}: an empty SQLite database, not a Stepscope session")
+            if version < schema.SCHEMA_VERSION:
+                memory = sqlite3.connect(":memory:", isolation_level=None)
+                conn.backup(memory)
+                conn.close()
+                conn = memory
+                conn.execute("BEGIN")
+                migrate(conn, version, path)
+                conn.execute("COMMIT")
+        except (sqlite3.Error, SessionError) as exc:
+            conn.close()
+            if isinstance(exc, SessionError):
+                raise
+            raise SessionError(f"{path}: cannot read ({one_line(exc)})") from None
+        return cls(conn, path, readonly=True, file_version=version)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Session({str(self.path)!r}, readonly={self.readonly})"
+
+    def copy_to(self, path: Path | str) -> None:
+        """A consistent snapshot into a new file ("Save As"), even while runs stream into this one."""
+        target = Path(path)
+        temp = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        wal = target.with_name(target.name + "-wal")
+        if target.exists() and target.resolve() == self.path.resolve():
+            raise SessionError(f"{target}: cannot save a session over itself")
+        if wal.exists() and wal.stat().st_size > 0:  # its WAL would be replayed onto the copy
+            raise SessionError(f"{target}: that session is open elsewhere or was not closed cleanly; choose another name")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temp.unlink(missing_ok=True)
+            dest = sqlite3.connect(temp, isolation_level=None)
+            try:
+                self._conn.backup(dest)
+                dest.execute("PRAGMA journal_mode = WAL")
+            finally:
+                dest.close()
+            os.replace(temp, target)
+        except (OSError, sqlite3.Error) as exc:
+            temp.unlink(missing_ok=True)
+            raise SessionError(f"{target}: cannot save a copy of {self.path} ({one_line(exc)})") from None
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _fail(self, exc: BaseException, doing: str) -> SessionError:
+        return SessionError(f"{self.path}: {doing} failed ({one_line(exc)})")
+
+    def _run_key(self, run_id: str) -> int:
+        if run_id not in self._ids:
+            rows = self._query("SELECT id FROM runs WHERE run_id = ?", (run_id,))
+            if not rows:
+                raise SessionError(f"{self.path}: no run {run_id!r} in this session")
+            self._ids[run_id] = rows[0][0]
+        return self._ids[run_id]
+
+    def _forget_uncommitted(self) -> None:
+        """Drop whatever a rolled-back transaction may have cached; writers that cache override it."""
+
+    def _write(self, doing: str, work: Callable[[], None]) -> None:
+        """Run `work` in one immediate transaction; any failure rolls back and is a SessionError."""
+        if self.readonly:
+            raise SessionError(f"{self.path}: opened read-only, cannot {doing}")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                work()
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._forget_uncommitted()
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, OSError, ValueError, TypeError, KeyError) as exc:
+            raise self._fail(exc, doing) from None
+
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(sql, tuple(args)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._fail(exc, "reading") from None

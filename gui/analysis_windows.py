@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMainWindow
 
 from gui.notifications import NotificationManager
-from sessions.store import SessionError
+from sessions.schema import SessionError
 
 
 class AnalysisWindows:
@@ -22,7 +22,7 @@ class AnalysisWindows:
         self.views: list[QMainWindow] = []
 
     def _show(self, window: QMainWindow) -> QMainWindow:
-        window.setAttribute(Qt.WA_DeleteOnClose)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         window.destroyed.connect(lambda _=None, w=window: self.views.remove(w) if w in self.views else None)
         self.views.append(window)
         window.show()

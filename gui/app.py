@@ -23,15 +23,16 @@ from gui.notifications import NotificationManager
 def dark_palette() -> QPalette:
     p = QPalette()
     base, window, text = QColor("#1e2127"), QColor("#282c34"), QColor("#dcdfe4")
-    for role, color in ((QPalette.Window, window), (QPalette.WindowText, text), (QPalette.Base, base),
-                        (QPalette.AlternateBase, QColor("#252930")), (QPalette.Text, text),
-                        (QPalette.Button, QColor("#31363f")), (QPalette.ButtonText, text),
-                        (QPalette.ToolTipBase, base), (QPalette.ToolTipText, text),
-                        (QPalette.Highlight, QColor("#2f7ed8")), (QPalette.HighlightedText, QColor("#ffffff")),
-                        (QPalette.PlaceholderText, QColor("#7f8590")), (QPalette.Link, QColor("#5aa2f0"))):
-        p.setColor(role, color)
-    for role in (QPalette.Text, QPalette.ButtonText, QPalette.WindowText):
-        p.setColor(QPalette.Disabled, role, QColor("#6b717c"))
+    role = QPalette.ColorRole
+    for which, color in ((role.Window, window), (role.WindowText, text), (role.Base, base),
+                         (role.AlternateBase, QColor("#252930")), (role.Text, text),
+                         (role.Button, QColor("#31363f")), (role.ButtonText, text),
+                         (role.ToolTipBase, base), (role.ToolTipText, text),
+                         (role.Highlight, QColor("#2f7ed8")), (role.HighlightedText, QColor("#ffffff")),
+                         (role.PlaceholderText, QColor("#7f8590")), (role.Link, QColor("#5aa2f0"))):
+        p.setColor(which, color)
+    for which in (role.Text, role.ButtonText, role.WindowText):
+        p.setColor(QPalette.ColorGroup.Disabled, which, QColor("#6b717c"))
     return p
 
 
@@ -44,7 +45,8 @@ def apply_theme(app: QApplication, dark: bool | None = None) -> None:
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
-    app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(argv or [sys.argv[0]])
     app.setApplicationName("Stepscope")
     app.setOrganizationName("Stepscope")
     pg.setConfigOptions(antialias=False, background=None)
@@ -58,7 +60,7 @@ def main(session: Path | None = None, settings_path: Path | None = None) -> int:
     app = make_app()
     notifications = NotificationManager()
     notifications.install_hooks()
-    settings = QSettings(str(settings_path), QSettings.IniFormat) if settings_path else None
+    settings = QSettings(str(settings_path), QSettings.Format.IniFormat) if settings_path else None
     probe = os.environ.get("STEPSCOPE_STARTUP_PROBE") == "1"
     window = MainWindow(session, settings=settings, notifications=notifications,
                         probe_frameworks=() if probe else ("jax", "torch", "tf"))

@@ -6,6 +6,7 @@ widgets on the GUI thread. Errors stay until dismissed; info and warnings fade a
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QToolButton, QWidget
 
 from gui.notifications import Notification, NotificationManager
@@ -32,7 +33,7 @@ class NotificationBanner(QWidget):
         self.icon = QLabel()
         self.text = QLabel()
         self.text.setWordWrap(True)
-        self.text.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details = QPushButton("Details…")
         self.details.clicked.connect(self._on_details_clicked)
         close = QToolButton()
@@ -47,7 +48,7 @@ class NotificationBanner(QWidget):
         self._hide_timer.setSingleShot(True)
         self._hide_timer.timeout.connect(self.dismiss)
         self.hide()
-        self.received.connect(self._on_received, Qt.QueuedConnection)
+        self.received.connect(self._on_received, Qt.ConnectionType.QueuedConnection)
         manager.connect(self.received.emit)
 
     def _on_received(self, note: Notification) -> None:
@@ -73,11 +74,11 @@ class NotificationBanner(QWidget):
     def _on_details_clicked(self) -> None:
         if self.current is None:
             return
-        box = QMessageBox(QMessageBox.Critical if self.current.severity == "error" else QMessageBox.Information,
-                          "Stepscope", self.current.message, QMessageBox.Close, self)
+        box = QMessageBox(QMessageBox.Icon.Critical if self.current.severity == "error" else QMessageBox.Icon.Information,
+                          "Stepscope", self.current.message, QMessageBox.StandardButton.Close, self)
         box.setDetailedText(self.current.detail)
         box.open()
 
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.manager.disconnect(self.received.emit)
         super().closeEvent(event)

@@ -29,6 +29,8 @@ class Notification:
 
 
 Listener = Callable[[Notification], None]
+ExceptHooks = tuple[Callable[[type[BaseException], BaseException, TracebackType | None], object],
+                    Callable[[threading.ExceptHookArgs], object]]
 
 
 class NotificationManager:
@@ -38,7 +40,7 @@ class NotificationManager:
         self.records: list[Notification] = []
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
-        self._old_hooks: tuple | None = None
+        self._old_hooks: ExceptHooks | None = None
 
     def connect(self, listener: Listener) -> None:
         self._listeners.append(listener)

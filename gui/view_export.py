@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-import pyqtgraph.exporters  # noqa: F401  (registers ImageExporter / SVGExporter on pg.exporters)
+from pyqtgraph.exporters import ImageExporter
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QRectF, QSize, Qt
 from PySide6.QtGui import QAction, QPainter
 from PySide6.QtSvg import QSvgGenerator
@@ -40,7 +40,7 @@ def export_plot(plot: Any, path: Path | str) -> Path:
     suffix = path.suffix.lower()
     item = _scene_item(plot)
     if suffix == ".png":
-        exporter: Any = pg.exporters.ImageExporter(item)
+        exporter: Any = ImageExporter(item)
     elif suffix == ".svg":
         return _export_svg(item, path)
     else:
@@ -79,12 +79,12 @@ def _export_svg(item: Any, path: Path) -> Path:
 def table_rows(model: QAbstractItemModel) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a (flat) table model as displayed: proxy sort and filter applied."""
     columns = model.columnCount(QModelIndex())
-    header = [str(model.headerData(c, Qt.Horizontal, Qt.DisplayRole) or "") for c in range(columns)]
+    header = [str(model.headerData(c, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole) or "") for c in range(columns)]
     rows = []
     for r in range(model.rowCount(QModelIndex())):
         row = []
         for c in range(columns):
-            value = model.data(model.index(r, c), Qt.DisplayRole)
+            value = model.data(model.index(r, c), Qt.ItemDataRole.DisplayRole)
             row.append("" if value is None else str(value))
         rows.append(row)
     return header, rows
@@ -150,6 +150,6 @@ def install_export_menu(widget: QWidget, *, plot: Any = None, table_model: QAbst
         for action in actions:
             view_box.menu.addAction(action)
     else:
-        widget.setContextMenuPolicy(Qt.ActionsContextMenu)
+        widget.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         widget.addActions(actions)
     return actions

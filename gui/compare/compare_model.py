@@ -19,7 +19,8 @@ from gui.live.live_model import FALLBACK_COLOR, FRAMEWORK_COLORS, MB
 from sessions.compare import LabeledRun, RunComparison, compare_runs, load_runs
 from sessions.compare_report import Report, build_report, load_run_trace, write_report
 from sessions.headline import headline
-from sessions.store import Session, SessionError
+from sessions.schema import SessionError
+from sessions.store import Session
 from traces.op_diff import OpDiff, op_diff
 from traces.table import EventTable
 
@@ -234,7 +235,8 @@ class CompareModel:
             has_loss = np.isfinite(loss)
             self._curves[key] = RunCurves(
                 step_ms=step_ms[phase == "measure"] if len(phase) else step_ms, step_index=index[has_loss], loss=loss[has_loss],
-                t=np.asarray(samples.get("t", ()), dtype=float), host_mb=np.asarray(samples.get("host_rss", ()), dtype=float) / MB,
+                t=np.asarray(samples.get("t", ()), dtype=float),
+                host_mb=np.asarray(samples.get("host_rss", ()), dtype=float) / MB,
                 device_mb=np.asarray(samples.get("device_in_use", ()), dtype=float) / MB)
         return self._curves[key]
 
@@ -253,15 +255,14 @@ class CompareModel:
         if first == second:
             return "Choose two different runs to compare their ops."
         try:
-            tables = [self.trace(first), self.trace(second)]
+            baseline, other = self.trace(first), self.trace(second)
         except SessionError as exc:
             return str(exc)
-        for key, table in zip((first, second), tables):
-            if table is None:
-                return (f"{self.entry(key).title} ({self.entry(key).label}) has no stored trace: it ran without a "
-                        "trace window (--trace-steps 0) or stopped before it, so there are no ops to compare.")
-        return op_diff(tables[0], tables[1], baseline_label=self.entry(first).title,  # type: ignore[arg-type]
-                       other_label=self.entry(second).title)
+        if baseline is None or other is None:
+            key = first if baseline is None else second
+            return (f"{self.entry(key).title} ({self.entry(key).label}) has no stored trace: it ran without a "
+                    "trace window (--trace-steps 0) or stopped before it, so there are no ops to compare.")
+        return op_diff(baseline, other, baseline_label=self.entry(first).title, other_label=self.entry(second).title)
 
     def report(self) -> Report | None:
         """The document `compare --html/--markdown` writes, for the chosen runs."""

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from gui.compare.compare_model import CompareModel, RunEntry
 from gui.view_export import install_export_menu
-from sessions.store import SessionError
+from sessions.schema import SessionError
 
 PLOTS = (  # key, title, left axis, bottom axis, legend corner (pyqtgraph offset: negative = from the right / bottom)
     ("step_ms", "Step time distribution (measured steps)", "step time (ms)", "", None),  # the ticks name the runs
@@ -100,7 +100,8 @@ class CompareOverlays(QWidget):
                                     symbol="o", symbolSize=4, symbolPen=None, symbolBrush=entry.color)
             self.plots["memory"].plot(curves.t, curves.host_mb, pen=pen, name=entry.title)
             if np.isfinite(curves.device_mb).any():
-                self.plots["memory"].plot(curves.t, curves.device_mb, pen=pg.mkPen(entry.color, width=1, style=Qt.DashLine))
+                dashed = pg.mkPen(entry.color, width=1, style=Qt.PenStyle.DashLine)
+                self.plots["memory"].plot(curves.t, curves.device_mb, pen=dashed)
         self.plots["step_ms"].getAxis("bottom").setTicks([ticks])
         if chosen:
             self.plots["step_ms"].setXRange(-0.6, len(chosen) - 0.4, padding=0)

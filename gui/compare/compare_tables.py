@@ -30,7 +30,7 @@ class SortItem(QTableWidgetItem):
     """A cell that sorts by a number (UserRole) when it has one, by its text otherwise."""
 
     def __lt__(self, other: QTableWidgetItem) -> bool:
-        a, b = self.data(Qt.UserRole), other.data(Qt.UserRole)
+        a, b = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
         if isinstance(a, (int, float)) and isinstance(b, (int, float)):
             return a < b
         return self.text() < other.text()
@@ -38,10 +38,10 @@ class SortItem(QTableWidgetItem):
 
 def make_item(cell: Cell, sort_key: Any = None, right: bool = True) -> QTableWidgetItem:
     item = SortItem(cell.text)
-    item.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled)
+    item.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
     if sort_key is not None:
-        item.setData(Qt.UserRole, sort_key)
-    item.setTextAlignment((Qt.AlignRight if right else Qt.AlignLeft) | Qt.AlignVCenter)
+        item.setData(Qt.ItemDataRole.UserRole, sort_key)
+    item.setTextAlignment((Qt.AlignmentFlag.AlignRight if right else Qt.AlignmentFlag.AlignLeft) | Qt.AlignmentFlag.AlignVCenter)
     if cell.tone in TONES:
         background, text = TONES[cell.tone]
         item.setBackground(QBrush(QColor(background)))
@@ -53,8 +53,8 @@ def make_item(cell: Cell, sort_key: Any = None, right: bool = True) -> QTableWid
 
 def read_only_table(parent: QWidget | None = None) -> QTableWidget:
     table = QTableWidget(parent)
-    table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectRows)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setAlternatingRowColors(True)
     table.verticalHeader().setVisible(False)
     table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
@@ -116,7 +116,7 @@ def show_environment(widget: QTableWidget, comparison: RunComparison, entries: l
         widget.setRowCount(0)
         widget.setColumnCount(1)
         widget.setHorizontalHeaderLabels(["The environments agree in every recorded field"])
-        widget.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        widget.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         return False
     show_table(widget, table, ["field", *run_headers(entries)])
     return True

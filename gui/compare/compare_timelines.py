@@ -81,7 +81,7 @@ class SideBySideTimelines(QWidget):
         if not all(len(s) for s in starts):
             self._on_range_changed(0, *first.view_range())
             return
-        width = min(t.view_range()[1] - float(s[0]) for t, s in zip(self.timelines, starts))
+        width = min(t.view_range()[1] - float(s[0]) for t, s in zip(self.timelines, starts, strict=True))
         if width <= 0:
             return
         lo = float(starts[0][0]) - 0.02 * width

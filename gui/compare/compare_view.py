@@ -34,10 +34,10 @@ from gui.compare.compare_plots import CompareOverlays
 from gui.compare.compare_tables import read_only_table, show_environment, show_op_diff, show_summary
 from gui.compare.compare_timelines import SideBySideTimelines
 from gui.view_export import install_export_menu
-from sessions.store import SessionError
+from sessions.schema import SessionError
 from traces.op_diff import STATUSES
 
-KEY_ROLE = Qt.UserRole + 1
+KEY_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def swatch(color: str) -> QIcon:
@@ -56,7 +56,7 @@ class PairPicker(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.first, self.second = QComboBox(), QComboBox()
         for label, combo in (("Reference run:", self.first), ("compared run:", self.second)):
-            combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
             combo.currentIndexChanged.connect(self._on_picked)
             layout.addWidget(QLabel(label))
             layout.addWidget(combo)
@@ -87,7 +87,7 @@ class CompareWindow(QMainWindow):
         self._dirty = {"ops": True, "timelines": True}
         self._build_chooser()
         self._build_tabs()
-        splitter = QSplitter(Qt.Horizontal)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.chooser)
         splitter.addWidget(self._center)
         splitter.setStretchFactor(1, 1)
@@ -134,7 +134,7 @@ class CompareWindow(QMainWindow):
         self.tabs = QTabWidget()
         layout.addWidget(self.tabs, 1)
 
-        tables = QSplitter(Qt.Horizontal)
+        tables = QSplitter(Qt.Orientation.Horizontal)
         self.summary_table = read_only_table()
         self.env_table = read_only_table()
         for table, title in ((self.summary_table, "Against the baseline"), (self.env_table, "Environment differences")):
@@ -148,7 +148,7 @@ class CompareWindow(QMainWindow):
         tables.setStretchFactor(0, 3)
         tables.setStretchFactor(1, 2)
         self.overlays = CompareOverlays()
-        summary = QSplitter(Qt.Vertical)
+        summary = QSplitter(Qt.Orientation.Vertical)
         summary.addWidget(tables)
         summary.addWidget(self.overlays)
         summary.setSizes([300, 520])
@@ -191,10 +191,10 @@ class CompareWindow(QMainWindow):
         self.add_action = QAction("Add session file…", self)
         self.add_action.triggered.connect(self.choose_session_file)
         self.report_action = QAction("Save report…", self)
-        self.report_action.setShortcut(QKeySequence.Save)
+        self.report_action.setShortcut(QKeySequence.StandardKey.Save)
         self.report_action.triggered.connect(self.choose_report_file)
         close = QAction("Close", self)
-        close.setShortcut(QKeySequence.Close)
+        close.setShortcut(QKeySequence.StandardKey.Close)
         close.triggered.connect(self.close)
         for action in (self.add_action, self.report_action):
             menu.addAction(action)
@@ -237,13 +237,13 @@ class CompareWindow(QMainWindow):
         self.model.set_baseline(key)
 
     def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.PaletteChange:
+        if event.type() == QEvent.Type.PaletteChange:
             self._apply_palette()
         super().changeEvent(event)
 
     def _apply_palette(self) -> None:
         palette = self.palette()
-        self.overlays.apply_theme(palette.color(QPalette.Base).name(), palette.color(QPalette.Text).name())
+        self.overlays.apply_theme(palette.color(QPalette.ColorRole.Base).name(), palette.color(QPalette.ColorRole.Text).name())
 
     # -- following the model -----------------------------------------------------------
     def _on_model_changed(self) -> None:
@@ -273,7 +273,7 @@ class CompareWindow(QMainWindow):
         keys = [self.run_list.item(i).data(KEY_ROLE) for i in range(self.run_list.count())]
         if keys == [e.key for e in self.model.entries]:  # only ticks changed: update in place (this may run
             for i, entry in enumerate(self.model.entries):  # inside the itemChanged of one of these items)
-                self.run_list.item(i).setCheckState(Qt.Checked if entry.checked else Qt.Unchecked)
+                self.run_list.item(i).setCheckState(Qt.CheckState.Checked if entry.checked else Qt.CheckState.Unchecked)
         else:
             self._rebuild_run_list()
         self.run_list.blockSignals(False)
@@ -292,14 +292,14 @@ class CompareWindow(QMainWindow):
             if status != "ok":
                 text += f" · {status}"
             item = QListWidgetItem(swatch(entry.color), text)
-            item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsUserCheckable)
-            item.setCheckState(Qt.Checked if entry.checked else Qt.Unchecked)
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if entry.checked else Qt.CheckState.Unchecked)
             item.setData(KEY_ROLE, entry.key)
             item.setToolTip(f"{entry.path}\nrun {entry.run_id}, {'with a stored trace' if entry.has_trace else 'no trace'}")
             self.run_list.addItem(item)
 
     def _on_item_changed(self, item: QListWidgetItem) -> None:
-        self.model.set_checked(item.data(KEY_ROLE), item.checkState() == Qt.Checked)
+        self.model.set_checked(item.data(KEY_ROLE), item.checkState() == Qt.CheckState.Checked)
 
     def _on_baseline_picked(self, index: int) -> None:
         key = self.baseline_combo.itemData(index)
@@ -336,17 +336,17 @@ class CompareWindow(QMainWindow):
             self.timelines.show_message("Choose two runs to see their timelines side by side.")
             return
         try:
-            tables = [self.model.trace(first), self.model.trace(second)]
+            first_table, second_table = self.model.trace(first), self.model.trace(second)
         except SessionError as exc:
             self.timelines.show_message(str(exc))
             return
-        missing = [self.model.entry(k).title for k, t in zip((first, second), tables) if t is None]
-        if missing:
+        if first_table is None or second_table is None:
+            missing = [self.model.entry(k).title for k, t in ((first, first_table), (second, second_table)) if t is None]
             self.timelines.show_message(f"No stored trace for {' and '.join(missing)}: it ran without a trace window "
                                         "(--trace-steps 0) or stopped before it.")
             return
         a, b = self.model.entry(first), self.model.entry(second)
-        self.timelines.show_pair(tables[0], tables[1], a.title, b.title, (a.color, b.color))  # type: ignore[arg-type]
+        self.timelines.show_pair(first_table, second_table, a.title, b.title, (a.color, b.color))
 
     def _on_op_selected(self) -> None:
         rows = self.op_table.selectionModel().selectedRows(1)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
-from traces.analysis import OpRow, top_ops
-from traces.table import EventTable
+from traces.analysis import OpRow
 
 COLUMNS = ("name", "category", "count", "total ms", "self ms", "mean µs", "% self")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw numbers for sorting
 _Index = QModelIndex | QPersistentModelIndex
+_ROOT = QModelIndex()  # the invalid index: "no parent" in Qt's signatures
 
 
 def _cells(op: OpRow) -> tuple[tuple[str, object], ...]:
@@ -31,10 +31,6 @@ class TopOpsModel(QAbstractTableModel):
         self.rows = rows
         self._cells = [_cells(r) for r in rows]
 
-    @classmethod
-    def from_table(cls, table: EventTable, parent: QObject | None = None) -> TopOpsModel:
-        return cls(top_ops(table, by="self", limit=None), parent)
-
     def op(self, row: int) -> OpRow:
         return self.rows[row]
 
@@ -42,10 +38,10 @@ class TopOpsModel(QAbstractTableModel):
         """The kinds present, in order of first appearance (the biggest first)."""
         return list(dict.fromkeys(r.kind for r in self.rows))
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+    def rowCount(self, parent: _Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(self.rows)
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+    def columnCount(self, parent: _Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
@@ -75,6 +71,7 @@ class TopOpsFilter(QSortFilterProxyModel):
     def __init__(self, source: TopOpsModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.setSourceModel(source)
+        self.source = source
         self.setSortRole(SORT_ROLE)
         self._text = ""
         self._category: str | None = None
@@ -90,11 +87,10 @@ class TopOpsFilter(QSortFilterProxyModel):
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def op(self, proxy_row: int) -> OpRow:
-        source: TopOpsModel = self.sourceModel()  # type: ignore[assignment]
-        return source.op(self.mapToSource(self.index(proxy_row, 0)).row())
+        return self.source.op(self.mapToSource(self.index(proxy_row, 0)).row())
 
     def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
-        op = self.sourceModel().op(source_row)  # type: ignore[attr-defined]
+        op = self.source.op(source_row)
         if self._category is not None and op.kind != self._category:
             return False
         return not self._text or self._text in op.name.lower()

@@ -1,5 +1,6 @@
 """The trace inspector: one window per run's trace. The timeline on top; below it tabs for top
 ops, the per-step breakdown, memory and the clicked event; a search box over event names.
+Under the toolbar, what the source holds and how busy each device was.
 
 It takes an EventTable (already parsed and stored by the session) and never reads profiler
 files itself; `from_session` is the one door from a session file. The timeline comes up
@@ -22,11 +23,24 @@ from PySide6.QtWidgets import QLabel, QLineEdit, QMainWindow, QSplitter, QTabWid
 
 from gui.inspector.trace_panels import EventDetailsPanel, MemoryPanel, StepBreakdownPanel, TopOpsPanel
 from gui.timeline.timeline_view import TimelineWidget
-from traces.analysis import MemorySeries, OpRow, StepBreakdown, memory_timeline, step_breakdown, top_ops
+from traces.analysis import (
+    BusyReport,
+    MemorySeries,
+    OpRow,
+    StepBreakdown,
+    busy_fraction,
+    memory_timeline,
+    step_breakdown,
+    top_ops,
+)
 from traces.table import EventTable
 
 log = logging.getLogger("stepscope.gui")
 TAB_TITLES = ("Top ops", "Step breakdown", "Memory")
+BUSY_WINDOWS = {"steps": "first step start to last step end", "trace": "whole trace"}
+BUSY_TOOLTIP = ("The share of the window in which at least one kernel or memory copy ran on the device, on any of "
+                "its streams: from the first step's start to the last step's end when the trace has step markers, "
+                "otherwise the whole trace")
 
 
 @dataclass
@@ -36,10 +50,22 @@ class TraceAnalyses:
     top_ops: list[OpRow]
     steps: StepBreakdown
     memory: list[MemorySeries]
+    busy: BusyReport
 
     @classmethod
     def compute(cls, table: EventTable) -> TraceAnalyses:
-        return cls(top_ops(table, by="self", limit=None), step_breakdown(table), memory_timeline(table))
+        return cls(top_ops(table, by="self", limit=None), step_breakdown(table), memory_timeline(table),
+                   busy_fraction(table))
+
+
+def describe_busy(report: BusyReport) -> str:
+    """One line: each device's busy share, or why the trace cannot tell (no device kernels), so a
+    CPU trace never reads as an idle GPU."""
+    if not report.devices:
+        return f"Device busy: {report.reason}."
+    shares = "; ".join(f"{d.device} {100 * d.fraction:.1f} % ({d.kernels:,} kernel{'s' if d.kernels != 1 else ''})"
+                       for d in report.devices)
+    return f"Device busy (a kernel or copy running), {BUSY_WINDOWS.get(report.window, report.window)}: {shares}."
 
 
 class _Relay(QObject):
@@ -113,6 +139,11 @@ class TraceInspectorWindow(QMainWindow):
         self.description.setContentsMargins(6, 2, 6, 2)
         self.description.setToolTip("What the trace file contains, as read: a missing category was not recorded, "
                                     "not zero time")
+        self.busy = QLabel("Device busy: computing…")
+        self.busy.setWordWrap(True)
+        self.busy.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.busy.setContentsMargins(6, 0, 6, 2)
+        self.busy.setToolTip(BUSY_TOOLTIP)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.timeline)
         splitter.addWidget(self.tabs)
@@ -124,6 +155,7 @@ class TraceInspectorWindow(QMainWindow):
         layout.setContentsMargins(4, 2, 4, 4)
         layout.setSpacing(4)
         layout.addWidget(self.description)
+        layout.addWidget(self.busy)
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)
         self._make_toolbar()
@@ -159,6 +191,7 @@ class TraceInspectorWindow(QMainWindow):
         if isinstance(result, BaseException):
             for k, title in enumerate(TAB_TITLES):
                 self._set_tab(k, QLabel(f"Could not compute {title.lower()}: {type(result).__name__}: {result}"), title)
+            self.busy.setText(f"Device busy: could not compute it: {type(result).__name__}: {result}")
             return
         self.top_ops = TopOpsPanel(result.top_ops)
         self.steps = StepBreakdownPanel(result.steps)
@@ -166,6 +199,7 @@ class TraceInspectorWindow(QMainWindow):
         self._set_tab(0, self.top_ops, f"Top ops ({self.top_ops.model.rowCount():,})")
         self._set_tab(1, self.steps, TAB_TITLES[1])
         self._set_tab(2, self.memory, TAB_TITLES[2])
+        self.busy.setText(describe_busy(result.busy))
         self.top_ops.opSelected.connect(self._on_op_selected)
         self.analyses = result
         self.analysesReady.emit()
@@ -176,7 +210,8 @@ class TraceInspectorWindow(QMainWindow):
         self.tabs.removeTab(k)
         self.tabs.insertTab(k, widget, title)
         self.tabs.setCurrentIndex(current)
-        old.deleteLater()
+        if old is not None:
+            old.deleteLater()
 
     @classmethod
     def from_session(cls, path: Path | str, run_id: str, parent: QWidget | None = None) -> TraceInspectorWindow:

@@ -1,7 +1,7 @@
 """Checks which frameworks import, in the background, one probe process at a time.
 
 Importing TensorFlow takes seconds, and the GUI process must never import a framework, so each
-check is `profilers.compat.probe_framework` (its own interpreter) on a daemon thread; the window
+check is `profilers.framework_check.probe_framework` (its own interpreter) on a daemon thread; the window
 shows "checking…" until `on_report` arrives (called on the probe thread).
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-from profilers.compat import FrameworkReport, probe_framework
+from profilers.framework_check import FrameworkReport, probe_framework
 
 
 class FrameworkProbe:

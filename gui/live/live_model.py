@@ -194,7 +194,6 @@ class LiveModel:
         self.runs: dict[str, RunSeries] = {}
         self._inbox: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         self.version = 0  # bumps when runs are added or removed, so views rebuild their curves
-        self.events_applied = 0
 
     # -- any thread ------------------------------------------------------------------------
     def post(self, run_id: str, event: dict[str, Any]) -> None:
@@ -246,7 +245,6 @@ class LiveModel:
             elif (run := runs.get(run_id)) is not None:
                 run.apply(event)
         self._apply_batches(batches)
-        self.events_applied += n
         return n
 
     def _apply_batches(self, batches: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]) -> None:

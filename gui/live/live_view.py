@@ -57,7 +57,7 @@ class LiveViewPanel(QWidget):
         self._medians: dict[str, pg.InfiniteLine] = {}
         self._median_at: dict[str, tuple[int, float]] = {}  # run -> (steps, time) of its last median
         self._model_version = -1
-        self._phase_key: tuple = ()
+        self._phase_key: tuple[tuple[str, int, float], ...] = ()
         self._x_end: float | None = None  # right edge of the followed x range; None before data
         self.frame_times_ms: list[float] = []
         self._timer = QTimer(self)
@@ -97,7 +97,7 @@ class LiveViewPanel(QWidget):
                     color = run.color if metric != "gpu_util" else "#2ca02c"
                     name = run.label if key == "step_ms" else None
                     self.plots[key].add_curve(f"{run.run_id}:{metric}", run.series[metric], color, name)
-            line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(run.color, width=1, style=pg.QtCore.Qt.DashLine))
+            line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(run.color, width=1, style=Qt.PenStyle.DashLine))
             line.setVisible(False)
             step_plot.addItem(line)
             self._medians[run.run_id] = line

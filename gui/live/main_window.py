@@ -10,16 +10,17 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPalette
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QPalette, QShowEvent
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QProgressBar, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from gui.analysis_windows import AnalysisWindows
 from gui.live.framework_probe import FrameworkProbe
 from gui.live.live_model import LiveModel
 from gui.live.live_view import LiveViewPanel
+from gui.live.main_actions import MainSlots, build_main_actions, icon
+from gui.live.recent_sessions import RecentSessions
 from gui.live.run_panel import RunPanel
 from gui.live.run_panel_model import FRAMEWORK_NAMES, FrameworkState, RunPanelModel
 from gui.live.run_queue import QueueCallbacks, RunQueue
@@ -27,20 +28,16 @@ from gui.live.runs_list import RunsListPanel
 from gui.live.runs_model import RunsModel
 from gui.notification_view import NotificationBanner
 from gui.notifications import NotificationManager
-from profilers.compat import FrameworkReport
-from sessions.store import Session, SessionError, default_session_path
+from profilers.framework_check import FrameworkReport
+from profilers.runner import RunResult
+from sessions.schema import SessionError
+from sessions.store import SUFFIX, Session, default_session_path
 from workloads.spec import FRAMEWORKS, RunSpec, SpecError
-
-ICONS = Path(__file__).resolve().parents[2] / "resources" / "icons"
-SUFFIX = ".stepscope"
-MAX_RECENT = 8
-
-
-def icon(name: str) -> QIcon:
-    return QIcon(str(ICONS / f"{name}.svg"))
 
 
 class MainWindow(QMainWindow):
+    """The live window: set up runs, watch them stream, browse the runs of the open session."""
+
     runStarted = Signal(str, object, int, int)  # run_id, spec, index, total
     runFinished = Signal(str, object, object)  # run_id, RunResult, recorder problem
     queueFinished = Signal(bool)  # cancelled
@@ -58,8 +55,7 @@ class MainWindow(QMainWindow):
         self.runs_model = RunsModel()
         self.queue = RunQueue(self.session_path, QueueCallbacks(
             run_started=self.runStarted.emit, event=self.live_model.post, run_finished=self.runFinished.emit,
-            queue_finished=self.queueFinished.emit,
-            error=lambda message, detail: self.notifications.notify(message, "error", detail)))
+            queue_finished=self.queueFinished.emit, error=self._on_queue_error))
         self._queue_started = 0.0
         self._queue_pos = (0, 0)  # (index of the running run, runs in the queue)
         self._current_run: str | None = None
@@ -96,13 +92,13 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.run_panel)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(300)
-        right = QSplitter(Qt.Vertical)
+        right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.live_view)
         right.addWidget(self.runs_list)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 1)
         right.setSizes([620, 220])
-        main = QSplitter(Qt.Horizontal)
+        main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(scroll)
         main.addWidget(right)
         main.setStretchFactor(1, 1)
@@ -124,43 +120,13 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress)
 
     def _build_actions(self) -> None:
-        def action(text: str, slot: Any, shortcut: QKeySequence | str | None = None, icon_name: str | None = None) -> QAction:
-            act = QAction(text, self)
-            if shortcut is not None:
-                act.setShortcut(QKeySequence(shortcut))
-            if icon_name:
-                act.setIcon(icon(icon_name))
-            act.triggered.connect(slot)
-            self.addAction(act)
-            return act
-
-        self.start_action = action("&Start", self.start_runs, "Ctrl+R", "start")
-        self.stop_action = action("S&top", self.stop_runs, "Esc", "stop")
-        self.open_action = action("&Open…", self._on_open_triggered, QKeySequence.Open, "open")
-        self.save_as_action = action("Save &As…", self._on_save_as_triggered, "Ctrl+Shift+S", "save")
-        quit_action = action("&Quit", self.close, QKeySequence.Quit)
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.addAction(self.open_action)
-        self.recent_menu = file_menu.addMenu("Open &Recent")
-        file_menu.addAction(self.save_as_action)
-        file_menu.addSeparator()
-        file_menu.addAction(quit_action)
-        run_menu = self.menuBar().addMenu("&Run")
-        run_menu.addAction(self.start_action)
-        run_menu.addAction(self.stop_action)
-        self.inspect_action = action("&Inspect Trace…", lambda: self.inspect_trace(None), "Ctrl+I", "inspect")
-        self.compare_action = action("&Compare Runs…", lambda: self.compare_runs(None), "Ctrl+K", "compare")
-        analyse_menu = self.menuBar().addMenu("&Analyse")
-        analyse_menu.addAction(self.inspect_action)
-        analyse_menu.addAction(self.compare_action)
-        toolbar = self.addToolBar("Main")
-        toolbar.setObjectName("mainToolbar")
-        toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        for act in (self.start_action, self.stop_action, self.open_action, self.save_as_action, self.inspect_action,
-                    self.compare_action):
-            toolbar.addAction(act)
-        self.stop_action.setEnabled(False)
+        actions = build_main_actions(self, MainSlots(
+            start=self.start_runs, stop=self.stop_runs, open=self._on_open_triggered, save_as=self._on_save_as_triggered,
+            quit=self.close, inspect=lambda: self.inspect_trace(None), compare=lambda: self.compare_runs(None)))
+        self.start_action, self.stop_action = actions.start, actions.stop
+        self.open_action, self.save_as_action = actions.open, actions.save_as
+        self.inspect_action, self.compare_action = actions.inspect, actions.compare
+        self.recent = RecentSessions(self.settings, actions.recent_menu, self.open_session)
 
     # -- analysis windows -------------------------------------------------------------------
     def inspect_trace(self, run_id: str | None = None) -> QMainWindow | None:
@@ -181,30 +147,14 @@ class MainWindow(QMainWindow):
                 self.panel_model.load_dict(json.loads(str(raw)))
             except (ValueError, TypeError):
                 pass  # unreadable settings: keep the defaults
-        self._rebuild_recent_menu()
 
     def _save_settings(self) -> None:
         self.settings.setValue("run_panel", json.dumps(self.panel_model.to_dict()))
         self.settings.sync()
 
     def recent_sessions(self) -> list[str]:
-        raw = self.settings.value("recent_sessions", "[]")
-        try:
-            return [str(p) for p in json.loads(str(raw))]
-        except ValueError:
-            return []
-
-    def _remember(self, path: Path) -> None:
-        recent = [str(path)] + [p for p in self.recent_sessions() if p != str(path)]
-        self.settings.setValue("recent_sessions", json.dumps(recent[:MAX_RECENT]))
-        self._rebuild_recent_menu()
-
-    def _rebuild_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for entry in self.recent_sessions():
-            act = self.recent_menu.addAction(entry)
-            act.triggered.connect(lambda _=False, p=entry: self.open_session(Path(p)))
-        self.recent_menu.setEnabled(bool(self.recent_sessions()))
+        """The session files opened lately, newest first (the File > Open Recent menu)."""
+        return self.recent.paths()
 
     # -- sessions ---------------------------------------------------------------------------
     def open_session(self, path: Path, remember: bool = True) -> bool:
@@ -230,7 +180,7 @@ class MainWindow(QMainWindow):
         if self.runs_model.rows:  # show the newest run's curves, as they were
             self.runs_list.select([self.runs_model.rows[-1].run_id])
         if remember:
-            self._remember(path)
+            self.recent.remember(path)
         self.status_label.setText(f"{len(self.runs_model.rows)} run(s) in {path}")
         return True
 
@@ -266,11 +216,11 @@ class MainWindow(QMainWindow):
         if name:
             self.save_session_as(Path(name))
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if any(url.toLocalFile().endswith(SUFFIX) for url in event.mimeData().urls()):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+    def dropEvent(self, event: QDropEvent) -> None:
         files = [url.toLocalFile() for url in event.mimeData().urls() if url.toLocalFile().endswith(SUFFIX)]
         if files:
             self.open_session(Path(files[0]))
@@ -326,7 +276,7 @@ class MainWindow(QMainWindow):
         self.live_model.announce(run_id, spec.framework, label, expected)
         self._reload_runs()
 
-    def _on_run_finished(self, run_id: str, result: Any, problem: str | None) -> None:
+    def _on_run_finished(self, run_id: str, result: RunResult, problem: str | None) -> None:
         self._reload_runs()
         name = FRAMEWORK_NAMES.get(result.spec.framework, result.spec.framework)
         if result.status == "failed":
@@ -335,6 +285,9 @@ class MainWindow(QMainWindow):
             self.notifications.notify(f"The {name} run was cancelled; its streamed steps are kept.", "info")
         if problem:
             self.notifications.notify(f"The session file is incomplete: {problem}", "warning")
+
+    def _on_queue_error(self, message: str, detail: str) -> None:
+        self.notifications.notify(message, "error", detail)  # thread-safe: the banner hops to the GUI thread
 
     def _on_queue_finished(self, cancelled: bool) -> None:
         self._current_run = None
@@ -388,20 +341,20 @@ class MainWindow(QMainWindow):
     # -- look and lifetime -------------------------------------------------------------------
     def _apply_palette(self) -> None:
         palette = self.palette()
-        self.live_view.apply_theme(palette.color(QPalette.Base).name(), palette.color(QPalette.Text).name())
+        self.live_view.apply_theme(palette.color(QPalette.ColorRole.Base).name(), palette.color(QPalette.ColorRole.Text).name())
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
-        if event.type() == QEvent.PaletteChange:
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
             self._apply_palette()
         super().changeEvent(event)
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self._probe is not None:  # after the first show, so start-up never waits for it
             probe, self._probe = self._probe, None
             QTimer.singleShot(0, probe.start)
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+    def closeEvent(self, event: QCloseEvent) -> None:
         self._save_settings()
         if self.queue.running:
             self.queue.cancel()

@@ -1,6 +1,8 @@
 """The run panel: what to run. A view of RunPanelModel; Start/Stop are requests the window acts on."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -105,7 +107,8 @@ class RunPanel(QWidget):
         model.connect(self._on_model_changed)
         self._on_model_changed("all")
 
-    def _guard(self, setter, *args) -> None:  # type: ignore[no-untyped-def]
+    def _guard(self, setter: Callable[..., object], *args: object) -> None:
+        """Pass a widget's change to the model, unless it came from the model's own update."""
         if not self._updating:
             setter(*args)
 

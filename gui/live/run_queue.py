@@ -16,7 +16,7 @@ from typing import Any
 
 from profilers.runner import RunController, RunResult, new_run_id
 from sessions.record_run import record_run
-from sessions.store import SessionError
+from sessions.schema import SessionError
 from workloads.spec import RunSpec
 
 log = logging.getLogger("stepscope.gui")

@@ -40,29 +40,29 @@ class RunsListPanel(QWidget):
         self.model = model
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        splitter = QSplitter(Qt.Horizontal)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
         self.tree = QTreeWidget()
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
         self.tree.setUniformRowHeights(True)
-        self.tree.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setHeaderLabels([header for _, header, _ in COLUMNS])
-        self.tree.header().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemSelectionChanged.connect(self._on_selection_changed)
-        self.tree.itemDoubleClicked.connect(lambda item, _col: self.inspectRequested.emit(item.data(0, Qt.UserRole)))
-        self.tree.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.tree.itemDoubleClicked.connect(lambda item, _col: self.inspectRequested.emit(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._on_context_menu)
         details = QWidget()
         details_layout = QVBoxLayout(details)
         details_layout.setContentsMargins(4, 0, 0, 0)
         self.reason = QLabel("Select runs to see their curves; a failed run shows why here.")
         self.reason.setWordWrap(True)
-        self.reason.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setPlaceholderText("worker log (stderr)")
         self.log_view.setFont(QFont("monospace", 8))
-        self.log_view.setLineWrapMode(QPlainTextEdit.NoWrap)
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         details_layout.addWidget(self.reason)
         details_layout.addWidget(self.log_view, 1)
         splitter.addWidget(self.tree)
@@ -78,27 +78,28 @@ class RunsListPanel(QWidget):
         self.tree.clear()
         for row in self.model.rows:
             item = QTreeWidgetItem([format_cell(key, row.figures.get(key)) for key, _, _ in COLUMNS])
-            item.setData(0, Qt.UserRole, row.run_id)
+            item.setData(0, Qt.ItemDataRole.UserRole, row.run_id)
             fw = row.figures.get("framework")
-            item.setForeground(0, QColor(FRAMEWORK_COLORS.get(fw, "#888888")))
+            item.setForeground(0, QColor(FRAMEWORK_COLORS.get(fw or "", "#888888")))
             status_col = [k for k, _, _ in COLUMNS].index("status")
             item.setForeground(status_col, QColor(STATUS_COLORS.get(row.record.status, "#888888")))
             if row.record.reason:
                 item.setToolTip(status_col, row.record.reason)
             for col in range(3, len(COLUMNS) - 1):
-                item.setTextAlignment(col, Qt.AlignRight | Qt.AlignVCenter)
+                item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
             item.setSelected(row.run_id in keep)
         self.tree.blockSignals(False)
         self._show_details()
 
     def selected_ids(self) -> list[str]:
-        return [item.data(0, Qt.UserRole) for item in self.tree.selectedItems()]
+        return [item.data(0, Qt.ItemDataRole.UserRole) for item in self.tree.selectedItems()]
 
     def select(self, run_ids: list[str]) -> None:
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
-            item.setSelected(item.data(0, Qt.UserRole) in run_ids)
+            if item is not None:
+                item.setSelected(item.data(0, Qt.ItemDataRole.UserRole) in run_ids)
 
     def _on_context_menu(self, pos: QPoint) -> None:
         ids = self.selected_ids()

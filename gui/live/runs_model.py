@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from sessions.headline import headline
+from sessions.schema import SessionError
 from sessions.store import RunRecord, Session
 
 COLUMNS = (  # (key, header, format)
@@ -64,9 +65,14 @@ class RunsModel:
 
     def curves(self, run_id: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[dict[str, Any]]]:
         """Steps, samples and phase edges of one run, for the plots."""
-        with Session.open_readonly(self.path) as session:  # type: ignore[arg-type]
+        with self._open() as session:
             return session.steps(run_id), session.samples(run_id), session.phases(run_id)
 
     def log(self, run_id: str) -> str:
-        with Session.open_readonly(self.path) as session:  # type: ignore[arg-type]
+        with self._open() as session:
             return session.log(run_id)
+
+    def _open(self) -> Session:
+        if self.path is None:
+            raise SessionError("no session file is open")
+        return Session.open_readonly(self.path)

@@ -10,6 +10,8 @@ plot redraw at their own resolution.
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pyqtgraph as pg
 import shiboken6
@@ -35,7 +37,8 @@ DIM = 0.28  # other boxes while a highlight is shown: this much of their colour 
 def mix(a: QColor, b: QColor, share: float) -> QColor:
     """`share` of colour a over b, opaque. Translucent fills cost ~10x more per pixel in Qt's
     raster engine (12 ms a frame for step bands), so blends are computed here instead."""
-    return QColor.fromRgbF(*(share * x + (1 - share) * y for x, y in zip(a.getRgbF()[:3], b.getRgbF()[:3])))
+    return QColor.fromRgbF(*(share * x + (1 - share) * y
+                             for x, y in zip((a.redF(), a.greenF(), a.blueF()), (b.redF(), b.greenF(), b.blueF()), strict=True)))
 
 
 def draw_rects(painter: QPainter, rects: np.ndarray) -> None:
@@ -44,10 +47,10 @@ def draw_rects(painter: QPainter, rects: np.ndarray) -> None:
     if not len(rects):
         return
     rects = np.ascontiguousarray(rects, dtype=np.float64)
-    painter.drawRects(shiboken6.wrapInstance(rects.ctypes.data, QRectF), len(rects))
+    painter.drawRects(cast(QRectF, shiboken6.wrapInstance(rects.ctypes.data, QRectF)), len(rects))
 
 
-class TimelineItem(pg.GraphicsObject):
+class TimelineItem(pg.GraphicsObject):  # type: ignore[misc]  # pyqtgraph has no type information: its classes are Any
     """Draws `lod` in data coordinates: x in ns relative to the first event, y in lanes."""
 
     def __init__(self, lod: TimelineLod, step_lo: np.ndarray, step_hi: np.ndarray, step_numbers: np.ndarray) -> None:
@@ -65,8 +68,7 @@ class TimelineItem(pg.GraphicsObject):
         self.highlight: BoxPyramid | None = None
         self.selected: int | None = None
         self.box_count = 0
-        self._step_labels: list[tuple[float, float, int]] = []
-        self.last_boxes: Boxes | None = None
+        self._step_labels: list[tuple[float, int]] = []  # (left edge in px, step number), set by _paint_steps
         self._cache: tuple[tuple[float, float, float], Boxes, Boxes | None] | None = None
         self.font = QFont()
         self.font.setPointSizeF(8.0)
@@ -120,7 +122,6 @@ class TimelineItem(pg.GraphicsObject):
         self._paint_row_lines(p, left, right, sy, dy)
         boxes, marked = self._query(q_lo, q_hi, (q_hi - q_lo) * sx) if q_hi > q_lo else (None, None)
         self.box_count = len(boxes) if boxes is not None else 0
-        self.last_boxes = boxes
         if boxes is not None and len(boxes):
             brushes = self.dim_brushes if marked is not None else self.brushes
             rects = self._paint_boxes(p, boxes, brushes, sx, dx, sy, dy, left, right)
@@ -159,7 +160,7 @@ class TimelineItem(pg.GraphicsObject):
         order = np.argsort(boxes.kind, kind="stable")
         kinds = boxes.kind[order]
         cuts = np.flatnonzero(np.diff(kinds)) + 1
-        for a, b in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [len(kinds)])).tolist()):
+        for a, b in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [len(kinds)])).tolist(), strict=True):
             p.setBrush(brushes.get(Kind(int(kinds[a])), brushes[Kind.OTHER]))
             draw_rects(p, rects[order[a:b]])
         return rects
@@ -191,7 +192,7 @@ class TimelineItem(pg.GraphicsObject):
 
     def _paint_steps(self, p: QPainter, lo: float, hi: float, sx: float, dx: float, sy: float, dy: float) -> None:
         """Alternate steps shaded, a line at each step start, the step number when there is room."""
-        self._step_labels: list[tuple[float, float, int]] = []
+        self._step_labels = []
         a = int(np.searchsorted(self.step_hi, lo, side="left"))
         b = int(np.searchsorted(self.step_lo, hi, side="right"))
         if b <= a or (b - a) * 3 > (hi - lo) * sx:  # steps closer than 3 px: shading is noise
@@ -206,14 +207,14 @@ class TimelineItem(pg.GraphicsObject):
         rects[:, 2] = 1.0  # the boundary lines, as one-pixel rectangles: one call, no dash pattern
         p.setBrush(self.line_brush)
         draw_rects(p, rects)
-        self._step_labels = [(xa, xb, int(self.step_numbers[a + k]))
-                             for k, (xa, xb) in enumerate(zip(x0.tolist(), x1.tolist())) if xb - xa > 50]
+        self._step_labels = [(xa, int(self.step_numbers[a + k]))
+                             for k, (xa, xb) in enumerate(zip(x0.tolist(), x1.tolist(), strict=True)) if xb - xa > 50]
 
     def _paint_step_labels(self, p: QPainter, left: float, bottom: float) -> None:
         """Step numbers along the bottom edge, over the boxes (the lanes above are busy)."""
         p.setFont(self.font)
         p.setPen(QColor(100, 100, 100))
-        for xa, xb, number in self._step_labels:
+        for xa, number in self._step_labels:
             p.drawText(QPointF(max(xa, left) + 3, bottom - 3), f"step {number}")
         p.setPen(Qt.PenStyle.NoPen)
 

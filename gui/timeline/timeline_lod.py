@@ -20,6 +20,8 @@ from traces.table import EventTable
 
 MAX_LANES = 8  # deeper events share the last lane of their row (merged there like any other)
 LEVEL_FACTOR = 4  # gap threshold ratio between pyramid levels
+# One pyramid level's box columns: track, start, end, key (duration and kind), count, index.
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 _KIND_BITS = 4  # merge key = longest duration << 4 | kind: the kind of the longest member survives
 
 
@@ -100,11 +102,11 @@ def _runs(values: np.ndarray) -> list[tuple[int, int]]:
     """(start, stop) of each run of equal values in a sorted array."""
     cut = np.flatnonzero(values[1:] != values[:-1]) + 1
     edges = np.concatenate(([0], cut, [len(values)]))
-    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
 
 
 def _merge(track: np.ndarray, start: np.ndarray, end: np.ndarray, key: np.ndarray, count: np.ndarray,
-           index: np.ndarray, gap: float) -> tuple[np.ndarray, ...]:
+           index: np.ndarray, gap: float) -> Columns:
     """Merge neighbours on a track (sorted by track, then start) that are less than `gap` ns
     apart, unless either is at least `gap` wide. The gap is measured from the previous box's
     end: on a well-nested lane that is the end of everything before it, and where events
@@ -136,13 +138,13 @@ class BoxPyramid:
         self.big = 1 << int(self.span + 2).bit_length()  # track * big + time never collides
         dur = np.maximum(end - start, 0)
         key = (dur << _KIND_BITS) | kind.astype(np.int64)
-        level = (track.astype(np.int32), start.astype(np.int64), end.astype(np.int64), key,
+        level: Columns = (track.astype(np.int32), start.astype(np.int64), end.astype(np.int64), key,
                  np.ones(len(start), np.int32), index.astype(np.int32))
         self.levels: list[tuple[float, tuple[np.ndarray, ...], np.ndarray, np.ndarray]] = [(0.0, *self._keys(level))]
         positive = dur[dur > 0]
         finest = max(float(np.median(positive)) / 2 if len(positive) else 1.0, 1.0)
         gap = self.span / 4096.0  # coarser than one pixel of any whole-trace view
-        gaps = []
+        gaps: list[float] = []
         while gap >= finest and len(gaps) < 16:
             gaps.append(gap)
             gap /= LEVEL_FACTOR
@@ -226,8 +228,8 @@ class TimelineLod:
         depth = nesting_depth(table.row, table.start_ns, table.dur_ns)
         n_rows = len(table.rows)
         capped = np.minimum(depth, MAX_LANES - 1)
-        used = np.bincount(table.row.astype(np.int64) * MAX_LANES + capped, minlength=n_rows * MAX_LANES)
-        used = used.reshape(n_rows, MAX_LANES) > 0
+        events_per_lane = np.bincount(table.row.astype(np.int64) * MAX_LANES + capped, minlength=n_rows * MAX_LANES)
+        used = events_per_lane.reshape(n_rows, MAX_LANES) > 0
         # lanes = deepest used lane + 1; an empty row still gets one lane
         self.lanes = np.maximum(MAX_LANES - np.argmax(used[:, ::-1], axis=1), 1).astype(np.int64)
         self.lanes[~used.any(axis=1)] = 1

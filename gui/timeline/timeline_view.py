@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QCursor, QFontMetrics, QKeyEvent
 from PySide6.QtWidgets import QGraphicsItem, QLabel, QSizePolicy, QToolTip, QVBoxLayout, QWidget
@@ -218,7 +219,7 @@ class TimelineWidget(QWidget):
         cs, ce = np.concatenate(([0.0], np.cumsum(starts))), np.concatenate(([0.0], np.cumsum(ends)))
         ns = np.searchsorted(starts, edges, side="left")
         ne = np.searchsorted(ends, edges, side="left")
-        busy = np.diff((ns * edges - cs[ns]) - (ne * edges - ce[ne]))
+        busy: np.ndarray = np.diff((ns * edges - cs[ns]) - (ne * edges - ce[ne]))
         return busy / busy.max() if busy.max() > 0 else busy
 
     # -- events --------------------------------------------------------------------------
@@ -236,7 +237,7 @@ class TimelineWidget(QWidget):
 
     def _pixel_ns(self) -> float:
         lo, hi = self.view_range()
-        return (hi - lo) / max(self.box.width(), 1.0)
+        return (hi - lo) / max(float(self.box.width()), 1.0)
 
     def _event_at_scene(self, pos: QPointF) -> int | None:
         if not self.box.sceneBoundingRect().contains(pos):
@@ -247,10 +248,10 @@ class TimelineWidget(QWidget):
             return None
         return self.lod.event_at(track, p.x(), 3 * self._pixel_ns())
 
-    def _on_click(self, event: object) -> None:
-        if event.button() != Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
+    def _on_click(self, event: MouseClickEvent) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
             return
-        index = self._event_at_scene(event.scenePos())  # type: ignore[attr-defined]
+        index = self._event_at_scene(event.scenePos())
         if index is not None:
             self.select_event(index)
             self.eventClicked.emit(index)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
+from pytestqt.qtbot import QtBot
 
 from gui.live.main_window import MainWindow
 from gui.live.run_panel_model import FrameworkState
@@ -19,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path: Path) -> Iterator[Callable[..., MainWindow]]:  # type: ignore[no-untyped-def]
+def make_window(qtbot: QtBot, tmp_path: Path) -> Iterator[Callable[..., MainWindow]]:
     windows: list[MainWindow] = []
 
     def make(session: Path | None = None, probe: tuple[str, ...] = (), torch_ready: bool = True) -> MainWindow:
-        settings = QSettings(str(tmp_path / f"settings{len(windows)}.ini"), QSettings.IniFormat)
+        settings = QSettings(str(tmp_path / f"settings{len(windows)}.ini"), QSettings.Format.IniFormat)
         window = MainWindow(session or tmp_path / "test.stepscope", settings=settings,
                             notifications=NotificationManager(), probe_frameworks=probe)
         if torch_ready and not probe:

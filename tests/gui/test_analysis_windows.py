@@ -3,9 +3,13 @@ so in a notification instead of failing."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from gui.live.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "data" / "session-v2.stepscope"  # two of its runs hold parsed traces
@@ -17,10 +21,12 @@ def _session_copy(tmp_path: Path) -> Path:
     return path
 
 
-def _trace_runs(window) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped-def]
-    with_trace, without = [], []
+def _trace_runs(window: MainWindow) -> tuple[list[str], list[str]]:
+    with_trace: list[str] = []
+    without: list[str] = []
     for row in window.runs_model.rows:
-        (with_trace if row.figures.get("trace_events") or _has_trace(window.session_path, row.run_id) else without).append(row.run_id)
+        has_trace = row.figures.get("trace_events") or _has_trace(window.session_path, row.run_id)
+        (with_trace if has_trace else without).append(row.run_id)
     return with_trace, without
 
 
@@ -31,12 +37,12 @@ def _has_trace(path: Path, run_id: str) -> bool:
         return session.trace(run_id) is not None
 
 
-def test_double_click_opens_the_inspector(qtbot, make_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_double_click_opens_the_inspector(qtbot: QtBot, make_window: Callable[..., MainWindow], tmp_path: Path) -> None:
     window = make_window(session=_session_copy(tmp_path))
     with_trace, without = _trace_runs(window)
     assert with_trace and without
     item = next(window.runs_list.tree.topLevelItem(i) for i in range(window.runs_list.tree.topLevelItemCount())
-                if window.runs_list.tree.topLevelItem(i).data(0, Qt.UserRole) == with_trace[0])
+                if window.runs_list.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) == with_trace[0])
     with qtbot.waitSignal(window.runs_list.inspectRequested) as signal:
         window.runs_list.tree.itemDoubleClicked.emit(item, 0)
     assert signal.args == [with_trace[0]]
@@ -47,7 +53,7 @@ def test_double_click_opens_the_inspector(qtbot, make_window, tmp_path: Path) ->
     inspector.close()
 
 
-def test_run_without_trace_is_a_notification(make_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_without_trace_is_a_notification(make_window: Callable[..., MainWindow], tmp_path: Path) -> None:
     window = make_window(session=_session_copy(tmp_path))
     _, without = _trace_runs(window)
     before = len(window.notifications.records)
@@ -57,7 +63,7 @@ def test_run_without_trace_is_a_notification(make_window, tmp_path: Path) -> Non
     assert window.isVisible()
 
 
-def test_compare_opens_on_the_selection(qtbot, make_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_compare_opens_on_the_selection(qtbot: QtBot, make_window: Callable[..., MainWindow], tmp_path: Path) -> None:
     window = make_window(session=_session_copy(tmp_path))
     ids = [row.run_id for row in window.runs_model.rows][:2]
     window.runs_list.select(ids)

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
+from pytestqt.qtbot import QtBot
 
 from gui.compare.compare_view import CompareWindow
 from sessions.compare import METRICS
-from sessions.store import Session, SessionError
+from sessions.schema import SessionError
+from sessions.store import Session
 
 ROOT = Path(__file__).resolve().parents[2]
 V2 = ROOT / "tests" / "data" / "session-v2.stepscope"
@@ -44,7 +46,7 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def window(qtbot, sessions: tuple[Path, Path]) -> CompareWindow:  # type: ignore[no-untyped-def]
+def window(qtbot: QtBot, sessions: tuple[Path, Path]) -> CompareWindow:
     win = CompareWindow.open(sessions[0])
     qtbot.addWidget(win)
     win.resize(1400, 900)
@@ -83,7 +85,7 @@ def test_table_verdicts_and_overlays_of_three_frameworks(window: CompareWindow) 
     assert not window.banner.isVisible()
 
 
-def test_baseline_change_recomputes_deltas(window: CompareWindow, qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_baseline_change_recomputes_deltas(window: CompareWindow, qtbot: QtBot) -> None:
     before = cell(window, 0, 2)  # torch's median against jax
     window.baseline_combo.setCurrentIndex(1)  # torch becomes the baseline
     header = window.summary_table.horizontalHeaderItem(1).text()
@@ -99,7 +101,7 @@ def test_baseline_change_recomputes_deltas(window: CompareWindow, qtbot) -> None
 
 def test_unticking_a_run_removes_its_column(window: CompareWindow) -> None:
     item = window.run_list.item(2)  # tf
-    item.setCheckState(Qt.Unchecked)
+    item.setCheckState(Qt.CheckState.Unchecked)
     assert window.summary_table.columnCount() == 3 and window.overlays.legend_count("loss") == 2
     assert window.baseline_combo.count() == 2
 
@@ -149,7 +151,7 @@ def test_op_diff_says_when_a_run_has_no_trace(window: CompareWindow) -> None:
     assert "No stored trace" in window.timelines.message.text() and not window.timelines.timelines
 
 
-def test_side_by_side_timelines_align_at_step_boundaries(window: CompareWindow, qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_side_by_side_timelines_align_at_step_boundaries(window: CompareWindow, qtbot: QtBot) -> None:
     window.model.set_pair(key_of(window, "jax"), key_of(window, "torch"))
     window.tabs.setCurrentIndex(2)
     a, b = window.timelines.timelines
@@ -204,7 +206,7 @@ def test_export_actions_on_plots_and_tables(window: CompareWindow) -> None:
     assert window.report_action.text() == "Save report…"
 
 
-def test_screenshot_is_not_blank(window: CompareWindow, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_screenshot_is_not_blank(window: CompareWindow, qtbot: QtBot, tmp_path: Path) -> None:
     qtbot.wait(100)
     path = tmp_path / "compare.png"
     assert window.grab().save(str(path)) and path.stat().st_size > 20_000
@@ -220,12 +222,12 @@ def _close(a: QColor, b: QColor, tol: int = 40) -> bool:
     return abs(a.red() - b.red()) + abs(a.green() - b.green()) + abs(a.blue() - b.blue()) < tol
 
 
-def test_open_chooses_the_named_runs_and_refuses_unknown_ones(qtbot, sessions: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]
+def test_open_chooses_the_named_runs_and_refuses_unknown_ones(qtbot: QtBot, sessions: tuple[Path, Path]) -> None:
     with Session.open_readonly(sessions[0]) as session:
         ids = [r.run_id for r in session.runs()]
     win = CompareWindow.open(sessions[0], ids[1:])
     qtbot.addWidget(win)
     assert [e.run_id for e in win.model.chosen()] == ids[1:] and win.run_list.count() == 3
-    assert win.run_list.item(0).checkState() == Qt.Unchecked
+    assert win.run_list.item(0).checkState() == Qt.CheckState.Unchecked
     with pytest.raises(SessionError, match="no run"):
         CompareWindow.open(sessions[0], ["missing"])

@@ -48,7 +48,7 @@ def test_events_posted_from_another_thread_land_after_drain() -> None:
     assert run.phases[0] == ["warmup", 0.5, 1.1]
 
 
-def test_a_batched_drain_gives_the_same_series_as_events_applied_one_by_one() -> None:
+def test_a_batched_drain_gives_the_same_series_as_applying_events_one_by_one() -> None:
     rng = np.random.default_rng(1)
     events = [{"type": "phase", "t": 0.0, "name": "measure", "edge": "start"}]
     for k in range(3000):

@@ -109,7 +109,7 @@ def reference_merge(lod: TimelineLod, lo: float, hi: float, width: float) -> lis
         else:
             out.append([track, s, e, 1])
         prev_wide, prev_end = wide, e
-    return [tuple(b) for b in out]  # type: ignore[misc]
+    return [(track, start, end, count) for track, start, end, count in out]
 
 
 @pytest.mark.parametrize("name", STORED)
@@ -124,7 +124,7 @@ def test_fine_queries_match_the_rule_spelled_out(tables: dict[str, EventTable], 
         if len(lod.pyramid.levels) > 1 and lod.pyramid.levels[1][0] <= (b - a) / width:
             continue  # a coarser level answers: compared by the contract test instead
         boxes = lod.query(a, b, width)
-        got = list(zip(boxes.track.tolist(), boxes.start.tolist(), boxes.end.tolist(), boxes.count.tolist()))
+        got = list(zip(boxes.track.tolist(), boxes.start.tolist(), boxes.end.tolist(), boxes.count.tolist(), strict=True))
         assert got == reference_merge(lod, a, b, width)
         checked += 1
     assert checked >= 10

@@ -1,21 +1,26 @@
 """The trace inspector on the stored real traces (PyTorch Chrome trace, JAX and TensorFlow
 XPlanes): rows and boxes drawn, top ops highlighting in the timeline, W/S/A/D, clicking an
-event, search, the step and memory tabs saying what a trace lacks, opening from a session,
-and a screenshot that must not be blank."""
+event, search, the step and memory tabs saying what a trace lacks, the device-busy line,
+opening from a session, and a screenshot that must not be blank."""
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor
+from pytestqt.qtbot import QtBot
 
 from gui.inspector.trace_inspector import TraceInspectorWindow
 from gui.timeline.timeline_item import BOX_FILL, KIND_COLORS, LANE_HEIGHT
 from sessions.traces import import_trace
 from traces.analysis import describe_source
+from traces.chrome_reader import read_chrome_data
 from traces.readers import read_trace
 from traces.table import EventTable, Kind
 
@@ -29,7 +34,7 @@ def tables() -> dict[str, EventTable]:
 
 
 @pytest.fixture
-def open_window(qtbot):  # type: ignore[no-untyped-def]
+def open_window(qtbot: QtBot) -> Callable[..., TraceInspectorWindow]:
     def make(table: EventTable, title: str = "test") -> TraceInspectorWindow:
         window = TraceInspectorWindow(table, title, describe_source(table))
         qtbot.addWidget(window)
@@ -179,6 +184,31 @@ def test_step_and_memory_tabs_say_what_a_trace_lacks(open_window, tables) -> Non
     window = open_window(no_steps)
     assert "no step markers" in window.steps.message.text()
     assert len(window.timeline.step_starts_ns()) == 0
+
+
+def _gpu_torch_trace() -> EventTable:
+    """One step of 100 µs on the host; on GPU 0, kernels on streams 7 and 8 and a copy on 7 that
+    together keep the device busy 50 µs (20-50, 40-60 overlap, 70-80)."""
+    def x(name: str, ts: float, dur: float, cat: str = "cpu_op", pid: int = 1, tid: int = 1) -> dict[str, Any]:
+        return {"ph": "X", "name": name, "cat": cat, "ts": ts, "dur": dur, "pid": pid, "tid": tid}
+
+    events = [
+        {"ph": "M", "name": "process_name", "pid": 0, "tid": 0, "args": {"name": "python"}},
+        {"ph": "M", "name": "process_labels", "pid": 0, "tid": 0, "args": {"labels": "GPU 0"}},
+        x("ProfilerStep#1", 0, 100, cat="user_annotation"), x("aten::mm", 8, 30),
+        x("cudaLaunchKernel", 10, 5, cat="cuda_runtime"), x("cudaLaunchKernel", 30, 5, cat="cuda_runtime"),
+        x("gemm", 20, 30, cat="kernel", pid=0, tid=7), x("relu", 40, 20, cat="kernel", pid=0, tid=8),
+        x("Memcpy HtoD (Pageable -> Device)", 70, 10, cat="gpu_memcpy", pid=0, tid=7),
+    ]
+    return read_chrome_data(json.dumps({"traceEvents": events}).encode())
+
+
+def test_the_busy_line_gives_each_devices_share_or_why_there_is_none(open_window, tables) -> None:
+    gpu = open_window(_gpu_torch_trace(), "gpu")
+    assert gpu.busy.text() == ("Device busy (a kernel or copy running), first step start to last step end: "
+                               "python (GPU 0) 50.0 % (2 kernels).")
+    cpu = open_window(tables["torch"], "cpu")  # a CPU trace has no device rows: the reason, not 0 %
+    assert cpu.busy.text().startswith("Device busy: no device kernel events") and "%" not in cpu.busy.text()
 
 
 def test_opens_from_a_session(qtbot, tmp_path: Path) -> None:

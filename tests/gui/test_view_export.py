@@ -9,11 +9,12 @@ import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QImage, QStandardItem, QStandardItemModel
+from pytestqt.qtbot import QtBot
 
 from gui.view_export import ExportError, export_plot, export_table_csv, install_export_menu
 
 
-def test_plot_exports_png_and_svg(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_plot_exports_png_and_svg(qtbot: QtBot, tmp_path: Path) -> None:
     widget = pg.PlotWidget()
     qtbot.addWidget(widget)
     widget.resize(400, 300)
@@ -43,9 +44,10 @@ def test_table_exports_as_shown(tmp_path: Path) -> None:
     proxy.setSourceModel(model)
     proxy.setFilterKeyColumn(0)
     proxy.setFilterFixedString("a")
-    proxy.sort(1, Qt.DescendingOrder)
+    proxy.sort(1, Qt.SortOrder.DescendingOrder)
     proxy.setFilterRegularExpression("conv|addmm")
-    rows = list(csv.reader(export_table_csv(proxy, tmp_path / "t.csv").open()))
+    with export_table_csv(proxy, tmp_path / "t.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
     assert rows == [["op", "ms"], ["aten::conv2d", "3.5"], ["aten::addmm", "1.0"]]
     with pytest.raises(ExportError, match="could not write"):
         export_table_csv(proxy, tmp_path / "missing-dir" / "t.csv")

@@ -20,7 +20,7 @@ FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow", "keras")
 def main() -> int:
     app = make_app()
     folder = Path(tempfile.mkdtemp(prefix="stepscope-gui-"))
-    window = MainWindow(folder / "s.stepscope", settings=QSettings(str(folder / "s.ini"), QSettings.IniFormat),
+    window = MainWindow(folder / "s.stepscope", settings=QSettings(str(folder / "s.ini"), QSettings.Format.IniFormat),
                         probe_frameworks=("torch",))
     window.show()
     deadline = time.monotonic() + 120

@@ -1,0 +1,93 @@
+"""The main window's menus and toolbar: File (Open, Open Recent, Save As, Quit), Run (Start,
+Stop) and Analyse (Inspect Trace, Compare Runs), the common ones repeated on the toolbar.
+
+Kept apart from the window so the window reads as wiring: every action's slot is passed in,
+so this module knows nothing of runs or sessions.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu
+
+ICONS = Path(__file__).resolve().parents[2] / "resources" / "icons"
+
+Slot = Callable[[], object]
+
+
+def icon(name: str) -> QIcon:
+    return QIcon(str(ICONS / f"{name}.svg"))
+
+
+@dataclass(frozen=True)
+class MainSlots:
+    """What each action does, supplied by the window."""
+
+    start: Slot
+    stop: Slot
+    open: Slot
+    save_as: Slot
+    quit: Slot
+    inspect: Slot
+    compare: Slot
+
+
+@dataclass(frozen=True)
+class MainActions:
+    """The actions the window enables and disables, and the menu it fills with recent files."""
+
+    start: QAction
+    stop: QAction
+    open: QAction
+    save_as: QAction
+    inspect: QAction
+    compare: QAction
+    recent_menu: QMenu
+
+
+def build_main_actions(window: QMainWindow, slots: MainSlots) -> MainActions:
+    """Create the actions on `window` (so their shortcuts work anywhere in it), its menu bar and
+    its toolbar. Stop starts disabled: nothing runs yet."""
+
+    def action(text: str, slot: Slot, shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+               icon_name: str | None = None) -> QAction:
+        act = QAction(text, window)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        if icon_name:
+            act.setIcon(icon(icon_name))
+        act.triggered.connect(slot)
+        window.addAction(act)
+        return act
+
+    start = action("&Start", slots.start, "Ctrl+R", "start")
+    stop = action("S&top", slots.stop, "Esc", "stop")
+    open_ = action("&Open…", slots.open, QKeySequence.StandardKey.Open, "open")
+    save_as = action("Save &As…", slots.save_as, "Ctrl+Shift+S", "save")
+    quit_ = action("&Quit", slots.quit, QKeySequence.StandardKey.Quit)
+    file_menu = window.menuBar().addMenu("&File")
+    file_menu.addAction(open_)
+    recent_menu = file_menu.addMenu("Open &Recent")
+    file_menu.addAction(save_as)
+    file_menu.addSeparator()
+    file_menu.addAction(quit_)
+    run_menu = window.menuBar().addMenu("&Run")
+    run_menu.addAction(start)
+    run_menu.addAction(stop)
+    inspect = action("&Inspect Trace…", slots.inspect, "Ctrl+I", "inspect")
+    compare = action("&Compare Runs…", slots.compare, "Ctrl+K", "compare")
+    analyse_menu = window.menuBar().addMenu("&Analyse")
+    analyse_menu.addAction(inspect)
+    analyse_menu.addAction(compare)
+    toolbar = window.addToolBar("Main")
+    toolbar.setObjectName("mainToolbar")
+    toolbar.setMovable(False)
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    for act in (start, stop, open_, save_as, inspect, compare):
+        toolbar.addAction(act)
+    stop.setEnabled(False)
+    return MainActions(start, stop, open_, save_as, inspect, compare, recent_menu)

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +17,14 @@ from profilers.runner import PROJECT_ROOT
 
 PROBE_TIMEOUT_S = 900.0
 
+# Called with the framework and each JSON record as it arrives, so a caller can show progress.
+OnRecord = Callable[[str, dict[str, Any]], None]
+
 
 @dataclass
 class FrameworkReport:
+    """What one framework's probe found; `runs` are the probe's JSON `run` records as written."""
+
     framework: str
     imports: bool = False
     version: str | None = None
@@ -30,7 +36,9 @@ class FrameworkReport:
         return dict(self.__dict__)
 
 
-def probe_framework(framework: str, quick: bool, on_record: Any = None) -> FrameworkReport:
+def probe_framework(framework: str, quick: bool, on_record: OnRecord | None = None) -> FrameworkReport:
+    """Probe `framework` in a fresh interpreter; a probe that cannot start, dies or times out
+    is reported in `error`, so one broken framework never stops the others being checked."""
     report = FrameworkReport(framework)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
     command = [sys.executable, "-m", "profilers.probe", "--framework", framework] + (["--quick"] if quick else [])

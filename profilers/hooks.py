@@ -17,9 +17,10 @@ so the heavy trace is confined to its own labelled steps.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ContextManager, Protocol
+from typing import Protocol
 
 
 class ArtifactError(RuntimeError):
@@ -37,9 +38,11 @@ class Artifact:
 
 
 class TraceHook(Protocol):
+    steps_needed: int  # step() contexts the window takes; torch.profiler's schedule needs one more than it records
+
     def start(self) -> None: ...
 
-    def step(self, index: int) -> ContextManager[None]:
+    def step(self, index: int) -> AbstractContextManager[None]:
         """Context around one step: annotates it for the profiler (and, for torch.profiler,
         advances its schedule when the step ends)."""
 

@@ -44,7 +44,7 @@ class JaxTraceHook:
         if not self._active:
             return  # never started, start failed, or already stopped
         self._active = False  # first: a failing stop_trace must not be retried forever
-        jax.profiler.stop_trace()
+        jax.profiler.stop_trace()  # type: ignore[no-untyped-call]  # jax leaves stop_trace unannotated
 
     def artifacts(self) -> list[Artifact]:
         new = sorted(p for p, mtime in self._files().items() if self._before.get(p) != mtime)

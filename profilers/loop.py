@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, ContextManager
 
 import numpy as np
 
 from profilers.hooks import TraceHook, run_window
 from workloads import data
 from workloads.base import PreparedRun
+from workloads.configs import ModelConfig
 from workloads.spec import RunSpec
 
 Emit = Callable[..., None]
@@ -36,7 +37,7 @@ def _timed_steps(prepared: PreparedRun, emit: Emit, phase: str, first: int, coun
     return first + count
 
 
-def _phase(emit: Emit, name: str) -> ContextManager[None]:
+def _phase(emit: Emit, name: str) -> AbstractContextManager[None]:
     class _Phase:
         def __enter__(self) -> None:
             emit("phase", name=name, edge="start")
@@ -59,7 +60,7 @@ def macro_f1(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> f
     return float(np.mean(scores)) if scores else 0.0
 
 
-def evaluate(prepared: PreparedRun, config: Any, split: data.Split) -> dict[str, float | int]:
+def evaluate(prepared: PreparedRun, config: ModelConfig, split: data.Split) -> dict[str, float | int]:
     """Accuracy, macro-F1 and loss of the trained model on the held-out split."""
     logits = np.asarray(prepared.predict(split.x_test), dtype=np.float64)
     labels = data.eval_labels(config, split.y_test)
@@ -77,7 +78,7 @@ def evaluate(prepared: PreparedRun, config: Any, split: data.Split) -> dict[str,
 
 
 def run_workload(
-    spec: RunSpec, prepared: PreparedRun, emit: Emit, config: Any, eval_split: data.Split | None,
+    spec: RunSpec, prepared: PreparedRun, emit: Emit, config: ModelConfig, eval_split: data.Split | None,
     make_hook: Callable[[Path, int, bool], TraceHook] | None, out_dir: Path,
 ) -> None:
     batch = spec.batch_size

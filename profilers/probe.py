@@ -14,25 +14,33 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
 from profilers.isolation import block_other_frameworks, configure_environment
 from profilers.protocol import claim_protocol_channel
 
 IMPORT_NAMES = {"jax": "jax", "torch": "torch", "tf": "tensorflow"}
 
+# Sends one record (see the module docstring for the three kinds) to whoever started the probe.
+Write = Callable[[dict[str, Any]], None]
 
-def _devices(framework: str, module: object) -> list[str]:
+
+def _devices(framework: str, module: ModuleType) -> list[str]:
+    """The devices `module` (the framework, imported by name) sees, as short readable names."""
     if framework == "jax":
-        return [f"{d.platform}:{d.id} {getattr(d, 'device_kind', '')}".strip() for d in module.devices()]  # type: ignore[attr-defined]
+        return [f"{d.platform}:{d.id} {getattr(d, 'device_kind', '')}".strip() for d in module.devices()]
     if framework == "torch":
         names = ["cpu"]
-        cuda = module.cuda  # type: ignore[attr-defined]
+        cuda = module.cuda
         names += [f"cuda:{i} {cuda.get_device_name(i)}" for i in range(cuda.device_count())] if cuda.is_available() else []
         return names
-    return [d.name.replace("/physical_device:", "") for d in module.config.list_physical_devices()]  # type: ignore[attr-defined]
+    return [d.name.replace("/physical_device:", "") for d in module.config.list_physical_devices()]
 
 
-def probe(framework: str, quick: bool, write: callable[[dict], None]) -> None:  # type: ignore[valid-type]
+def probe(framework: str, quick: bool, write: Write) -> None:
+    """Run the checks for `framework`; every failure becomes a record, so the caller hears of it."""
     configure_environment(framework, "auto")
     block_other_frameworks(framework)
     t0 = time.perf_counter()
@@ -41,7 +49,8 @@ def probe(framework: str, quick: bool, write: callable[[dict], None]) -> None:  
     except Exception as exc:
         write({"check": "import", "ok": False, "error": f"{type(exc).__name__}: {exc}"})
         return
-    write({"check": "import", "ok": True, "version": getattr(module, "__version__", "?"), "ms": (time.perf_counter() - t0) * 1000})
+    write({"check": "import", "ok": True, "version": getattr(module, "__version__", "?"),
+           "ms": (time.perf_counter() - t0) * 1000})
     write({"check": "devices", "devices": _devices(framework, module)})
     if quick:
         return
@@ -75,7 +84,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
 
-    def write(record: dict) -> None:
+    def write(record: dict[str, Any]) -> None:
         os.write(channel, (json.dumps(record) + "\n").encode())
 
     probe(args.framework, args.quick, write)

@@ -8,6 +8,7 @@ end as `RunResult(status="failed", reason=...)`, with every event received befor
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import logging
 import os
@@ -38,7 +39,7 @@ WAIT_POLL_S = 0.5  # how often wait() checks the grace period and the progress t
 EXIT_POLL_S = 0.02  # once the event stream has ended, for the worker's exit
 LOG_LIMIT_BYTES = 4 << 20  # the run log keeps its last 4 MiB
 
-SIGNAL_MEANING = {
+SIGNAL_MEANING: dict[int, str] = {
     signal.SIGSEGV: "crashed with a segmentation fault in native code",
     signal.SIGABRT: "aborted (SIGABRT), usually a failed assertion in a native library",
     signal.SIGKILL: "was killed (SIGKILL), most often by the kernel's out-of-memory killer; try a smaller --batch-size",
@@ -165,6 +166,7 @@ class RunController:
     # -- readers ---------------------------------------------------------------------
     def _read_events(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
+        stdout = self._proc.stdout
         number = 0
 
         def on_line(line: bytes) -> None:
@@ -174,7 +176,8 @@ class RunController:
 
         yield_to_workload()
         try:
-            pump(self._proc.stdout.fileno(), on_line, self.monitor, self._deliver, sampling=lambda: self._failure is None)
+            with stdout:  # closed at the end of the stream: no descriptor outlives the run
+                pump(stdout.fileno(), on_line, self.monitor, self._deliver, sampling=lambda: self._failure is None)
         finally:
             self._stream_ended = True  # the worker has exited or closed its output: it is about to end
             self._wake.set()
@@ -208,12 +211,15 @@ class RunController:
                 log.exception("event handler failed on a %s event; the run goes on", event["type"])
 
     def _read_log(self) -> None:
-        assert self._proc is not None and self._proc.stderr is not None
-        for chunk in iter(lambda: self._proc.stderr.read1(65536), b""):  # type: ignore[union-attr]
-            with self._log_lock:
-                self._log += chunk
-                if len(self._log) > LOG_LIMIT_BYTES:
-                    del self._log[: len(self._log) - LOG_LIMIT_BYTES]
+        assert self._proc is not None
+        stderr = self._proc.stderr
+        assert isinstance(stderr, io.BufferedReader)  # Popen's default buffering; read1 returns what is there
+        with stderr:  # closed at the end of the log, like the event stream
+            for chunk in iter(lambda: stderr.read1(65536), b""):
+                with self._log_lock:
+                    self._log += chunk
+                    if len(self._log) > LOG_LIMIT_BYTES:
+                        del self._log[: len(self._log) - LOG_LIMIT_BYTES]
 
     # -- outcome ---------------------------------------------------------------------
     def _fail(self, reason: str) -> None:
@@ -294,9 +300,9 @@ def pump(fd: int, on_line: Callable[[bytes], None], monitor: HostMonitor | None,
     pending = bytearray()
     eof = False
     while not eof:
-        active = monitor is not None and sampling() and not monitor.gone
-        if active:
-            time.sleep(monitor.seconds_to_next() or 0.0)  # type: ignore[union-attr]
+        sampler = monitor if monitor is not None and sampling() and not monitor.gone else None
+        if sampler is not None:
+            time.sleep(sampler.seconds_to_next() or 0.0)
         else:
             select.select([fd], [], [])
         while True:
@@ -316,7 +322,7 @@ def pump(fd: int, on_line: Callable[[bytes], None], monitor: HostMonitor | None,
         if len(pending) > MAX_LINE_BYTES:
             on_line(bytes(pending))
             pending.clear()
-        if active and (event := monitor.sample_if_due()) is not None:  # type: ignore[union-attr]
+        if sampler is not None and (event := sampler.sample_if_due()) is not None:
             on_sample(event)
     if pending:  # the worker died mid-write, or never ended its last line
         on_line(bytes(pending))

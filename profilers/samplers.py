@@ -6,7 +6,8 @@ a 10 Hz thread in the worker preempts one of the framework's compute threads and
 parallel region waits: +3-5 % of step time for JAX and PyTorch in the telemetry bench, against
 ~0 (every interval within ±2.6 %) with the sampling done by the controller. What stays in the
 worker is what only it can read: the framework allocator's device memory (`DeviceSampler`,
-started only where the framework reports any), and its exact peak RSS at the end (`peak_rss`). psutil is the fallback where /proc is missing.
+started only where the framework reports any), and its exact peak RSS at the end (`peak_rss`).
+psutil is the fallback where /proc is missing.
 """
 from __future__ import annotations
 

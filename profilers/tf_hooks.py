@@ -41,7 +41,8 @@ class TFTraceHook:
         self._running = True
 
     def step(self, index: int) -> AbstractContextManager[None]:
-        return tf.profiler.experimental.Trace("train", step_num=index, _r=1)
+        annotation: AbstractContextManager[None] = tf.profiler.experimental.Trace("train", step_num=index, _r=1)
+        return annotation
 
     def stop(self) -> None:
         if not self._running:

@@ -17,8 +17,12 @@ import sys
 import traceback
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from profilers.protocol import PROTOCOL_VERSION, EventWriter, claim_protocol_channel
+
+if TYPE_CHECKING:  # workloads are imported in run(), after the framework isolation is set up
+    from workloads.base import PreparedRun
 
 EXIT_FAILED = 1
 EXIT_CANCELLED = 3
@@ -106,10 +110,10 @@ def run(spec_json: str, out_dir: Path, writer: EventWriter) -> None:
     writer.emit("summary", summary=summary)
 
 
-def _reports_device_memory(prepared: object) -> bool:
+def _reports_device_memory(prepared: PreparedRun) -> bool:
     """Whether the framework's allocator gives figures on this device; a failing query means no."""
     try:
-        return prepared.device_memory() is not None  # type: ignore[attr-defined]
+        return prepared.device_memory() is not None
     except Exception as exc:
         print(f"stepscope worker: device memory not sampled ({type(exc).__name__}: {exc})", file=sys.stderr)
         return False

@@ -2,7 +2,7 @@
 
 A backend module (`workloads/<framework>_backend.py`) exposes
 
-    prepare(spec: RunSpec, config, pool, eval_split) -> PreparedRun
+    prepare(spec: RunSpec, config: ModelConfig, pool: list[Batch], eval_split: Split | None) -> PreparedRun
 
 which builds the model (via `workloads/<workload>/<framework>_model.py`), the optimiser and
 the step function for `spec.mode` and `spec.variant`, and moves the batch pool to the device
@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
+
+from workloads.data import Features
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class PreparedRun(Protocol):
         """Run one step on batch `index % len(pool)` to completion and return the loss as a
         Python float; reading the loss is the synchronisation, so the caller's timer is honest."""
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: Features) -> npt.NDArray[np.float32]:
         """Model outputs (logits) for a numpy batch, as numpy, with the current parameters."""
 
     def device_memory(self) -> DeviceMemory | None:

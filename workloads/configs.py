@@ -7,6 +7,8 @@ normal with standard deviation 0.02. Optimiser: Adam (beta1 0.9, beta2 0.999, ep
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import TypeAlias
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -53,7 +55,7 @@ class MLPConfig(ImageClassifierConfig):
     def param_count(self) -> int:
         h, w, c = self.image_shape
         widths = (h * w * c, *self.hidden, self.num_classes)
-        return sum(a * b + b for a, b in zip(widths, widths[1:]))
+        return sum(a * b + b for a, b in pairwise(widths))
 
 
 @dataclass(frozen=True)
@@ -78,3 +80,7 @@ class TransformerConfig:
         mlp = d * f + f + f * d + d
         block = attention + mlp + 2 * (2 * d)
         return self.vocab_size * d + self.seq_len * d + self.num_layers * block + 2 * d + d * self.vocab_size + self.vocab_size
+
+
+# What registry.model_config returns: the data and the backends branch on which of the two it is.
+ModelConfig: TypeAlias = ImageClassifierConfig | TransformerConfig

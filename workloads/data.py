@@ -13,15 +13,23 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
-from workloads.configs import ImageClassifierConfig, TransformerConfig
+from workloads.configs import ModelConfig, TransformerConfig
 
 DIGITS_LEVELS = 17  # load_digits pixels are integers 0..16
 LABEL_TOKEN_OFFSET = DIGITS_LEVELS  # token of digit d is 17 + d
 MAX_POOL_BATCHES = 64  # batches kept ready on the device; the loop cycles through them
 SYNTHETIC_POOL_BATCHES = 4
+
+
+FloatArray: TypeAlias = npt.NDArray[np.float32]
+IntArray: TypeAlias = npt.NDArray[np.int32]
+Features: TypeAlias = FloatArray | IntArray  # NHWC images in [0, 1], or token ids for the transformer
+Batch: TypeAlias = tuple[Features, IntArray]  # inputs and integer targets
 
 
 class DataError(ValueError):
@@ -30,29 +38,32 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Split:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    x_train: Features
+    y_train: IntArray
+    x_test: Features
+    y_test: IntArray
 
 
 @lru_cache(maxsize=1)
-def _digits_raw() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _digits_raw() -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
+    """The 8x8 digits (pixel values 0..16) split 80/20: x_train, x_test, y_train, y_test."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     digits = load_digits()
     images = digits.images.astype(np.float32)  # (1797, 8, 8), values 0..16
     labels = digits.target.astype(np.int32)
-    return tuple(train_test_split(images, labels, test_size=0.2, random_state=0, stratify=labels))  # type: ignore[return-value]
+    x_train, x_test, y_train, y_test = train_test_split(images, labels, test_size=0.2, random_state=0, stratify=labels)
+    return x_train, x_test, y_train, y_test
 
 
-def _upscale(images: np.ndarray, size: int) -> np.ndarray:
+def _upscale(images: FloatArray, size: int) -> FloatArray:
     from scipy.ndimage import zoom
 
     factor = size / images.shape[1]
-    out = zoom(images, (1, factor, factor), order=1)
-    return np.clip(out / 16.0, 0.0, 1.0).astype(np.float32)[..., None]
+    out: FloatArray = zoom(images, (1, factor, factor), order=1)
+    nhwc: FloatArray = np.clip(out / 16.0, 0.0, 1.0).astype(np.float32)[..., None]  # one channel
+    return nhwc
 
 
 @lru_cache(maxsize=2)
@@ -62,7 +73,7 @@ def digits_images(size: int = 28) -> Split:
     return Split(_upscale(x_tr, size), y_tr, _upscale(x_te, size), y_te)
 
 
-def digit_sequences(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def digit_sequences(images: FloatArray, labels: IntArray) -> tuple[IntArray, IntArray]:
     """Token sequences from 8x8 digit images: inputs are the 64 pixel tokens, targets the
     same sequence shifted by one, ending in the label token."""
     pixels = np.rint(images).astype(np.int32).reshape(len(images), -1)
@@ -78,7 +89,7 @@ def digits_tokens() -> Split:
     return Split(a, b, c, d)
 
 
-def _read_idx(path: Path) -> np.ndarray:
+def _read_idx(path: Path) -> npt.NDArray[np.uint8]:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
@@ -125,13 +136,13 @@ def read_mnist(path: str | Path) -> Split:
     if x_tr.ndim != 3 or x_tr.shape[1:] != (28, 28) or len(x_tr) != len(y_tr) or len(x_te) != len(y_te):
         raise DataError(f"{path}: expected 28x28 images with one label each, got {x_tr.shape} and {y_tr.shape}")
 
-    def images(x: np.ndarray) -> np.ndarray:
+    def images(x: npt.NDArray[np.uint8]) -> FloatArray:
         return (x.astype(np.float32) / 255.0)[..., None]
 
     return Split(images(x_tr), y_tr.astype(np.int32), images(x_te), y_te.astype(np.int32))
 
 
-def real_split(data: str, config: ImageClassifierConfig | TransformerConfig) -> Split:
+def real_split(data: str, config: ModelConfig) -> Split:
     """The real train/test split a workload learns from and is evaluated on."""
     if isinstance(config, TransformerConfig):
         if data not in ("digits", "synthetic"):
@@ -142,17 +153,17 @@ def real_split(data: str, config: ImageClassifierConfig | TransformerConfig) -> 
     return read_mnist(data)
 
 
-def _synthetic_batch(config: ImageClassifierConfig | TransformerConfig, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _synthetic_batch(config: ModelConfig, batch: int, rng: np.random.Generator) -> Batch:
     if isinstance(config, TransformerConfig):
-        x = rng.integers(0, config.vocab_size, size=(batch, config.seq_len), dtype=np.int32)
-        y = rng.integers(0, config.vocab_size, size=(batch, config.seq_len), dtype=np.int32)
-        return x, y
-    x = rng.random((batch, *config.image_shape), dtype=np.float32)
-    y = rng.integers(0, config.num_classes, size=(batch,), dtype=np.int32)
-    return x, y
+        tokens = rng.integers(0, config.vocab_size, size=(batch, config.seq_len), dtype=np.int32)
+        next_tokens = rng.integers(0, config.vocab_size, size=(batch, config.seq_len), dtype=np.int32)
+        return tokens, next_tokens
+    images = rng.random((batch, *config.image_shape), dtype=np.float32)
+    labels = rng.integers(0, config.num_classes, size=(batch,), dtype=np.int32)
+    return images, labels
 
 
-def batch_pool(data: str, config: ImageClassifierConfig | TransformerConfig, batch: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def batch_pool(data: str, config: ModelConfig, batch: int, seed: int) -> list[Batch]:
     """The batches a run cycles through: a seeded shuffle of the real training split
     (sampled with replacement when the batch is larger than the split), or seeded noise
     of any size for `--data synthetic`."""
@@ -171,15 +182,15 @@ def batch_pool(data: str, config: ImageClassifierConfig | TransformerConfig, bat
     return [(split.x_train[i], split.y_train[i]) for i in index]
 
 
-def eval_predictions(config: ImageClassifierConfig | TransformerConfig, logits: np.ndarray) -> np.ndarray:
+def eval_predictions(config: ModelConfig, logits: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
     """Class predictions from model outputs: argmax for images; for the transformer, the
     argmax over the ten label tokens at the last position."""
-    if isinstance(config, TransformerConfig):
-        return np.argmax(logits[:, -1, LABEL_TOKEN_OFFSET : LABEL_TOKEN_OFFSET + 10], axis=-1)
-    return np.argmax(logits, axis=-1)
+    scores = logits[:, -1, LABEL_TOKEN_OFFSET : LABEL_TOKEN_OFFSET + 10] if isinstance(config, TransformerConfig) else logits
+    predictions: npt.NDArray[np.intp] = np.argmax(scores, axis=-1)
+    return predictions
 
 
-def eval_labels(config: ImageClassifierConfig | TransformerConfig, y_test: np.ndarray) -> np.ndarray:
+def eval_labels(config: ModelConfig, y_test: IntArray) -> IntArray:
     if isinstance(config, TransformerConfig):
         return y_test[:, -1] - LABEL_TOKEN_OFFSET
     return y_test

@@ -8,12 +8,13 @@ from typing import Any
 
 import jax
 import numpy as np
+import numpy.typing as npt
 import optax
 
 from workloads import registry
 from workloads.base import DeviceInfo, DeviceMemory, resolve_device_kind
-from workloads.configs import ADAM_BETAS, ADAM_EPS
-from workloads.data import Split
+from workloads.configs import ADAM_BETAS, ADAM_EPS, ModelConfig
+from workloads.data import Batch, Features, Split
 from workloads.spec import RunSpec
 
 
@@ -36,7 +37,7 @@ def select_device(requested: str) -> tuple[str, jax.Device]:
 class JaxRun:
     """One prepared run; see workloads.base.PreparedRun for the contract."""
 
-    def __init__(self, spec: RunSpec, config: Any, pool: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    def __init__(self, spec: RunSpec, config: ModelConfig, pool: list[Batch]) -> None:
         if not pool:
             raise ValueError("the batch pool is empty")
         self.spec = spec
@@ -54,9 +55,11 @@ class JaxRun:
         self._params = jax.device_put(params, self._device)
         self._opt_state = self._optimizer.init(self._params) if spec.mode == "train" else None
         self._pool = [(jax.device_put(x, self._device), jax.device_put(y, self._device)) for x, y in pool]
-        jax.block_until_ready((self._params, self._opt_state, self._pool))
+        jax.block_until_ready((self._params, self._opt_state, self._pool))  # type: ignore[no-untyped-call]  # jax.block_until_ready is unannotated
 
         step = self._train_step if spec.mode == "train" else self._infer_step
+        self._jitted: jax.stages.Wrapped | None
+        self._forward: Callable[[Any, jax.Array], jax.Array]
         if spec.variant == "compiled":
             # Donating params/opt_state lets XLA update them in place, as a real training loop would.
             self._jitted = jax.jit(step, donate_argnums=(0, 1)) if spec.mode == "train" else jax.jit(step)
@@ -72,7 +75,8 @@ class JaxRun:
     # -- the pure functions ------------------------------------------------------------------
     def _loss(self, params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
         logits = self._apply(params, x)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        loss: jax.Array = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        return loss
 
     def _train_step(self, params: Any, opt_state: Any, x: jax.Array, y: jax.Array) -> tuple[Any, Any, jax.Array]:
         loss, grads = jax.value_and_grad(self._loss)(params, x, y)
@@ -99,23 +103,26 @@ class JaxRun:
         return elapsed_ms
 
     def step(self, index: int) -> float:
-        if self._step is None:
+        step = self._step
+        if step is None:
             self.compile()
+            step = self._step
+            assert step is not None  # compile() has just set it
         x, y = self._pool[index % len(self._pool)]
         # The default device matters op by op only: constants made inside the step land there.
         with jax.default_device(self._device):
             if self.spec.mode == "train":
-                self._params, self._opt_state, loss = self._step(self._params, self._opt_state, x, y)
+                self._params, self._opt_state, loss = step(self._params, self._opt_state, x, y)
                 if self._jitted is None:
                     # Op by op, the optimiser update is dispatched after the loss exists: wait
                     # for it too, or its time would land in the next step. (A compiled step
                     # finishes all of its outputs together, so reading the loss is enough.)
-                    jax.block_until_ready((self._params, self._opt_state))
+                    jax.block_until_ready((self._params, self._opt_state))  # type: ignore[no-untyped-call]  # jax.block_until_ready is unannotated
             else:
-                loss = self._step(self._params, x, y)
+                loss = step(self._params, x, y)
         return float(loss)  # the device-to-host read is the synchronisation
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: Features) -> npt.NDArray[np.float32]:
         """Logits in batches of spec.batch_size; the last batch is padded so the jitted forward
         sees one shape only and compiles once."""
         bs = self.spec.batch_size
@@ -140,7 +147,7 @@ class JaxRun:
         return DeviceMemory(in_use, int(stats.get("peak_bytes_in_use", in_use)), "jax Device.memory_stats()")
 
 
-def prepare(spec: RunSpec, config: Any, pool: list[tuple[np.ndarray, np.ndarray]], eval_split: Split | None) -> JaxRun:
+def prepare(spec: RunSpec, config: ModelConfig, pool: list[Batch], eval_split: Split | None) -> JaxRun:
     """Build model, optimiser and step for `spec` and put the pool on the device.
     The evaluation split is not needed up front: the worker evaluates through predict()."""
     del eval_split

@@ -7,14 +7,17 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from workloads.configs import ModelConfig
+
 WORKLOADS = ("convnet", "mlp", "transformer")
 
 _BACKENDS = {"torch": "workloads.torch_backend", "jax": "workloads.jax_backend", "tf": "workloads.tf_backend"}
 
 
-def model_config(workload: str) -> object:
+def model_config(workload: str) -> ModelConfig:
     """The framework-free description of a workload (layer sizes, data kind)."""
-    return importlib.import_module(f"workloads.{workload}").CONFIG
+    config: ModelConfig = importlib.import_module(f"workloads.{workload}").CONFIG
+    return config
 
 
 def model_builder(workload: str, framework: str) -> ModuleType:

@@ -13,23 +13,26 @@ import os
 import time
 from collections.abc import Callable
 
+import numpy as np
+import numpy.typing as npt
+
+from workloads import registry
+from workloads.base import DeviceInfo, DeviceMemory, resolve_device_kind
+from workloads.configs import ADAM_BETAS, ADAM_EPS, ModelConfig
+from workloads.data import Batch, Features, Split
+from workloads.spec import RunSpec
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # TF's default CPU allocator keeps no statistics (get_memory_info('CPU:0') raises ValueError, and
 # device_memory() then reports none). Its BFC allocator does, but it also changes the speed being
 # measured (the XLA convnet step on CPU: ~94 ms default, ~42 ms BFC), so Stepscope keeps TF's
 # default; a user who runs with TF_CPU_ALLOCATOR_USE_BFC=true gets both the speed and the figures.
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+# After the environment: keras reads KERAS_BACKEND when first imported, and importing TensorFlow imports keras.
+import keras
+import tensorflow as tf
 
-from workloads import registry  # noqa: E402
-from workloads.base import DeviceInfo, DeviceMemory, resolve_device_kind  # noqa: E402
-from workloads.configs import ADAM_BETAS, ADAM_EPS  # noqa: E402
-from workloads.data import Split  # noqa: E402
-from workloads.spec import RunSpec  # noqa: E402
-
-Batch = tuple[tf.Tensor, tf.Tensor]
+DeviceBatch = tuple[tf.Tensor, tf.Tensor]
 
 
 def _loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -62,7 +65,7 @@ def _select_device(requested: str) -> tuple[str, DeviceInfo]:
 class TFRun:
     """A PreparedRun for TensorFlow: model, Adam, the batch pool as device tensors, one step."""
 
-    def __init__(self, spec: RunSpec, config: object, pool: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    def __init__(self, spec: RunSpec, config: ModelConfig, pool: list[Batch]) -> None:
         if not pool:
             raise ValueError("the batch pool is empty")
         self.spec = spec
@@ -73,7 +76,7 @@ class TFRun:
         with tf.device(self._device):
             self.model = registry.model_builder(spec.workload, "tf").build(config, spec.seed)
             self.param_count = int(sum(np.prod(w.shape) for w in self.model.weights))
-            self._pool: list[Batch] = [(tf.identity(tf.constant(x)), tf.identity(tf.constant(y))) for x, y in pool]
+            self._pool: list[DeviceBatch] = [(tf.identity(tf.constant(x)), tf.identity(tf.constant(y))) for x, y in pool]
             self.optimizer = keras.optimizers.Adam(
                 learning_rate=spec.learning_rate, beta_1=ADAM_BETAS[0], beta_2=ADAM_BETAS[1], epsilon=ADAM_EPS
             )
@@ -86,16 +89,17 @@ class TFRun:
         # spend seconds compiling a forward pass per input shape and measure nothing.
         self._forward = self._wrap(lambda x: self.model(x, training=False), jit_compile=False)
 
-    def _wrap(self, fn: Callable, jit_compile: bool) -> Callable:
+    def _wrap(self, fn: Callable[..., tf.Tensor], jit_compile: bool) -> Callable[..., tf.Tensor]:
         if self.spec.variant == "eager":
             return fn
-        return tf.function(fn, jit_compile=jit_compile)
+        graph: Callable[..., tf.Tensor] = tf.function(fn, jit_compile=jit_compile)
+        return graph
 
     def _train_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             loss = _loss(y, self.model(x, training=True))
         grads = tape.gradient(loss, self._variables)
-        self.optimizer.apply_gradients(zip(grads, self._variables))
+        self.optimizer.apply_gradients(zip(grads, self._variables, strict=True))
         return loss
 
     def _infer_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
@@ -116,7 +120,7 @@ class TFRun:
             loss = self._step(x, y)
         return float(loss)  # copies the scalar to the host, so the step has finished
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: Features) -> npt.NDArray[np.float32]:
         """Logits in chunks of the run's batch size; the last chunk is padded to the same shape
         so the graph is traced once."""
         if len(x) == 0:
@@ -138,10 +142,11 @@ class TFRun:
             info = tf.config.experimental.get_memory_info(self._memory_name)
         except ValueError:  # an allocator that keeps no statistics
             return None
-        return DeviceMemory(int(info["current"]), int(info["peak"]), f"tf.config.experimental.get_memory_info('{self._memory_name}')")
+        source = f"tf.config.experimental.get_memory_info('{self._memory_name}')"
+        return DeviceMemory(int(info["current"]), int(info["peak"]), source)
 
 
-def prepare(spec: RunSpec, config: object, pool: list[tuple[np.ndarray, np.ndarray]], eval_split: Split | None) -> TFRun:
+def prepare(spec: RunSpec, config: ModelConfig, pool: list[Batch], eval_split: Split | None) -> TFRun:
     """Build the run for a resolved spec. `eval_split` is not needed here: the worker evaluates
     through predict() with numpy arrays after the timed steps."""
     return TFRun(spec, config, pool)

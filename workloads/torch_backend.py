@@ -10,14 +10,15 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from workloads import registry
 from workloads.base import DeviceInfo, DeviceMemory, resolve_device_kind
-from workloads.configs import ADAM_BETAS, ADAM_EPS, ImageClassifierConfig, TransformerConfig
-from workloads.data import Split
+from workloads.configs import ADAM_BETAS, ADAM_EPS, ModelConfig
+from workloads.data import Batch, Features, Split
 from workloads.spec import RunSpec
 
 
@@ -37,9 +38,7 @@ def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 class TorchRun:
     """A prepared PyTorch run; see workloads.base.PreparedRun for the contract."""
 
-    def __init__(
-        self, spec: RunSpec, config: ImageClassifierConfig | TransformerConfig, pool: list[tuple[np.ndarray, np.ndarray]]
-    ) -> None:
+    def __init__(self, spec: RunSpec, config: ModelConfig, pool: list[Batch]) -> None:
         if not pool:
             raise ValueError("the batch pool is empty")
         if spec.variant not in ("eager", "compiled"):
@@ -51,7 +50,7 @@ class TorchRun:
         torch.manual_seed(spec.seed)
 
         builder = registry.model_builder(spec.workload, "torch")
-        self._inputs: Callable[[np.ndarray], torch.Tensor] = builder.inputs
+        self._inputs: Callable[[Features], torch.Tensor] = builder.inputs
         self.model: nn.Module = builder.build(config, spec.seed).to(self._device)
         self.param_count = sum(p.numel() for p in self.model.parameters())
         self._pool = [
@@ -61,7 +60,9 @@ class TorchRun:
 
         # torch.compile wraps the module; the wrapper shares the parameters, so the optimiser
         # and predict() (eager, to avoid a grad-mode recompile) see the same weights.
-        self._forward: nn.Module = torch.compile(self.model) if spec.variant == "compiled" else self.model
+        self._forward: Callable[[torch.Tensor], torch.Tensor] = (
+            torch.compile(self.model) if spec.variant == "compiled" else self.model
+        )
         if spec.mode == "train":
             self.model.train()
             self.optimizer = torch.optim.Adam(
@@ -78,7 +79,7 @@ class TorchRun:
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
         loss = _loss(self._forward(x), y)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         self.optimizer.step()
         return loss.detach()
 
@@ -105,7 +106,7 @@ class TorchRun:
             torch.cuda.synchronize(self._device)
         return loss.item()
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: Features) -> npt.NDArray[np.float32]:
         out = []
         with torch.inference_mode():
             for i in range(0, len(x), self.spec.batch_size):
@@ -123,12 +124,7 @@ class TorchRun:
         )
 
 
-def prepare(
-    spec: RunSpec,
-    config: ImageClassifierConfig | TransformerConfig,
-    pool: list[tuple[np.ndarray, np.ndarray]],
-    eval_split: Split | None,
-) -> TorchRun:
+def prepare(spec: RunSpec, config: ModelConfig, pool: list[Batch], eval_split: Split | None) -> TorchRun:
     """Build the run for a resolved spec. `eval_split` is not needed here: evaluation goes
     through predict(), which the worker calls with the test images."""
     return TorchRun(spec, config, pool)

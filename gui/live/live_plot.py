@@ -21,7 +21,7 @@ FRAME_INTERVAL_MS = 30  # ~33 fps: the headroom keeps the rate over 30 fps when 
 PHASE_BRUSHES = {"compile": (240, 120, 40, 45), "warmup": (128, 128, 128, 40), "trace": (150, 80, 200, 45)}
 
 
-class SeriesCurve(pg.PlotCurveItem):  # type: ignore[misc]  # pyqtgraph has no type information: its classes are Any
+class SeriesCurve(pg.PlotCurveItem):
     """A curve that draws a decimated view of a GrowingSeries but reports the whole series'
     bounds, so auto-range (where a plot uses it) sees all the data, not just what is drawn."""
 
@@ -64,7 +64,7 @@ class SeriesCurve(pg.PlotCurveItem):  # type: ignore[misc]  # pyqtgraph has no t
         return True
 
 
-class LivePlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph has no type information: its classes are Any
+class LivePlot(pg.PlotWidget):
     """One metric, one curve per run. `refresh()` redraws only curves whose series or view changed."""
 
     def __init__(self, series: GrowingSeries | None = None, title: str = "", y_label: str = "",

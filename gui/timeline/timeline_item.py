@@ -50,7 +50,7 @@ def draw_rects(painter: QPainter, rects: np.ndarray) -> None:
     painter.drawRects(cast(QRectF, shiboken6.wrapInstance(rects.ctypes.data, QRectF)), len(rects))
 
 
-class TimelineItem(pg.GraphicsObject):  # type: ignore[misc]  # pyqtgraph has no type information: its classes are Any
+class TimelineItem(pg.GraphicsObject):
     """Draws `lod` in data coordinates: x in ns relative to the first event, y in lanes."""
 
     def __init__(self, lod: TimelineLod, step_lo: np.ndarray, step_hi: np.ndarray, step_numbers: np.ndarray) -> None:

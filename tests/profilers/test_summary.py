@@ -10,7 +10,8 @@ def step(i: int, phase: str, ms: float, loss: float = 1.0) -> dict:
 def test_only_measured_steps_count_and_figures_follow_them() -> None:
     events = [
         {"type": "hello", "framework": "jax", "framework_version": "0.10.2", "device_kind": "cpu", "device_name": "cpu",
-         "param_count": 7, "spec": {"framework": "jax", "workload": "mlp", "mode": "train", "variant": "compiled", "batch_size": 100}},
+         "param_count": 7,
+         "spec": {"framework": "jax", "workload": "mlp", "mode": "train", "variant": "compiled", "batch_size": 100}},
         {"type": "compile", "ms": 850.0, "what": "x"},
         step(0, "warmup", 500.0),
         *[step(i, "measure", float(ms), loss=0.5) for i, ms in enumerate([10, 20, 30, 40, 50], start=1)],

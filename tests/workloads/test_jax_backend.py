@@ -49,8 +49,8 @@ def test_init_follows_the_shared_scheme_and_the_seed(workload: str) -> None:
         return jax.tree_util.tree_leaves_with_path(build(config, seed)[0])
 
     first, again, other = leaves(0), leaves(0), leaves(1)
-    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(first, again))
-    assert not all(np.array_equal(a, b) for (_, a), (_, b) in zip(first, other))
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, b) for (_, a), (_, b) in zip(first, other, strict=True))
     for path, leaf in first:
         name = jax.tree_util.keystr(path)
         assert leaf.dtype == np.float32, name

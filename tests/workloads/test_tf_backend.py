@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from profilers.hooks import ArtifactError, run_window
+from workloads import data, registry
+from workloads.base import DeviceUnavailable
+from workloads.spec import RunSpec
 
-# tf_backend first: it sets the environment TensorFlow reads (Keras backend, CPU allocator).
-from workloads import data, registry, tf_backend  # noqa: E402, I001
-from workloads.base import DeviceUnavailable  # noqa: E402
-from workloads.spec import RunSpec  # noqa: E402
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow loads
 
-import tensorflow as tf  # noqa: E402
-from profilers import tf_hooks  # noqa: E402
-from profilers.hooks import ArtifactError, run_window  # noqa: E402
+from workloads import tf_backend  # noqa: I001  before tensorflow: it sets KERAS_BACKEND, which TensorFlow's keras reads
+import tensorflow as tf
+from profilers import tf_hooks
 
 REPO = Path(__file__).resolve().parents[2]
 ACCURACY_STEP_BOUND = 100  # convnet reaches 0.90 on the digits test split in ~30-40 steps at batch 64
@@ -72,7 +72,7 @@ def test_model_init_follows_the_shared_scheme() -> None:
     assert abs(weights["embed/tokens/embeddings"].std() - 0.02) < 0.003
     mlp = registry.model_config("mlp")
     first, again = (registry.model_builder("mlp", "tf").build(mlp, 0) for _ in range(2))
-    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(first.weights, again.weights))
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(first.weights, again.weights, strict=True))
 
 
 def test_convnet_learns_digits() -> None:

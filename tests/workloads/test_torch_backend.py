@@ -55,14 +55,14 @@ def test_infer_steps_leave_parameters_alone(workload: str) -> None:
     before = [p.detach().clone() for p in run.model.parameters()]
     losses = [run.step(i) for i in range(2)]
     assert all(math.isfinite(loss) for loss in losses)
-    assert all(torch.equal(a, b) for a, b in zip(before, run.model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, run.model.parameters(), strict=True))
 
 
 def test_transformer_init_scheme() -> None:
     config = registry.model_config("transformer")
     builder = registry.model_builder("transformer", "torch")
     model, again = builder.build(config, 0), builder.build(config, 0)
-    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters(), strict=True))
     assert abs(model.token.weight.std().item() - 0.02) < 0.003
     for name, p in model.named_parameters():
         if name.endswith("bias"):

@@ -41,7 +41,8 @@ def apply(params: Params, x: jax.Array) -> jax.Array:
     y = jax.lax.reduce_window(y, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
     y = y.reshape(y.shape[0], -1)
     y = jax.nn.relu(y @ params["hidden"]["w"] + params["hidden"]["b"])
-    return y @ params["out"]["w"] + params["out"]["b"]
+    logits: jax.Array = y @ params["out"]["w"] + params["out"]["b"]
+    return logits
 
 
 def build(config: ConvNetConfig, seed: int) -> tuple[Params, Callable[[Params, jax.Array], jax.Array]]:

@@ -34,7 +34,9 @@ def build(config: ConvNetConfig, seed: int) -> keras.Model:
             ),
             keras.layers.MaxPooling2D(pool_size=2, strides=2, name="pool"),
             keras.layers.Flatten(name="flatten"),
-            keras.layers.Dense(config.hidden, activation="relu", kernel_initializer=glorot(), bias_initializer="zeros", name="hidden"),
+            keras.layers.Dense(
+                config.hidden, activation="relu", kernel_initializer=glorot(), bias_initializer="zeros", name="hidden"
+            ),
             keras.layers.Dense(config.num_classes, kernel_initializer=glorot(), bias_initializer="zeros", name="logits"),
         ],
         name="convnet",

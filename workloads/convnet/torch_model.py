@@ -28,7 +28,8 @@ class ConvNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(torch.relu(self.conv(x)))
         x = torch.flatten(x, start_dim=1)
-        return self.head(torch.relu(self.hidden(x)))
+        logits: torch.Tensor = self.head(torch.relu(self.hidden(x)))
+        return logits
 
 
 def build(config: ConvNetConfig, seed: int) -> nn.Module:
@@ -41,6 +42,7 @@ def build(config: ConvNetConfig, seed: int) -> nn.Module:
     with torch.no_grad():
         for layer in (model.conv, model.hidden, model.head):
             nn.init.xavier_uniform_(layer.weight, generator=generator)
+            assert layer.bias is not None  # every layer is built with a bias
             nn.init.zeros_(layer.bias)
     return model
 

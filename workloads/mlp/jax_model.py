@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 import jax
@@ -21,7 +22,7 @@ Params = list[dict[str, Any]]
 def init(config: MLPConfig, seed: int) -> Params:
     widths = (math.prod(config.image_shape), *config.hidden, config.num_classes)
     rng = np.random.default_rng(seed)
-    return [dense(rng, n_in, n_out) for n_in, n_out in zip(widths, widths[1:])]
+    return [dense(rng, n_in, n_out) for n_in, n_out in pairwise(widths)]
 
 
 def apply(params: Params, x: jax.Array) -> jax.Array:
@@ -29,7 +30,8 @@ def apply(params: Params, x: jax.Array) -> jax.Array:
     y = x.reshape(x.shape[0], -1)
     for layer in params[:-1]:
         y = jax.nn.relu(y @ layer["w"] + layer["b"])
-    return y @ params[-1]["w"] + params[-1]["b"]
+    logits: jax.Array = y @ params[-1]["w"] + params[-1]["b"]
+    return logits
 
 
 def build(config: MLPConfig, seed: int) -> tuple[Params, Callable[[Params, jax.Array], jax.Array]]:

@@ -18,10 +18,15 @@ def build(config: MLPConfig, seed: int) -> keras.Model:
     def glorot() -> keras.initializers.Initializer:
         return keras.initializers.GlorotUniform(seed=int(rng.integers(2**31 - 1)))
 
-    layers: list[keras.layers.Layer] = [keras.Input(shape=config.image_shape, dtype="float32"), keras.layers.Flatten(name="flatten")]
+    layers: list[keras.layers.Layer] = [
+        keras.Input(shape=config.image_shape, dtype="float32"),
+        keras.layers.Flatten(name="flatten"),
+    ]
     for i, width in enumerate(config.hidden):
         layers.append(
-            keras.layers.Dense(width, activation="relu", kernel_initializer=glorot(), bias_initializer="zeros", name=f"hidden_{i}")
+            keras.layers.Dense(
+                width, activation="relu", kernel_initializer=glorot(), bias_initializer="zeros", name=f"hidden_{i}"
+            )
         )
     layers.append(keras.layers.Dense(config.num_classes, kernel_initializer=glorot(), bias_initializer="zeros", name="logits"))
     return keras.Sequential(layers, name="mlp")

@@ -4,6 +4,8 @@ The model flattens whatever layout it gets, so the NHWC numpy images are used as
 """
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import torch
 from torch import nn
@@ -16,7 +18,7 @@ def build(config: MLPConfig, seed: int) -> nn.Module:
     h, w, c = config.image_shape
     widths = (h * w * c, *config.hidden, config.num_classes)
     layers: list[nn.Module] = [nn.Flatten(start_dim=1)]
-    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+    for i, (a, b) in enumerate(pairwise(widths)):
         layers.append(nn.Linear(a, b))
         if i < len(widths) - 2:
             layers.append(nn.ReLU())

@@ -51,13 +51,15 @@ def init(config: TransformerConfig, seed: int) -> Params:
 
 
 def _linear(p: Params, x: jax.Array) -> jax.Array:
-    return x @ p["w"] + p["b"]
+    y: jax.Array = x @ p["w"] + p["b"]
+    return y
 
 
 def _layer_norm(p: Params, x: jax.Array, eps: float) -> jax.Array:
     mean = x.mean(axis=-1, keepdims=True)
     var = jnp.square(x - mean).mean(axis=-1, keepdims=True)
-    return (x - mean) * jax.lax.rsqrt(var + eps) * p["scale"] + p["offset"]
+    normed: jax.Array = (x - mean) * jax.lax.rsqrt(var + eps) * p["scale"] + p["offset"]
+    return normed
 
 
 def _attention(p: Params, x: jax.Array, num_heads: int) -> jax.Array:
@@ -70,7 +72,8 @@ def _attention(p: Params, x: jax.Array, num_heads: int) -> jax.Array:
     q, k, v = heads(_linear(p["q"], x)), heads(_linear(p["k"], x)), heads(_linear(p["v"], x))
     scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(head_dim)
     causal = jnp.tril(jnp.ones((t, t), dtype=bool))
-    scores = jnp.where(causal, scores, jnp.finfo(scores.dtype).min)
+    lowest = jnp.finfo(scores.dtype).min  # type: ignore[no-untyped-call]  # jnp.finfo is ml_dtypes.finfo, unannotated
+    scores = jnp.where(causal, scores, lowest)
     weights = jax.nn.softmax(scores, axis=-1)
     out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, t, d)
     return _linear(p["o"], out)

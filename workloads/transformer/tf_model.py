@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -24,10 +25,10 @@ def _dense(units: int, init: Init, name: str, activation: str | None = None) -> 
     return keras.layers.Dense(units, activation=activation, kernel_initializer=init(), bias_initializer="zeros", name=name)
 
 
-class Embeddings(keras.layers.Layer):
+class Embeddings(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type information: Layer is Any
     """Token embedding plus a learned embedding of each position 0..T-1."""
 
-    def __init__(self, config: TransformerConfig, init: Init, **kwargs) -> None:
+    def __init__(self, config: TransformerConfig, init: Init, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.tokens = keras.layers.Embedding(config.vocab_size, config.d_model, embeddings_initializer=init(), name="tokens")
         self.positions = keras.layers.Embedding(config.seq_len, config.d_model, embeddings_initializer=init(), name="positions")
@@ -36,10 +37,10 @@ class Embeddings(keras.layers.Layer):
         return self.tokens(ids) + self.positions(tf.range(tf.shape(ids)[1]))[None]
 
 
-class CausalSelfAttention(keras.layers.Layer):
+class CausalSelfAttention(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type information: Layer is Any
     """Multi-head self-attention where position t attends to positions <= t only."""
 
-    def __init__(self, d_model: int, num_heads: int, init: Init, **kwargs) -> None:
+    def __init__(self, d_model: int, num_heads: int, init: Init, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.num_heads = num_heads
         self.head_dim = d_model // num_heads
@@ -60,10 +61,10 @@ class CausalSelfAttention(keras.layers.Layer):
         return self.out(tf.reshape(mixed, tf.shape(x)))
 
 
-class Block(keras.layers.Layer):
+class Block(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type information: Layer is Any
     """Pre-LN block: x + Attn(LN(x)), then x + MLP(LN(x))."""
 
-    def __init__(self, config: TransformerConfig, init: Init, **kwargs) -> None:
+    def __init__(self, config: TransformerConfig, init: Init, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.ln1 = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="ln1")
         self.attn = CausalSelfAttention(config.d_model, config.num_heads, init, name="attn")

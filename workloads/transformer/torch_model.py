@@ -16,6 +16,8 @@ from workloads.configs import EMBEDDING_STDDEV, TransformerConfig
 
 
 class CausalSelfAttention(nn.Module):
+    causal: torch.Tensor  # the [T, T] lower-triangular mask, registered as a buffer below
+
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         d = config.d_model
@@ -37,7 +39,8 @@ class CausalSelfAttention(nn.Module):
         scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
         scores = scores.masked_fill(~self.causal[:t, :t], float("-inf"))
         y = torch.softmax(scores, dim=-1) @ v  # [B, H, T, Dh]
-        return self.out(y.transpose(1, 2).reshape(b, t, d))
+        out: torch.Tensor = self.out(y.transpose(1, 2).reshape(b, t, d))
+        return out
 
 
 class Block(nn.Module):
@@ -53,7 +56,8 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln1(x))
-        return x + self.mlp(self.ln2(x))
+        out: torch.Tensor = x + self.mlp(self.ln2(x))
+        return out
 
 
 class Transformer(nn.Module):
@@ -69,7 +73,8 @@ class Transformer(nn.Module):
         x = self.token(tokens) + self.position[: tokens.shape[1]]
         for block in self.blocks:
             x = block(x)
-        return self.head(self.ln_f(x))  # [B, T, vocab] logits
+        logits: torch.Tensor = self.head(self.ln_f(x))  # [B, T, vocab]
+        return logits
 
 
 def build(config: TransformerConfig, seed: int) -> nn.Module:

@@ -23,8 +23,9 @@ from workloads.data import Batch, Features, Split
 from workloads.spec import RunSpec
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# TF's default CPU allocator keeps no statistics (get_memory_info('CPU:0') raises ValueError, and
-# device_memory() then reports none). Its BFC allocator does, but it also changes the speed being
+# TF's default CPU allocator may keep no statistics (get_memory_info('CPU:0') raises ValueError, and
+# device_memory() then reports none; TF 2.21 did so on one machine and reported figures on another).
+# The BFC allocator always does, but it also changes the speed being
 # measured (the XLA convnet step on CPU: ~94 ms default, ~42 ms BFC), so Stepscope keeps TF's
 # default; a user who runs with TF_CPU_ALLOCATOR_USE_BFC=true gets both the speed and the figures.
 

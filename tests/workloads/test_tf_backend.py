@@ -100,14 +100,17 @@ def test_other_variants(variant: str) -> None:
 
 
 def test_device_memory_on_cpu_follows_the_allocator() -> None:
-    """TF's default CPU allocator keeps no statistics: say so (None) rather than invent a figure."""
+    """Figures exactly when TF's CPU allocator keeps statistics, None when it keeps none: never
+    invented. (TF 2.21's default allocator raised on one machine and reported on another.)"""
     run = _prepare("mlp")
     run.compile()
     memory = run.device_memory()
-    if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("1", "true"):
-        assert memory is not None and 0 < memory.in_use <= memory.peak and "CPU:0" in memory.source
-    else:
+    try:
+        tf.config.experimental.get_memory_info("CPU:0")
+    except ValueError:
         assert memory is None
+    else:
+        assert memory is not None and 0 < memory.in_use <= memory.peak and "CPU:0" in memory.source
 
 
 def test_gpu_request_without_gpu() -> None:

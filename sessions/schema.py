@@ -1,10 +1,11 @@
 """The session file's schema: recognising a Stepscope file, its versions and migrations.
 
 A new file is created at v1 (`create_v1`) and brought forward by MIGRATIONS, where
-MIGRATIONS[k] takes schema v(k+1) to v(k+2). To add v2, write
-`def _v1_to_v2(conn: sqlite3.Connection) -> None` (plain `conn.execute` calls: it runs inside the
+MIGRATIONS[k] takes schema v(k+1) to v(k+2). To add v3, write
+`def _v2_to_v3(conn: sqlite3.Connection) -> None` (plain `conn.execute` calls: it runs inside the
 opener's transaction, so no `executescript`, which commits; foreign keys are off), append it to
-MIGRATIONS, set SCHEMA_VERSION = 2, and commit a `tests/data/session-v2.stepscope` made like v1's.
+MIGRATIONS, set SCHEMA_VERSION = 3, and commit a `tests/data/session-v3.stepscope` made like v2's
+(`tests/data/make_session_v2.py`).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ A frame costs O(pixels), not O(points): each curve is given only about two point
 column of the visible range (each column's min and max, from `gui.live.decimation`), so pyqtgraph's
 own clip-to-view, peak downsampling and finite checks, which walk every point every frame, are
 not used. A curve whose decimated points did not change is not touched, so a plot with nothing
-new does not repaint. Pens are 1 px and cosmetic, antialiasing off (see STACK-NOTES: Qt). A plot
+new does not repaint. Pens are 1 px and cosmetic, antialiasing off (wider or antialiased pens are far slower). A plot
 either runs its own ~30 fps timer (standalone) or is refreshed by a view that owns one timer.
 """
 from __future__ import annotations

@@ -30,18 +30,23 @@ import psutil
 from bench.common import ROOT
 
 
-def _spawn(args: list[str]) -> subprocess.Popen[str]:
-    """Output goes to temporary files: a pipe nobody reads until the end could fill and block."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True, stdout=out, stderr=err)
-    proc.outputs = (out, err)  # type: ignore[attr-defined]
-    return proc
+class _Spawned(subprocess.Popen[str]):
+    """A process whose output goes to temporary files: a pipe nobody reads until the end could
+    fill and block."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.outputs = (tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+"))
+        super().__init__([sys.executable, *args], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), text=True,
+                         stdout=self.outputs[0], stderr=self.outputs[1])
 
 
-def _read(proc: subprocess.Popen[str]) -> tuple[str, str]:
+def _spawn(args: list[str]) -> _Spawned:
+    return _Spawned(args)
+
+
+def _read(proc: _Spawned) -> tuple[str, str]:
     texts = []
-    for handle in proc.outputs:  # type: ignore[attr-defined]
+    for handle in proc.outputs:
         handle.seek(0)
         texts.append(handle.read())
         handle.close()

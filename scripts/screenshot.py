@@ -10,9 +10,11 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # read when the QApplication is made, not at import
@@ -22,7 +24,7 @@ from gui.app import apply_theme, make_app  # noqa: E402  (importable only after 
 from gui.live.main_window import MainWindow  # noqa: E402  (the same)
 
 
-def wait(app, condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]
+def wait(app: QApplication, condition: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
         app.processEvents()
@@ -41,7 +43,7 @@ def main() -> int:
         apply_theme(app, dark=True)
     folder = Path(tempfile.mkdtemp(prefix="stepscope-shot-"))
     window = MainWindow(folder / "convnet-comparison.stepscope",
-                        settings=QSettings(str(folder / "settings.ini"), QSettings.IniFormat))
+                        settings=QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
     window.resize(1500, 940)
     window.show()
     model = window.panel_model

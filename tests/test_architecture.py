@@ -133,6 +133,63 @@ def test_the_layer_rule_itself() -> None:
     assert all(layer_violation(*pair) for pair in forbidden)
 
 
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of `graph` (module -> modules it imports) as [a, b, ..., a], or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        state[module] = 1
+        path.append(module)
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            if target not in state and (found := visit(target, path)):
+                return found
+        path.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (found := visit(module, [])):
+            return found
+    return None
+
+
+def project_graph(room: str | None, lazy: bool) -> dict[str, set[str]]:
+    """Project modules -> the project modules they import (`from pkg import mod` counts as pkg.mod);
+    module-level imports only unless `lazy`, since a function-level import is how a cycle is broken."""
+    files = [p for p in python_files() if room_of(p) is not None and (room is None or room_of(p) == room)]
+    modules = {module_name(p): p for p in files}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), str(path))
+        nodes = ast.walk(tree) if lazy else iter(tree.body)
+        targets: set[str] = set()
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def test_no_import_cycles() -> None:
+    """No cycle among module-level imports anywhere, and none at all inside traces/ (lazy imports
+    included): the trace model's modules form a plain stack, readers above decoders above the table."""
+    assert import_cycle(project_graph(None, lazy=False)) is None, import_cycle(project_graph(None, lazy=False))
+    assert import_cycle(project_graph("traces", lazy=True)) is None, import_cycle(project_graph("traces", lazy=True))
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert import_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert import_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
 def test_import_reader_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
     sample = tmp_path / "probe.py"
     sample.write_text("import os\n\ndef f():\n    from profilers import runner\n    from .table import EventTable\n"

@@ -110,8 +110,9 @@ def table() -> str:
                           f"{rec['cost_fraction_of_30ms_step'] * 100:.2f} % of a 30 ms convnet step", "< 1 %",
                           rec["cost_fraction_of_30ms_step"] < 0.01, r["machine"]["date"]))
     if (r := _load("trace_reader")):
-        lines.append(_row("read a 1,000,000-event Chrome trace", _trace_figure(r), "≥ 1 M events/s (≥ 500 k), < 200 B/event",
-                          _trace_met(r), r["machine"]["date"]))
+        lines.append(_row("read a 1,000,000-event Chrome trace", _trace_figure(r),
+                          "≥ 1 M events/s, < 200 B/event (floor kept so far: ≥ 500 k events/s)", _trace_met(r),
+                          r["machine"]["date"]))
     if (r := _load("gui_startup")):
         lines.append(_row("`python main.py` to a shown window",
                           f"{r['seconds_median']:.2f} s median, {r['seconds_max']:.2f} s max",
@@ -140,8 +141,9 @@ def _trace_figure(r: dict[str, Any]) -> str:
 
 
 def _trace_met(r: dict[str, Any]) -> bool:
+    """Met only at the goal's own number; the 500 k floor is shown beside it, never counted as the goal."""
     plain = _trace_best(r)
-    return plain["events_per_s"] >= 500_000 and plain["table_bytes_per_event"] < 200
+    return plain["events_per_s"] >= 1_000_000 and plain["table_bytes_per_event"] < 200
 
 
 def update_readme() -> None:

@@ -16,3 +16,10 @@ def format_value(value: Any, digits: int = 2, *, grouping: bool = True) -> str:
             return str(value)
         return f"{value:,.{digits}f}" if grouping else f"{value:.{digits}f}"
     return str(value)
+
+
+def run_heading(record: dict[str, Any]) -> str:
+    """"torch eager", or "torch (imported)" for a run read from someone's trace (it has no
+    variant): a column heading that never reads "torch None"."""
+    variant = record.get("variant") or ("(imported)" if record.get("workload") == "imported" else "")
+    return f"{record.get('framework') or '?'} {variant}".strip()

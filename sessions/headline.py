@@ -58,7 +58,7 @@ def headline(record: RunRecord, steps: dict[str, np.ndarray]) -> dict[str, Any]:
         "compile_ms": summary.get("compile_ms"),
         "peak_host_mb": summary.get("peak_host_mb"),
         "peak_device_mb": summary.get("peak_device_mb"),
-        "final_loss": float(losses[-1]) if len(losses) else summary.get("final_loss"),
+        "final_loss": float(losses[-1]) if len(losses) and not np.isnan(losses[-1]) else summary.get("final_loss"),
         "accuracy": summary.get("accuracy"),
         "macro_f1": summary.get("macro_f1"),
         "trace_events": summary.get("trace_events"),

@@ -66,8 +66,23 @@ def load_trace(session: Session, run_id: str) -> tuple[EventTable, str]:
         raise SessionError(f"{session.path}: the stored trace of run {run_id} is damaged ({exc})") from None
 
 
+def step_events(table: EventTable) -> list[dict[str, Any]]:
+    """The trace's step windows (ProfilerStep#N, xprof step markers) as measured `step` events:
+    a window's duration is that step's time as the profiler measured it, so an imported run's
+    step statistics come from them (`t`: seconds from the first window's start)."""
+    from traces.analysis import step_windows
+
+    numbers, lo, hi = step_windows(table)
+    if not len(numbers):
+        return []
+    first = int(lo[0])
+    return [{"type": "step", "t": (int(a) - first) / 1e9, "index": int(n), "phase": "measure", "step_ms": (int(b) - int(a)) / 1e6,
+             "samples_per_s": None, "loss": None} for n, a, b in zip(numbers.tolist(), lo.tolist(), hi.tolist(), strict=True)]
+
+
 def import_trace(session_path: Path, path: Path, framework: str | None = None) -> tuple[str, EventTable, str]:
-    """Add an outside trace (file or profile log directory) as a run of kind `imported`."""
+    """Add an outside trace (file or profile log directory) as a run of kind `imported`; its step
+    windows become the run's measured steps (the summary's `steps_from` says so)."""
     from traces.analysis import describe_source
 
     table = read_trace(path, framework=framework)
@@ -76,9 +91,15 @@ def import_trace(session_path: Path, path: Path, framework: str | None = None) -
     detected = framework or table.source.framework or "unknown"
     spec = {"framework": detected, "workload": "imported", "mode": None, "variant": None, "batch_size": None,
             "imported_from": str(path.resolve())}
+    steps = step_events(table)
+    summary: dict[str, Any] = {"framework": detected, "workload": "imported", "trace_events": len(table),
+                               "device": table.source.device}
+    if steps:
+        summary["steps_from"] = f"the trace's {len(steps)} step windows (ProfilerStep#N / step markers)"
     with Session.create_or_open(session_path) as session:
         session.begin_run(run_id, spec, kind="imported")
-        session.finish_run(run_id, "ok", None, {"framework": detected, "workload": "imported", "trace_events": len(table)},
-                           f"imported from {path.resolve()}\n{description}\n")
+        if steps:
+            session.append_events(run_id, steps)
+        session.finish_run(run_id, "ok", None, summary, f"imported from {path.resolve()}\n{description}\n")
         session.store_trace(run_id, table_to_blobs(table), len(table), description, str(path.resolve()))
     return run_id, table, description

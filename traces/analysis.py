@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from traces.devices import device_kind, device_kinds, device_label, device_work
+from traces.launch_links import LAUNCH_LINK, StepIntervals, attribution
 from traces.op_groups import group_ops, timed_ops
 from traces.table import INSTANT, EventTable, Kind, kind_from_name
 
 OP_KINDS = (Kind.FRAMEWORK_OP, Kind.HLO_OP, Kind.KERNEL, Kind.MEMCPY)
 NOT_ACTIVITY = (Kind.STEP, Kind.PYTHON, Kind.PROFILER, Kind.DERIVED)  # containers / re-slices, not work
+WORK_LABELS = ((Kind.KERNEL, "kernel", "kernels"), (Kind.MEMCPY, "copy", "copies"), (Kind.HLO_OP, "XLA op", "XLA ops"))
 BREAKDOWN = ("compute", "memcpy", "input", "compile", "host_overhead", "idle")
 
 
@@ -110,7 +113,10 @@ class StepBreakdown:
     events, see `basis`), memcpy, input, compile, host_overhead (runtime / annotation / other
     recorded host work with no compute running) and idle (nothing recorded: on CPU mostly
     Python between ops). Categories are exclusive, in that order of precedence, and add up
-    to `total_ns`. Step -1 is the whole trace when it has no step markers."""
+    to `total_ns`. Step -1 is the whole trace when it has no step markers. Device work linked
+    to its launch counts in the launch's step, and such a step's time runs from its start to
+    the end of its CPU window or of its last linked device event, whichever is later (so with
+    the GPU behind the CPU, steps overlap); `attribution` says how many were placed how."""
 
     steps: np.ndarray
     start_ns: np.ndarray
@@ -123,6 +129,7 @@ class StepBreakdown:
     idle_ns: np.ndarray
     basis: str
     notes: list[str] = field(default_factory=list)
+    attribution: str = ""  # how device work was put into steps (by its launch, or by time), when any was linked
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -155,8 +162,11 @@ def step_windows(table: EventTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def _compute_basis(table: EventTable, device_rows: np.ndarray) -> tuple[tuple[Kind, ...], str]:
     on_device = device_rows[table.row] if len(device_rows) else np.zeros(len(table), bool)
+    kind = device_kind(table)  # "GPU", "TPU", "MTIA", ... from what the trace says
     if (np.isin(table.kind, (Kind.KERNEL,)) & on_device).any():
-        return (Kind.KERNEL,), "device kernels"
+        return (Kind.KERNEL,), f"device kernels ({kind})"
+    if (table.kind[on_device] == Kind.HLO_OP).any():
+        return (Kind.HLO_OP,), f"XLA ops on the {kind} (the device's op lines)"
     if (table.kind == Kind.HLO_OP).any():
         return (Kind.HLO_OP,), "XLA HLO ops executing on the CPU (framework-level ops around them count as host overhead)"
     if (table.kind == Kind.FRAMEWORK_OP).any():
@@ -170,6 +180,7 @@ def step_breakdown(table: EventTable) -> StepBreakdown:
     device_rows = np.array([r.device for r in table.rows], dtype=bool)
     compute_kinds, basis = _compute_basis(table, device_rows)
     notes: list[str] = []
+    attribution_line = ""
     steps, lo, hi = step_windows(table)
     if not len(steps):
         first, last = table.span_ns()
@@ -187,9 +198,16 @@ def step_breakdown(table: EventTable) -> StepBreakdown:
     ]
     if not sets[2].any():
         notes.append("no data-input events (DataLoader, tf.data iterators, infeed): input time reads 0")
-    intervals = [_Intervals(table, m) for m in sets]
+    # device work linked to its launch counts in the launch's step wherever it ran (the GPU lags
+    # the CPU), so such a step lasts until its last linked device event ends; the rest by time
+    linked = (table.flags & LAUNCH_LINK) != 0
+    intervals = [_Intervals(table, m & ~linked) for m in sets]
+    by_launch = [StepIntervals(table, m & linked) for m in sets[:2]]
     out = np.zeros((len(steps), len(sets)), np.int64)
-    for j, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
+    hi = hi.copy()
+    for j, (number, a, b) in enumerate(zip(steps.tolist(), lo.tolist(), hi.tolist(), strict=True)):
+        ends = [b, *(e for e in (iv.last_end(number) for iv in by_launch) if e is not None)]
+        hi[j] = b_ext = max(ends)
         s_acc: list[np.ndarray] = []
         e_acc: list[np.ndarray] = []
         covered = 0
@@ -197,23 +215,32 @@ def step_breakdown(table: EventTable) -> StepBreakdown:
             s, e = iv.within(a, b)
             s_acc.append(s)
             e_acc.append(e)
+            if k < len(by_launch):
+                s, e = by_launch[k].within(number, a, b_ext)
+                s_acc.append(s)
+                e_acc.append(e)
             now = union_ns(np.concatenate(s_acc), np.concatenate(e_acc))
             out[j, k] = now - covered
             covered = now
     total = (hi - lo).astype(np.int64)
+    placed = attribution(table)
+    if placed.total and int(steps[0]) != -1:
+        attribution_line = placed.line()
     idle = total - out.sum(axis=1)
     return StepBreakdown(steps=steps.astype(np.int64), start_ns=lo.astype(np.int64), total_ns=total,
                          compute_ns=out[:, 0], memcpy_ns=out[:, 1], input_ns=out[:, 2], compile_ns=out[:, 3],
-                         host_overhead_ns=out[:, 4], idle_ns=idle, basis=basis, notes=notes)
+                         host_overhead_ns=out[:, 4], idle_ns=idle, basis=basis, notes=notes,
+                         attribution=attribution_line)
 
 
 # -- device busy -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DeviceBusy:
     device: str
-    busy_ns: int  # union of kernel and copy time over the device's streams
+    busy_ns: int  # union of kernel, copy and device-op time over the device's rows
     window_ns: int
-    kernels: int
+    kernels: int  # kernels, or device ops (XLA Ops lines) on a device without kernels
+    kind: str = ""  # "GPU", "TPU", "MTIA", ... (traces.devices)
 
     @property
     def fraction(self) -> float:
@@ -234,10 +261,11 @@ def busy_fraction(table: EventTable) -> BusyReport:
         a, b, window = int(lo.min()), int(hi.max()), "steps"
     else:
         (a, b), window = table.span_ns(), "trace"
-    work = np.isin(table.kind, (Kind.KERNEL, Kind.MEMCPY)) & ((table.flags & INSTANT) == 0)
+    work = device_work(table) & ((table.flags & INSTANT) == 0)
+    kinds = device_kinds(table)
     device_of = [r.process or r.pid for r in table.rows]
     rows = np.unique(table.row[work]) if work.any() else np.empty(0, np.int64)
-    names = sorted({device_of[r] for r in rows.tolist() if table.rows[r].device})
+    names = sorted({device_of[r] for r in rows.tolist()})
     if not names:
         return BusyReport([], window, "no device kernel events: the trace has no device rows (a CPU-only run, "
                                       "or a profiler that records no device activity)")
@@ -246,8 +274,9 @@ def busy_fraction(table: EventTable) -> BusyReport:
         on = np.isin(table.row, [r for r in rows.tolist() if device_of[r] == name]) & work
         iv = _Intervals(table, on)
         s, e = iv.within(a, b)
-        kernels = int((on & (table.kind == Kind.KERNEL)).sum())
-        out.append(DeviceBusy(name, union_ns(s, e), b - a, kernels))
+        kernels = int((on & (table.kind == Kind.KERNEL)).sum()) or int((on & (table.kind == Kind.HLO_OP)).sum())
+        kind = next(kinds[r] for r in rows.tolist() if device_of[r] == name)
+        out.append(DeviceBusy(name, union_ns(s, e), b - a, kernels, kind))
     return BusyReport(out, window)
 
 
@@ -283,7 +312,7 @@ def describe_source(table: EventTable) -> str:
     """One paragraph: which tool wrote the trace and what it does and does not contain."""
     src = table.source
     counts = table.kind_counts()
-    device = {"cpu": "on CPU", "gpu": "on GPU", "tpu": "on TPU"}.get(src.device or "", "device unknown")
+    device = f"on {device_label(src.device)}" if src.device else "device unknown"
     steps = len(step_windows(table)[0])
     parts = [f"{src.producer} ({src.format}), {device}: {len(table):,} events"]
     parts.append(f"{steps} step{'s' if steps != 1 else ''}" if steps else "no step markers")
@@ -291,8 +320,18 @@ def describe_source(table: EventTable) -> str:
     if shown:
         parts.append(shown)
     facts = []
-    if not counts.get("kernel"):
+    work = device_work(table)
+    if work.any():
+        kind = device_kind(table)
+        done = np.bincount(table.kind[work], minlength=len(Kind))
+        shown_work = [f"{int(done[k]):,} {one if done[k] == 1 else many}" for k, one, many in WORK_LABELS if done[k]]
+        n_rows = len(np.unique(table.row[work]))
+        facts.append(f"{kind} device work: {', '.join(shown_work)} on {n_rows} device row{'s' if n_rows != 1 else ''}")
+    else:
         facts.append("no device kernel events")
+    if table.string_id("cuda_profiler_range") >= 0:
+        facts.append("cuda_profiler_range events carry CUPTI metrics; Kineto spreads them evenly over the profiled span, "
+                     "so their times are not the kernels' own")
     if not counts.get("hlo_op") and (src.format == "xplane" or src.framework in ("jax", "tf")):
         facts.append("no per-HLO-op events (" + ("framework ops, not compiled by XLA)" if counts.get("framework_op")
                                                  else "runtime/executor events only)"))

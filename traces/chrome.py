@@ -18,13 +18,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from traces.classify import HAS_HLO, HAS_STEP, HAS_TF_OP, classify, device_line_kind, guess_framework
+from traces.classify import HAS_HLO, HAS_STEP, HAS_TF_OP, classify, guess_framework
 from traces.decode import Columns, _number, decode
-from traces.table import INSTANT, Kind, TraceError, label_text
+from traces.devices import mark_device_rows
+from traces.exact_time import MAX_TS_US
+from traces.kineto import is_kineto
+from traces.launch_links import add_launch_links
+from traces.table import INSTANT, TraceError, label_text
 from traces.table_builder import TableBuilder
 
 KEEP = ("hlo_op", "hlo_module", "long_name", "tf_op", "Input Dims", "Input type", "grid", "block")  # stored per event
-MAX_TS_US = 4.5e15  # |ts| bound: 2**62 ns, so start + duration always fits int64 nanoseconds
 # phase -> class: complete, begin, end, instant, async begin, async end, counter, metadata, other
 X, B, E, INST, AB, AE, C, M, SKIP = range(9)
 PHASES = {"X": X, "B": B, "E": E, "i": INST, "I": INST, "R": INST, "n": INST, "b": AB, "e": AE, "C": C, "M": M}
@@ -57,10 +60,6 @@ def _check_times(ts: npt.NDArray[np.float64], dur: npt.NDArray[np.float64], inde
         what = "a negative duration" if dur[i] < 0 else "an invalid duration"
         j = int(index[i])
         raise TraceError(where, f"event {j}{names(j)} has {what} ({float(dur[i])!r} µs)")
-
-
-def _ns(us: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    return np.rint(us * 1000.0).astype(np.int64)
 
 
 class ChromeResult:
@@ -134,11 +133,15 @@ def _parse_into(builder: TableBuilder, data: bytes | bytearray, where: object, p
     dur[instant] = 0.0
     dur[np.isnan(dur) & ~instant] = 0.0  # a complete event without "dur" lasts 0
     _check_times(ts, dur, keep if keep is not None else np.arange(n), where, names)
+    dur_ns = (cols.dur_ns if keep is None else cols.dur_ns[keep]).copy()  # exact: traces.exact_time
+    dur_ns[instant] = 0
     keys = _Keys(builder, ukeys, prefix, flavor)
     args = _args_columns(builder, cols)
     parts: list[dict[str, np.ndarray] | None] = [
-        _part(keys, code if keep is None else code[keep], _ns(ts), _ns(dur), instant.astype(np.uint8) * INSTANT,
+        _part(keys, code if keep is None else code[keep], cols.ts_ns if keep is None else cols.ts_ns[keep], dur_ns,
+              instant.astype(np.uint8) * INSTANT,
               args if keep is None else _take(args, keep))]
+    add_launch_links(builder, data, cols, keep, process_names, parts[0], result.notes)
     if counts[B] or counts[E]:
         parts.append(_pairs(keys, cols, code, pc, B, E, where, result, names, args))
     if counts[AB] or counts[AE]:
@@ -149,7 +152,7 @@ def _parse_into(builder: TableBuilder, data: bytes | bytearray, where: object, p
         argflags, part_code = part.pop("argflags"), part.pop("code")
         used[part_code] = True
         kind = keys.kinds(part_code, argflags)
-        _device_rows(builder, part, kind)
+        mark_device_rows(builder, part, kind)
         result.events += len(part["name"])
         builder.add(kind=kind, where=where, **part)
     result.names = {builder.strings[i] for i in np.unique(keys.name[used]).tolist()}
@@ -187,9 +190,8 @@ def _flavor(cols: Columns, ukeys: list[tuple[Any, ...]], process_names: dict[Any
             return flavor
     if any(str(p).startswith(("/host:", "/device:")) for p in process_names.values()):
         return "xla"
-    if any(k[1] == "cpu_op" for k in ukeys) or (cols.top.get("schemaVersion") is not None
-                                                and cols.top.get("deviceProperties") is not None):
-        return "torch"
+    if is_kineto({k[1] for k in ukeys if isinstance(k[1], str)}, (k[2] for k in ukeys if isinstance(k[2], str)), cols.top):
+        return "torch"  # Kineto's categories, old or new, its step markers or its header (traces.kineto)
     return "chrome"
 
 
@@ -235,8 +237,14 @@ def _part(keys: _Keys, code: Codes, start: npt.NDArray[np.int64], dur: npt.NDArr
 
 
 def _cap(text: str, builder: TableBuilder) -> str:
+    """`text` whole up to Limits.max_string (1 MiB); cut past that, and noted in the source."""
     cap = builder.limits.max_string
-    return text if len(text) <= cap else text[: cap - 3] + "..."
+    if len(text) <= cap:
+        return text
+    note = f"cut names, categories or arguments longer than {cap:,} characters (Limits.max_string)"
+    if note not in builder.source.notes:
+        builder.source.notes.append(note)
+    return text[: cap - 3] + "..."
 
 
 def _args_columns(builder: TableBuilder, cols: Columns) -> ArgColumns:
@@ -251,7 +259,7 @@ def _args_columns(builder: TableBuilder, cols: Columns) -> ArgColumns:
         obj = cols.arg_obj(j)
         kept = {k: v for k, v in obj.items() if k in KEEP and v is not None}
         if kept:
-            u_id[j] = builder.intern(_args_text(kept, cap))
+            u_id[j] = builder.intern(_args_text(kept, cap, builder))
         f = 0
         if obj.get("hlo_op") is not None:
             f |= HAS_HLO
@@ -269,13 +277,13 @@ def _args_columns(builder: TableBuilder, cols: Columns) -> ArgColumns:
     return u_id[ref], u_flags[ref], u_step[ref]
 
 
-def _args_text(kept: dict[str, Any], cap: int) -> str:
+def _args_text(kept: dict[str, Any], cap: int, builder: TableBuilder) -> str:
     """Compact JSON; an over-long one is kept as a cut string, still valid JSON."""
     try:
         text = json.dumps(kept, separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
         text = json.dumps({"unparsed": repr(kept)[:cap]})
-    return text if len(text) <= cap else json.dumps({"truncated": text[: cap - 40]})
+    return text if len(text) <= cap else json.dumps({"truncated": _cap(text, builder)[: cap - 40]})
 
 
 def _pairs(keys: _Keys, cols: Columns, code: Codes, pc: npt.NDArray[np.int8], begin: int, end: int, where: object,
@@ -283,9 +291,8 @@ def _pairs(keys: _Keys, cols: Columns, code: Codes, pc: npt.NDArray[np.int8], be
     """Complete events from B/E pairs (per thread, nested) or async b/e pairs (per id)."""
     async_rows = begin == AB
     idx = np.flatnonzero((pc == begin) | (pc == end))
-    ts = cols.ts[idx]
-    _check_times(ts, np.zeros(len(idx)), idx, where, names)
-    order = idx[np.lexsort((idx, ts))]
+    _check_times(cols.ts[idx], np.zeros(len(idx)), idx, where, names)
+    order = idx[np.lexsort((idx, cols.ts_ns[idx]))]  # exact times: float epoch µs would reorder close events
     ids = dict(zip(order.tolist(), cols.ids_at(order.tolist()), strict=True)) if async_rows else {}
     open_: dict[Any, list[int]] = {}
     starts, ends, rows = [], [], []
@@ -308,8 +315,8 @@ def _pairs(keys: _Keys, cols: Columns, code: Codes, pc: npt.NDArray[np.int8], be
     if not starts:
         return None
     b_idx, e_idx = np.array(starts), np.array(ends)
-    start = _ns(cols.ts[b_idx])
-    return _part(keys, code[b_idx], start, _ns(cols.ts[e_idx]) - start, np.zeros(len(b_idx), np.uint8),
+    start = cols.ts_ns[b_idx]
+    return _part(keys, code[b_idx], start, cols.ts_ns[e_idx] - start, np.zeros(len(b_idx), np.uint8),
                  _take(args, b_idx), rows=rows)
 
 
@@ -319,39 +326,20 @@ def _take(args: ArgColumns, idx: npt.NDArray[np.intp]) -> ArgColumns:
     return ids[idx], flags[idx], step[idx]
 
 
-def _device_rows(builder: TableBuilder, part: dict[str, np.ndarray], kind: npt.NDArray[np.uint8]) -> None:
-    """Mark device rows and apply xprof's device-line kinds in place."""
-    rows = part["row"]
-    n_rows = len(builder.rows)  # row ids are small: counting beats sorting a million of them
-    for r in np.flatnonzero(np.bincount(rows[(kind == Kind.KERNEL) | (kind == Kind.MEMCPY)], minlength=n_rows)).tolist():
-        builder.rows[r]["device"] = True
-    for r in np.flatnonzero(np.bincount(rows, minlength=n_rows)).tolist():
-        info = builder.rows[r]
-        if not (info["process"].startswith("/device:") and not info["process"].startswith("/device:CUSTOM")):
-            continue
-        info["device"] = True
-        on_row = rows == r
-        uniq, inverse = np.unique(part["name"][on_row], return_inverse=True)
-        forced = np.array([device_line_kind(info["thread"], builder.strings[u] if u >= 0 else "") for u in uniq.tolist()],
-                          dtype=np.uint8)
-        kind[on_row] = forced[inverse]
-
-
 def _memory_counters(builder: TableBuilder, cols: Columns, idx: npt.NDArray[np.intp], where: object, names: _Names) -> None:
     """torch `[memory]` instants -> "Total Allocated" / "Total Reserved" series per device."""
-    ts = cols.ts[idx]
-    _check_times(ts, np.zeros(len(idx)), idx, where, names)
+    _check_times(cols.ts[idx], np.zeros(len(idx)), idx, where, names)
     sids, times, values = [], [], []
-    for pos, i in enumerate(idx.tolist()):
+    for i in idx.tolist():
         device = _torch_device(cols.arg(i, "Device Type"), cols.arg(i, "Device Id"))
         for fname in ("Total Allocated", "Total Reserved"):
             v = _number(cols.arg(i, fname))
             if math.isfinite(v):
                 sids.append(builder.series(f"[memory] {device}", fname, "bytes", device))
-                times.append(ts[pos])
+                times.append(cols.ts_ns[i])
                 values.append(v)
     if sids:
-        builder.add_counters(np.array(sids), _ns(np.array(times)), np.array(values))
+        builder.add_counters(np.array(sids), np.array(times, np.int64), np.array(values))
 
 
 def _torch_device(device_type: Any, device_id: Any) -> str:
@@ -364,11 +352,10 @@ def _torch_device(device_type: Any, device_id: Any) -> str:
 def _chrome_counters(builder: TableBuilder, cols: Columns, ukeys: list[tuple[Any, ...]], code: Codes, idx: npt.NDArray[np.intp],
                      process_names: dict[Any, str], where: object, names: _Names) -> None:
     """Chrome "C" events: one series per (track name, argument) of numeric values."""
-    ts = cols.ts[idx]
-    _check_times(ts, np.zeros(len(idx)), idx, where, names)
+    _check_times(cols.ts[idx], np.zeros(len(idx)), idx, where, names)
     sids, times, values = [], [], []
     counter_args = cols.counter_args()
-    for pos, i in enumerate(idx.tolist()):
+    for i in idx.tolist():
         args = counter_args.get(i)
         if not isinstance(args, dict):
             continue
@@ -381,10 +368,10 @@ def _chrome_counters(builder: TableBuilder, cols: Columns, ukeys: list[tuple[Any
             if not math.isfinite(v):
                 continue
             sids.append(builder.series(track, label_text(key, 200), "bytes" if memoryish else "", device))
-            times.append(ts[pos])
+            times.append(cols.ts_ns[i])
             values.append(v)
     if sids:
-        builder.add_counters(np.array(sids), _ns(np.array(times)), np.array(values))
+        builder.add_counters(np.array(sids), np.array(times, np.int64), np.array(values))
 
 
 def framework_from(result: ChromeResult) -> str | None:

@@ -13,6 +13,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from traces import devices
+from traces.kineto import CATEGORY_KINDS
+from traces.launch_links import launch_steps
 from traces.table import EventTable, Kind
 from traces.table_builder import TableBuilder
 
@@ -25,31 +28,22 @@ STEP_NAME = re.compile(r"^ProfilerStep#(\d+)$")
 COMPILE_NAME = re.compile(r"(?i)compil(?:e(?!d)|ation|ing)|\bptxas\b|autotun")
 INPUT_NAME = re.compile(r"(?i)dataloader|^iterator::|iteratorgetnext|\binfeed")
 PROFILER_NAMES = {"Iteration Start: PyTorch Profiler", "Record Window End"}
-KERNEL_CATS = {"kernel", "gpu_kernel", "device_kernel"}
-MEMCPY_CATS = {"gpu_memcpy", "gpu_memset", "memcpy", "memset"}
-RUNTIME_CATS = {"cuda_runtime", "cuda_driver", "hip_runtime", "hip_driver", "xpu_runtime", "xpu_driver",
-                "privateuse1_runtime", "privateuse1_driver", "mtia_runtime", "runtime"}
-OP_CATS = {"cpu_op", "operator", "op", "tf_op", "framework_op", "aten"}
-ANNOTATION_CATS = {"user_annotation", "gpu_user_annotation", "annotation"}
-MEMCPY_NAME = re.compile(r"(?i)memcpy|memset")
+# kinds a category settles before any name rule (a kernel named "autotune_x" is still a kernel)
+FIRM_KINDS = (Kind.KERNEL, Kind.MEMCPY, Kind.RUNTIME, Kind.PYTHON, Kind.PROFILER, Kind.DERIVED)
 
 
 def event_kind(cat: str, name: str, argflags: int, flavor: str) -> Kind:
     """The kind of one (category, name, argument flags) combination. `flavor` is "torch",
     "xla" (TSL/xprof traces: JAX and TensorFlow) or "chrome" (anything else): in XLA traces an
     uncategorised host event is runtime, elsewhere it is OTHER."""
-    c = cat.lower()
+    by_cat = CATEGORY_KINDS.get(cat.lower())  # Kineto's activity types, old and new, and others' (traces.kineto)
     if argflags & HAS_STEP or STEP_NAME.match(name):
         return Kind.STEP
-    if c in KERNEL_CATS:
-        return Kind.KERNEL
-    if c in MEMCPY_CATS:
-        return Kind.MEMCPY
-    if c in RUNTIME_CATS:
-        return Kind.RUNTIME
-    if c in ("python_function", "python") or (flavor == "xla" and name.startswith("$")):
+    if by_cat in FIRM_KINDS:
+        return by_cat
+    if flavor == "xla" and name.startswith("$"):
         return Kind.PYTHON
-    if c == "trace" or name in PROFILER_NAMES:
+    if name in PROFILER_NAMES:
         return Kind.PROFILER
     if COMPILE_NAME.search(name):
         return Kind.COMPILE
@@ -57,23 +51,11 @@ def event_kind(cat: str, name: str, argflags: int, flavor: str) -> Kind:
         return Kind.INPUT
     if argflags & HAS_HLO:
         return Kind.HLO_OP
-    if argflags & HAS_TF_OP or c in OP_CATS:
+    if argflags & HAS_TF_OP:
         return Kind.FRAMEWORK_OP
-    if c in ANNOTATION_CATS:
-        return Kind.ANNOTATION
+    if by_cat is not None and by_cat != Kind.OTHER:
+        return by_cat
     return Kind.RUNTIME if flavor == "xla" else Kind.OTHER
-
-
-def device_line_kind(thread: str, event_name: str) -> Kind | None:
-    """Kind forced by an xprof device row ("/device:GPU:0" process): streams hold kernels and
-    copies, "XLA Ops" the per-HLO device time; the other lines (XLA Modules, Steps, framework
-    ops / name scopes, source code, launch stats) re-slice the same device time, so they are
-    DERIVED and stay out of busy time and op tables."""
-    if thread.startswith("Stream"):
-        return Kind.MEMCPY if MEMCPY_NAME.search(event_name) else Kind.KERNEL
-    if thread in ("XLA Ops", "Async XLA Ops"):
-        return Kind.HLO_OP
-    return Kind.DERIVED
 
 
 def classify(cat: np.ndarray, name: np.ndarray, argflags: np.ndarray, strings: list[str], flavor: str) -> np.ndarray:
@@ -113,7 +95,8 @@ def step_number(name: str) -> int | None:
 
 def assign_steps(table: EventTable) -> None:
     """Fill `table.step` with the step number whose marker window contains each event's
-    start (markers of one step number on several rows are merged into one window)."""
+    start (markers of one step number on several rows are merged into one window); a device
+    event linked to its launch (`traces.launch_links`) takes the launch's step instead."""
     markers = np.flatnonzero(table.kind == Kind.STEP)
     step = np.full(len(table), -1, np.int32)
     if not len(markers):
@@ -142,6 +125,7 @@ def assign_steps(table: EventTable) -> None:
     step[ok] = win_step[idx[ok]]
     step[markers] = numbers
     table.step = step
+    launch_steps(table)  # device work launched by the CPU goes in its launch's step, wherever it ran
 
 
 def finish_table(builder: TableBuilder, framework: str | None) -> EventTable:
@@ -155,11 +139,5 @@ def finish_table(builder: TableBuilder, framework: str | None) -> EventTable:
 
 
 def guess_device(table: EventTable, device_properties: object, flavor: str) -> str | None:
-    """"tpu" / "gpu" / "cpu" from the rows' process names and kernel events (or torch's
-    deviceProperties); None for a generic Chrome trace that does not say."""
-    procs = {r.process for r in table.rows}
-    if any(p.startswith("/device:TPU") for p in procs):
-        return "tpu"
-    if any(p.startswith("/device:GPU") for p in procs) or (table.kind == Kind.KERNEL).any() or device_properties:
-        return "gpu"
-    return "cpu" if flavor in ("torch", "xla") else None
+    """SourceInfo.device for a finished table: see `traces.devices.guess_device`."""
+    return devices.guess_device(table, device_properties, flavor)

@@ -24,19 +24,19 @@ import numpy as np
 import numpy.typing as npt
 
 from traces import decode_pool
+from traces.exact_time import MAX_TS_US, exact_float, number_text, parse_times
 from traces.json_decoders import (
     ARGS,
     CHUNK_BYTES,
-    DUR,
     FAST_ERRORS,
     SEL,
     TOP_KEYS,
-    TS,
     arg_ids,
     decode_range,
     key_firsts,
     msgspec,
     raw_decoder,
+    times_text,
     top_decoder,
     whole_decoder,
 )
@@ -46,20 +46,26 @@ MAX_OUTSIDE = 16 << 20  # bytes before and after the event array that `_find_eve
 _EVENTS_KEY = re.compile(rb'"traceEvents"[ \t\r\n]*:[ \t\r\n]*\[')
 _MARK = b'"stepscope: the traceEvents array"'
 _FAST_ERRORS = FAST_ERRORS
+_EXACT_DECODER = msgspec.json.Decoder(float_hook=exact_float) if msgspec is not None else None
 _Item = TypeVar("_Item", bound=np.generic)
 
 
 class Columns:
-    """The decoded events. `ukeys[code[i]]` is event i's (ph, cat, name, pid, tid); `ts`/`dur`
-    in µs (NaN: missing, inf: not a number); `arg_ref[i]` indexes `arg_keys`, the distinct
+    """The decoded events. `ukeys[code[i]]` is event i's (ph, cat, name, pid, tid); `ts_ns` /
+    `dur_ns` the exact times in ns (`traces.exact_time`; 0 where missing or invalid), `ts` /
+    `dur` the same as float µs, for checks and messages (NaN: missing, inf: not a number or
+    out of range: only approximate for epoch times); `arg_ref[i]` indexes `arg_keys`, the distinct
     selected-argument sets as compact JSON (-1: none). `data` (the file) serves the rare second
     pass for ids and counter arguments; the generic path passes those in instead."""
 
     def __init__(self, ukeys: list[tuple[Any, ...]], code: npt.NDArray[np.intp], ts: npt.NDArray[np.float64],
                  dur: npt.NDArray[np.float64], arg_ref: npt.NDArray[np.int32], arg_keys: list[bytes], top: dict[str, Any],
                  data: bytes | bytearray = b"", ids: list[Any] | None = None,
-                 counter_args: dict[int, Any] | None = None) -> None:
+                 counter_args: dict[int, Any] | None = None, ts_ns: npt.NDArray[np.int64] | None = None,
+                 dur_ns: npt.NDArray[np.int64] | None = None) -> None:
         self.ukeys, self.code, self.ts, self.dur, self.arg_ref, self.arg_keys = ukeys, code, ts, dur, arg_ref, arg_keys
+        self.ts_ns = ts_ns if ts_ns is not None else _float_ns(ts)
+        self.dur_ns = dur_ns if dur_ns is not None else _float_ns(dur)
         self.top, self._data, self._ids, self._counter_args = top, data, ids, counter_args
         self.n = len(code)
         self._objs: dict[int, dict[str, Any]] = {}
@@ -103,41 +109,49 @@ class _Acc:
         self.keys: dict[tuple[Any, ...], int] = {}
         self.args: dict[bytes, int] = {}
         self.first: list[npt.NDArray[np.int64]] = []
-        self.ts: list[npt.NDArray[np.float64]] = []
-        self.dur: list[npt.NDArray[np.float64]] = []
+        self.ts: list[bytes] = []  # per chunk, its events' ts as comma-joined JSON texts
+        self.dur: list[bytes] = []
         self.ref: list[npt.NDArray[np.int32]] = []
         self.n = 0
 
-    def add(self, keys: list[tuple[Any, ...]], ts: npt.NDArray[np.float64], dur: npt.NDArray[np.float64],
-            args: list[Any]) -> None:
-        """The generic path's columns: keys are (ph, cat, name, pid, tid) tuples."""
-        n = self._count(len(ts))
-        self.first.append(np.fromiter(map(self.keys.setdefault, keys, count(n)), np.int64, len(ts)))
+    def add(self, keys: list[tuple[Any, ...]], ts: bytes, dur: bytes, args: list[Any]) -> None:
+        """The generic path's columns: keys are (ph, cat, name, pid, tid) tuples, times texts."""
+        n = self._count(len(keys))
+        self.first.append(np.fromiter(map(self.keys.setdefault, keys, count(n)), np.int64, len(keys)))
         self._rest(ts, dur, args)
 
     def add_structs(self, events: list[Any]) -> None:
         n = len(events)
         self.first.append(np.fromiter(key_firsts(self.keys, events, self._count(n)), np.int64, n))
-        self._rest(np.fromiter(map(TS, events), np.float64, n), np.fromiter(map(DUR, events), np.float64, n),
-                   list(map(ARGS, events)))
+        self._rest(*times_text(events), list(map(ARGS, events)))
 
     def _count(self, n: int) -> int:
         if self.n + n > self.max_events:
             raise TraceError(self.where, f"more than {self.max_events:,} events (raise Limits.max_events to read it)")
         return self.n
 
-    def _rest(self, ts: npt.NDArray[np.float64], dur: npt.NDArray[np.float64], args: list[Any]) -> None:
-        self.ts.append(ts)
-        self.dur.append(dur)
+    def _rest(self, ts: bytes, dur: bytes, args: list[Any]) -> None:
+        n = len(args)
+        if n:  # an empty chunk's text would read as one token
+            self.ts.append(ts)
+            self.dur.append(dur)
         ids = arg_ids(self.args, args, self.max_string)
-        self.ref.append(np.full(len(ts), -1, np.int32) if ids is None else np.fromiter(ids, np.int32, len(ts)))
-        self.n += len(ts)
+        self.ref.append(np.full(n, -1, np.int32) if ids is None else np.fromiter(ids, np.int32, n))
+        self.n += n
 
     def columns(self, top: dict[str, Any], **extra: Any) -> Columns:
         firsts = np.fromiter(self.keys.values(), np.int64, len(self.keys))  # increasing: insertion order
         code = np.searchsorted(firsts, _joined(self.first, np.int64))
-        return Columns(list(self.keys), code, _joined(self.ts, np.float64), _joined(self.dur, np.float64),
-                       _joined(self.ref, np.int32), list(self.args), top, **extra)
+        ts_ns, ts = parse_times(b",".join(self.ts), self.n)
+        dur_ns, dur = parse_times(b",".join(self.dur), self.n)
+        return Columns(list(self.keys), code, ts, dur, _joined(self.ref, np.int32), list(self.args), top, **extra,
+                       ts_ns=ts_ns, dur_ns=dur_ns)
+
+
+def _float_ns(us: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """ns from float µs (exact only for times short of ~2**43 ns): for Columns made without
+    the exact times."""
+    return np.where(np.abs(us) <= MAX_TS_US, np.rint(us * 1000.0), 0.0).astype(np.int64)
 
 
 def _joined(parts: list[npt.NDArray[_Item]], dtype: type[_Item]) -> npt.NDArray[_Item]:
@@ -261,14 +275,15 @@ def _decode_generic(data: bytes | bytearray, where: object) -> Any:
 
 
 def _loads(data: bytes | bytearray) -> Any:
+    """Any JSON value; every float keeps its text (`exact_time.ExactFloat`), so times stay exact."""
     if msgspec is not None:
         try:
-            return msgspec.json.decode(data)
+            return _EXACT_DECODER.decode(data)
         except msgspec.DecodeError:
             pass  # the stdlib says precisely what is wrong (and names NaN / Infinity)
         except msgspec.ValidationError as exc:  # e.g. "Number out of range"
             raise ValueError(str(exc)) from None
-    return json.loads(data, parse_constant=_reject_constant)
+    return json.loads(data, parse_constant=_reject_constant, parse_float=exact_float)
 
 
 def _number(value: Any) -> float:
@@ -308,8 +323,8 @@ def _generic(doc: Any, where: object, max_events: int, max_string: int) -> Colum
     else:
         raise TraceError(where, "JSON but not a Chrome trace (neither an object with traceEvents nor a list)")
     keys: list[tuple[Any, ...]] = []
-    ts: list[float] = []
-    dur: list[float] = []
+    ts: list[bytes] = []
+    dur: list[bytes] = []
     args_col: list[Any] = []
     ids: list[Any] = []
     counter_args: dict[int, Any] = {}
@@ -320,8 +335,8 @@ def _generic(doc: Any, where: object, max_events: int, max_string: int) -> Colum
         ph = ph if isinstance(ph, str) else ""
         keys.append((ph, _str_or_none(ev.get("cat")), _str_or_none(ev.get("name")), _label(ev.get("pid")),
                      _label(ev.get("tid"))))
-        ts.append(_number(ev.get("ts")))
-        dur.append(_number(ev.get("dur")))
+        ts.append(number_text(ev.get("ts")))
+        dur.append(number_text(ev.get("dur")))
         ids.append(ev.get("id"))
         args = ev.get("args")
         if isinstance(args, dict):
@@ -331,5 +346,5 @@ def _generic(doc: Any, where: object, max_events: int, max_string: int) -> Colum
         else:
             args_col.append(None)
     acc = _Acc(where, max_events, max_string)
-    acc.add(keys, np.array(ts, np.float64), np.array(dur, np.float64), args_col)
+    acc.add(keys, b",".join(ts), b",".join(dur), args_col)
     return acc.columns(top, ids=ids, counter_args=counter_args)

@@ -36,7 +36,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from traces.json_decoders import ARGS, DUR, FAST_ERRORS, SPLIT, TS, arg_ids, decode_range, key_firsts, msgspec
+from traces.json_decoders import ARGS, FAST_ERRORS, SPLIT, arg_ids, decode_range, key_firsts, msgspec, times_text
 
 if TYPE_CHECKING:  # numpy only for the types: the worker must not import it
     import numpy as np
@@ -70,8 +70,8 @@ if msgspec is not None:
         keys: list[Key] = msgspec.field(default_factory=list)
         firsts: bytes = b""  # int64 per key: the index of its first event in the block
         first: bytes = b""  # int64 per event: its key's first index
-        ts: bytes = b""  # float64
-        dur: bytes = b""  # float64
+        ts: bytes = b""  # the events' ts as comma-joined JSON texts (`traces.exact_time`)
+        dur: bytes = b""  # the same for dur
         ref: bytes = b""  # int32 per event: its argument set in `args`, -1: none
         args: list[bytes] = msgspec.field(default_factory=list)
 
@@ -85,8 +85,8 @@ class Accumulator(Protocol):
     keys: dict[tuple[Any, ...], int]
     args: dict[bytes, int]
     first: list[npt.NDArray[np.int64]]
-    ts: list[npt.NDArray[np.float64]]
-    dur: list[npt.NDArray[np.float64]]
+    ts: list[bytes]
+    dur: list[bytes]
     ref: list[npt.NDArray[np.int32]]
     n: int
 
@@ -286,8 +286,9 @@ def merge(acc: Accumulator, part: Part) -> None:
     firsts = np.frombuffer(part.firsts, np.int64)  # each key's first event, in the block
     mine = np.fromiter(map(acc.keys.setdefault, part.keys, (firsts + acc.n).tolist()), np.int64, len(firsts))
     acc.first.append(mine[np.searchsorted(firsts, np.frombuffer(part.first, np.int64))])
-    acc.ts.append(np.frombuffer(part.ts, np.float64))
-    acc.dur.append(np.frombuffer(part.dur, np.float64))
+    if part.n:  # an empty block's text would read as one token
+        acc.ts.append(part.ts)
+        acc.dur.append(part.dur)
     ids = np.array([acc.args.setdefault(k, len(acc.args)) for k in part.args] + [-1], np.int32)
     acc.ref.append(ids[np.frombuffer(part.ref, np.int32)])  # -1 (no arguments) picks the last: -1
     acc.n += part.n
@@ -301,7 +302,9 @@ class Block:
         self.max_events, self.max_string = max_events, max_string
         self.keys: dict[tuple[Any, ...], int] = {}
         self.args: dict[bytes, int] = {}
-        self.first, self.ts, self.dur, self.ref = array("q"), array("d"), array("d"), array("i")
+        self.first, self.ref = array("q"), array("i")
+        self.ts: list[bytes] = []  # per chunk, comma-joined JSON texts
+        self.dur: list[bytes] = []
         self.n = 0
 
     def add_structs(self, events: list[Any]) -> None:
@@ -309,15 +312,17 @@ class Block:
         if self.n + n > self.max_events:
             raise _TooMany
         self.first.extend(key_firsts(self.keys, events, self.n))
-        self.ts.extend(map(TS, events))
-        self.dur.extend(map(DUR, events))
+        if n:
+            ts, dur = times_text(events)
+            self.ts.append(ts)
+            self.dur.append(dur)
         ids = arg_ids(self.args, list(map(ARGS, events)), self.max_string)
         self.ref.extend(repeat(-1, n) if ids is None else ids)
         self.n += n
 
     def part(self, block: int) -> Part:
         return Part(block=block, n=self.n, keys=list(self.keys), firsts=array("q", self.keys.values()).tobytes(),
-                    first=self.first.tobytes(), ts=self.ts.tobytes(), dur=self.dur.tobytes(), ref=self.ref.tobytes(),
+                    first=self.first.tobytes(), ts=b",".join(self.ts), dur=b",".join(self.dur), ref=self.ref.tobytes(),
                     args=list(self.args))
 
 

@@ -1,5 +1,6 @@
 """EventTable -> Chrome-trace JSON that Perfetto and chrome://tracing load, and that
-`read_chrome_trace` reads back to the same events (count, times, kinds, rows, steps).
+`read_chrome_trace` reads back to the same events (count, times, kinds, rows, steps, and the
+launch links, as `correlation` arguments or "ac2g" flows, whichever they were read from).
 
 Rows become process/thread metadata, events "X" (or "i" for instants) with the kept
 arguments, counters "C" events; a `otherData.stepscope` header restores the source
@@ -17,12 +18,15 @@ import numpy as np
 import numpy.typing as npt
 
 from traces.json_decoders import msgspec
+from traces.launch_links import VIA_FLOW
 from traces.table import INSTANT, EventTable, Kind
 
 
 def _us(ns: npt.NDArray[np.int64], offset: int) -> list[float]:
-    """ns -> µs floats relative to `offset`; exact back to the nanosecond while the trace
-    spans less than 2**50 ns (13 days)."""
+    """ns -> µs floats relative to `offset` (the first event: exported times are short even
+    for an epoch-µs trace). Exact back to the nanosecond while the trace spans less than 2**41
+    µs (25 days): such a float's shortest text, which msgspec and json write, is the decimal
+    "12.345" itself, and `traces.exact_time` reads that exactly."""
     us: list[float] = ((ns - offset) / 1000.0).tolist()
     return us
 
@@ -76,9 +80,10 @@ def chrome_trace_dict(table: EventTable) -> dict[str, Any]:
     rp, rt = np.array(row_pid, np.int64), np.array(row_tid, np.int64)
     pid_col = rp[table.row].tolist() if len(table) else []
     tid_col = rt[table.row].tolist() if len(table) else []
+    correlation = _correlations(table)
     columns = zip(table.name.tolist(), table.cat.tolist(), table.kind.tolist(), table.flags.tolist(), table.args.tolist(),
-                  table.step.tolist(), pid_col, tid_col, starts, durs, strict=True)
-    for n, c, k, f, a, s, pid, tid, ts, dur in columns:
+                  table.step.tolist(), pid_col, tid_col, starts, durs, correlation.tolist(), strict=True)
+    for n, c, k, f, a, s, pid, tid, ts, dur, corr in columns:
         ev: dict[str, Any] = {"name": strings[n] if n >= 0 else "", "pid": pid, "tid": tid, "ts": ts}
         if f & INSTANT:
             ev["ph"], ev["s"] = "i", "t"
@@ -89,14 +94,40 @@ def chrome_trace_dict(table: EventTable) -> dict[str, Any]:
         args = json.loads(strings[a]) if a >= 0 else {}
         if k == Kind.STEP:
             args["step_num"] = s
+        if corr >= 0:
+            args["correlation"] = corr
         if args:
             ev["args"] = args
         events.append(ev)
+    events.extend(_flow_events(table, pid_col, tid_col, starts))
     events.extend(_counter_events(table, pids, first))
     src = table.source
     header = {"flavor": _flavor(table), "producer": src.producer, "framework": src.framework, "device": src.device,
               "time_origin_ns": src.time_origin_ns, "ts_offset_ns": first, "notes": list(src.notes), "original": src.path}
     return {"traceEvents": events, "displayTimeUnit": "ns", "otherData": {"stepscope": header}}
+
+
+def _correlations(table: EventTable) -> npt.NDArray[np.int64]:
+    """Per event, the `correlation` argument that rebuilds its launch link on re-import (the
+    launch's index; -1: none), for the links read from correlation arguments."""
+    out = np.full(len(table), -1, np.int64)
+    by_arg = (table.flags[table.link_dst] & VIA_FLOW) == 0
+    out[table.link_dst[by_arg]] = table.link_src[by_arg]
+    out[table.link_src[by_arg]] = table.link_src[by_arg]
+    return out
+
+
+def _flow_events(table: EventTable, pid_col: list[int], tid_col: list[int], starts: list[float]) -> list[dict[str, Any]]:
+    """Kineto's "ac2g" flow events for the launch links read from flows, so they read back as flows."""
+    out: list[dict[str, Any]] = []
+    by_flow = (table.flags[table.link_dst] & VIA_FLOW) != 0
+    src, dst = table.link_src[by_flow].tolist(), table.link_dst[by_flow].tolist()
+    for i in sorted(set(src)):
+        out.append({"ph": "s", "id": i, "pid": pid_col[i], "tid": tid_col[i], "ts": starts[i], "cat": "ac2g", "name": "ac2g"})
+    for i, j in zip(src, dst, strict=True):
+        out.append({"ph": "f", "id": i, "pid": pid_col[j], "tid": tid_col[j], "ts": starts[j], "cat": "ac2g", "name": "ac2g",
+                    "bp": "e"})
+    return out
 
 
 def _counter_events(table: EventTable, pids: _Ids, offset: int) -> list[dict[str, Any]]:

@@ -42,7 +42,10 @@ class Limits:
 
     max_bytes: int = 2 * GiB  # decompressed JSON / XPlane size
     max_events: int = 20_000_000
-    max_string: int = 4096  # longer names and argument texts are cut (a name is not a payload)
+    # a name, category or argument text longer than this is cut, and the source's notes say so:
+    # a guard against absurd sizes only (real templated kernel names pass 5,000 characters; the
+    # memory all strings take is bounded by max_bytes, as each distinct string is kept once)
+    max_string: int = 1 << 20
 
 
 class Kind(IntEnum):
@@ -118,7 +121,7 @@ class SourceInfo:
     format: str = "chrome"  # chrome | xplane | stepscope-chrome
     producer: str = "unknown"  # torch.profiler | jax.profiler | tf.profiler | chrome trace
     framework: str | None = None  # torch | jax | tf | None
-    device: str | None = None  # cpu | gpu | tpu | None when the trace does not say
+    device: str | None = None  # cpu | gpu | tpu | mtia | xpu | hpu ... (traces.devices) | None: the trace does not say
     time_origin_ns: int = 0  # absolute time of ts 0 when the trace records it (torch baseTimeNanoseconds)
     notes: list[str] = field(default_factory=list)
 
@@ -155,6 +158,9 @@ class EventTable:
     series: list[CounterSeries]
     source: SourceInfo
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    # launch links, sparse (traces.launch_links): device event link_dst[i] was launched by host event link_src[i]
+    link_src: npt.NDArray[np.int32] = field(default_factory=lambda: np.empty(0, np.int32))
+    link_dst: npt.NDArray[np.int32] = field(default_factory=lambda: np.empty(0, np.int32))
 
     def __len__(self) -> int:
         return int(self.name.shape[0])
@@ -191,7 +197,7 @@ class EventTable:
     def nbytes_breakdown(self) -> dict[str, int]:
         """Bytes this table holds, by part: numpy columns, and the Python strings (object
         size + list slot) of the string table and row names."""
-        columns = sum(getattr(self, c).nbytes for c in EVENT_COLUMNS)
+        columns = sum(getattr(self, c).nbytes for c in EVENT_COLUMNS) + self.link_src.nbytes + self.link_dst.nbytes
         counters = sum(getattr(self, c).nbytes for c in COUNTER_COLUMNS)
         strings = self.cache.get("strings_nbytes")
         if strings is None:
@@ -213,6 +219,7 @@ class EventTable:
         out["rows"] = [json.dumps(asdict(r)) for r in self.rows]
         out["series"] = [json.dumps(asdict(s)) for s in self.series]
         out["source"] = [json.dumps({"version": FORMAT_VERSION, **asdict(self.source)})]
+        out["link_src"], out["link_dst"] = self.link_src, self.link_dst
         return out
 
     @classmethod
@@ -247,7 +254,15 @@ class EventTable:
             source = SourceInfo(**source_fields)
         except TypeError as exc:
             raise TraceError(where, f"malformed source description ({exc})") from None
-        return cls.from_columns(cols, strings, rows, series, source)
+        table = cls.from_columns(cols, strings, rows, series, source)
+        empty = np.empty(0, np.int32)  # tables stored before launch links have none
+        src, dst = np.asarray(arrays.get("link_src", empty)), np.asarray(arrays.get("link_dst", empty))
+        if src.dtype != np.int32 or dst.dtype != np.int32 or src.shape != dst.shape or src.ndim != 1:
+            raise TraceError(where, "launch links are not two int32 columns of one length")
+        if len(src) and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
+            raise TraceError(where, "launch links point outside the events")
+        table.link_src, table.link_dst = src, dst
+        return table
 
     @classmethod
     def from_columns(cls, cols: dict[str, npt.NDArray[Any]], strings: list[str], rows: list[Row],

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from traces.launch_links import pair_links
 from traces.table import EVENT_COLUMNS, CounterSeries, EventTable, Limits, Row, SourceInfo, TraceError, label_text
 
 
@@ -28,6 +29,7 @@ class TableBuilder:
         self._events = 0
         self._series: dict[CounterSeries, int] = {}
         self._counters: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+        self.link_groups = 0  # launch-link group ids handed out so far: each source's are unique (traces.launch_links)
 
     def intern(self, text: str) -> int:
         got = self._ids.get(text)
@@ -54,13 +56,17 @@ class TableBuilder:
                 info["thread"] = thread_names.get((pid, tid), info["thread"])
 
     def add(self, *, name: np.ndarray, cat: np.ndarray, kind: np.ndarray, row: np.ndarray, start_ns: np.ndarray,
-            dur_ns: np.ndarray, flags: np.ndarray, args: np.ndarray, step: np.ndarray, where: object) -> None:
+            dur_ns: np.ndarray, flags: np.ndarray, args: np.ndarray, step: np.ndarray, where: object,
+            link: np.ndarray | None = None) -> None:
+        """One chunk of events; `link`: each event's launch-link group id (-1: none), if any has one."""
         n = len(name)
         self._events += n
         if self._events > self.limits.max_events:
             raise TraceError(where, f"more than {self.limits.max_events:,} events (raise Limits.max_events to read it)")
         self._chunks.append({"name": name, "cat": cat, "kind": kind, "row": row, "start_ns": start_ns, "dur_ns": dur_ns,
                              "flags": flags, "args": args, "step": step})
+        if link is not None:
+            self._chunks[-1]["link"] = link
 
     def series(self, track: str, field_name: str, unit: str, device: str = "") -> int:
         key = CounterSeries(track, field_name, unit, device)
@@ -77,6 +83,9 @@ class TableBuilder:
         for c, dtype in EVENT_COLUMNS.items():
             parts = [chunk[c] for chunk in self._chunks]
             cols[c] = np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+        if any("link" in chunk for chunk in self._chunks):
+            cols["link"] = np.concatenate([chunk.get("link", np.full(len(chunk["name"]), -1, np.int64))
+                                           for chunk in self._chunks]).astype(np.int64, copy=False)
         start = cols["start_ns"]
         if len(start) > 1 and not np.all(start[1:] >= start[:-1]):
             order = np.argsort(start, kind="stable")
@@ -92,4 +101,7 @@ class TableBuilder:
         rows = [Row(**{k: v for k, v in r.items() if k != "key"}) for r in self.rows]
         self._chunks.clear()
         counters = {"counter_series": sid, "counter_ts_ns": ts, "counter_value": val}
-        return EventTable.from_columns({**cols, **counters}, self.strings, rows, list(self._series), self.source)
+        table = EventTable.from_columns({**cols, **counters}, self.strings, rows, list(self._series), self.source)
+        if "link" in cols:
+            pair_links(table, cols["link"])
+        return table

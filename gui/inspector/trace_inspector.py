@@ -63,8 +63,8 @@ def describe_busy(report: BusyReport) -> str:
     CPU trace never reads as an idle GPU."""
     if not report.devices:
         return f"Device busy: {report.reason}."
-    shares = "; ".join(f"{d.device} {100 * d.fraction:.1f} % ({d.kernels:,} kernel{'s' if d.kernels != 1 else ''})"
-                       for d in report.devices)
+    shares = "; ".join(f"{d.device}{'' if d.kind in d.device else f' ({d.kind})'} {100 * d.fraction:.1f} % "
+                       f"({d.kernels:,} kernel{'s' if d.kernels != 1 else ''})" for d in report.devices)
     return f"Device busy (a kernel or copy running), {BUSY_WINDOWS.get(report.window, report.window)}: {shares}."
 
 

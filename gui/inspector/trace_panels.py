@@ -133,6 +133,8 @@ class StepBreakdownPanel(QWidget):
         notes = [n for n in breakdown.notes if not n.startswith("no step markers")]
         if notes:
             text += " " + "; ".join(notes) + "."
+        if breakdown.attribution:  # kernels counted in the step that launched them, or by time
+            text += " " + breakdown.attribution[:1].upper() + breakdown.attribution[1:] + "."
         self.message = _note(text)
         layout.addWidget(self.message)
         self.plot = pg.PlotWidget()

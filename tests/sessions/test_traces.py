@@ -102,6 +102,35 @@ def test_import_adds_an_imported_run(tmp_path: Path) -> None:
         assert s.trace(record.run_id)[1] == len(read_trace(TRACES["torch"]))
 
 
+def test_imported_step_windows_are_the_runs_measured_steps(tmp_path: Path) -> None:
+    """An old-Kineto trace (capitalised categories, no schemaVersion) with three ProfilerStep#N
+    windows of 10, 12 and 30 ms: imported twice, `report` and `compare` take the step times from
+    the windows and head the runs "torch (imported)"."""
+    steps = [{"ph": "X", "cat": "Operator", "name": f"ProfilerStep#{n}", "ts": ts, "dur": dur, "pid": 7, "tid": "1"}
+             for n, ts, dur in ((3, 0, 10_000), (4, 10_000, 12_000), (5, 22_000, 30_000))]
+    work = [{"ph": "X", "cat": "Kernel", "name": "void k<float>", "ts": 100, "dur": 50, "pid": 0, "tid": "stream 7"},
+            {"ph": "X", "cat": "Runtime", "name": "cudaLaunchKernel", "ts": 90, "dur": 5, "pid": 7, "tid": "1"}]
+    trace = tmp_path / "old_kineto.json"
+    trace.write_text(json.dumps(steps + work))
+    path = tmp_path / "imported.stepscope"
+    for _ in range(2):
+        proc = cli("import", str(trace), "--session", str(path))
+        assert proc.returncode == 0, proc.stderr
+    report = cli("report", str(path), "--json")
+    assert report.returncode == 0, report.stderr
+    rows = json.loads(report.stdout)
+    assert [(r["framework"], r["steps"], r["step_ms_median"], r["step_ms_mean"], r["device"]) for r in rows] == \
+        [("torch", 3, 12.0, 52 / 3, "gpu")] * 2
+    with Session.open_readonly(path) as s:
+        assert all("step windows" in r.summary["steps_from"] for r in s.runs())
+    compared = cli("compare", str(path))
+    assert compared.returncode == 0, compared.stderr
+    assert compared.stdout.count("torch (imported)") == 2 and "None" not in compared.stdout
+    assert "12.00" in compared.stdout and "no significant difference" in compared.stdout
+    as_json = json.loads(cli("compare", str(path), "--json").stdout)
+    assert [r["step_ms_median"] for r in as_json["runs"]] == [12.0, 12.0]
+
+
 @pytest.mark.parametrize("content", [b"not json", b"\x1f\x8b\x08\x00garbage"])
 def test_import_of_a_bad_trace_exits_2_with_one_line(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "bad.json"

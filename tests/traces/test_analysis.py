@@ -26,7 +26,7 @@ DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "traces"
 US = 1000  # ns
 
 
-def x(name: str, ts: float, dur: float, cat: str = "cpu_op", pid: Any = 1, tid: Any = 1, **args: Any) -> dict[str, Any]:
+def x(name: str, ts: float, dur: float, cat: str | None = "cpu_op", pid: Any = 1, tid: Any = 1, **args: Any) -> dict[str, Any]:
     ev = {"ph": "X", "name": name, "cat": cat, "ts": ts, "dur": dur, "pid": pid, "tid": tid}
     if args:
         ev["args"] = args
@@ -124,7 +124,7 @@ def test_gpu_torch_trace_busy_and_breakdown(gpu: EventTable) -> None:
     assert (dev.device, dev.busy_ns, dev.window_ns, dev.kernels) == ("python (GPU 0)", 50 * US, 100 * US, 2)
     assert dev.fraction == pytest.approx(0.5)
     b = step_breakdown(gpu)
-    assert b.basis == "device kernels"
+    assert b.basis == "device kernels (GPU)"
     assert (b.compute_ns[0], b.memcpy_ns[0]) == (40 * US, 10 * US)
     # host work while no kernel runs: aten::mm 8-20 and the launch at 10-15 -> 12 µs
     assert b.host_overhead_ns[0] == 12 * US and b.idle_ns[0] == 38 * US

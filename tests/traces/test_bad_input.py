@@ -121,6 +121,7 @@ def test_overlong_strings_are_cut(tmp_path: Path) -> None:
                    Limits(max_string=100))
     assert len(t.string(int(t.name[0]))) == 100
     assert "truncated" in t.event_args(0)
+    assert t.source.notes.count("cut names, categories or arguments longer than 100 characters (Limits.max_string)") == 1
 
 
 @pytest.mark.parametrize("content, match", [

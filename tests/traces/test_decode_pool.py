@@ -116,7 +116,7 @@ def test_merged_blocks_give_the_columns_of_one_pass(events: list[dict[str, Any]]
         decode_pool.merge(merged, part)
     want, got = whole.columns({}), merged.columns({})
     assert got.ukeys == want.ukeys and got.arg_keys == want.arg_keys
-    for col in ("code", "ts", "dur", "arg_ref"):
+    for col in ("code", "ts", "dur", "ts_ns", "dur_ns", "arg_ref"):
         assert np.array_equal(getattr(got, col), getattr(want, col), equal_nan=col != "code"), col
     with pytest.raises(TraceError, match="more than"):
         decode_pool.merge(merged, decode_pool.Part(error="events"))
@@ -124,14 +124,16 @@ def test_merged_blocks_give_the_columns_of_one_pass(events: list[dict[str, Any]]
 
 def test_invalid_data_in_the_worker_blocks_reads_as_on_one_core(started: list[int]) -> None:
     events = torchish(400)
-    events[-5]["ts"] = "soon"  # the typed decoder refuses it; the checking path reports it
+    events[-5]["ts"] = "soon"  # the checking path reports it ...
+    events[-5]["name"] = 5  # ... once the typed decoder refuses the event (it keeps times as raw text)
     data = json.dumps({"traceEvents": events}).encode()
     with pytest.raises(TraceError) as one:
         one_core(data)
     with slow_front(0.02), pytest.raises(TraceError) as two:
         read_chrome_data(data)
     assert str(one.value) == str(two.value) and started == [-2]  # the worker's first block (the last) was refused
-    events[-5]["ts"] = 1  # a name with "}, {" where a block may be cut: the file is read whole, the same
+    events[-5]["ts"], events[-5]["name"] = 1, "aten::mm"
+    # a name with "}, {" where a block may be cut: the file is read whole, the same
     events[len(events) // 2]["name"] = "}, {" * 50
     data = json.dumps({"traceEvents": events}).encode()
     with slow_front(0.01):

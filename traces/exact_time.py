@@ -1,0 +1,160 @@
+"""Chrome-trace times read exactly: a column of JSON number texts (µs) -> int64 nanoseconds.
+
+Why text: Kineto writes `ts` as µs since the Unix epoch with a ns fraction
+("1697051443123456.789", 19 significant digits; newer Kineto writes them relative to
+`baseTimeNanoseconds`) and a float64 holds 15-16, so a float lands on a 256 ns grid and two
+ops 100 ns apart may swap, nest or not. The decoders therefore keep each `ts` / `dur` as its
+JSON text (msgspec.Raw on the fast path, the number's own text on the generic path), joined
+by commas per column, and this module parses the column as decimal digits with numpy, no
+float in between and no per-event Python: the integer part in two 8-digit groups (one
+unaligned 8-byte load and three multiply-shift steps each, as simdjson does), the fraction
+from the digits after the point.
+
+The rule: a time is the decimal number the file states, times 1000, exactly; digits past the
+third fraction digit (below 1 ns) round to the nearest ns, ties away from zero (the fourth
+fraction digit decides: "0.0005" -> 1 ns, "-0.0005" -> -1 ns). Integers, fractions of any
+length, negative numbers and exponent notation ("1.5e3", exact through `decimal`, the rare
+slow path) all follow it, whatever the epoch.
+"""
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+import numpy as np
+import numpy.typing as npt
+
+from traces.json_decoders import msgspec
+
+MAX_TS_US = 4.5e15  # |ts| bound: 2**62 ns, so start + duration always fits int64 nanoseconds
+MISSING = b"null"  # the token of a time the event does not have
+NOT_A_NUMBER = b'"?"'  # the token of a value that is no JSON number
+_COMMA, _DOT, _MINUS, _ZERO = ord(","), ord("."), ord("-"), ord("0")
+_NUMBER_STARTS = (b"-", *(bytes([d]) for d in b"0123456789"), MISSING[:1])  # what a kept token starts with
+_PAD = b"0" * 8  # before the text, so every 8-byte load ending in it starts inside the buffer
+_KEEP = np.array([~((1 << 8 * (8 - k)) - 1) & (2**64 - 1) for k in range(9)], np.uint64)  # k digits: the k high bytes
+
+if msgspec is not None:
+    _TOKENS = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def number_text(value: object) -> bytes:
+    """The token for a value the generic (stdlib) path decoded: the number's own text where
+    the decoder kept it (`ExactFloat`), an int's digits, MISSING or NOT_A_NUMBER."""
+    if value is None:
+        return MISSING
+    text = getattr(value, "text", None)
+    if isinstance(value, float) and isinstance(text, str):
+        return text.encode()
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**30:
+        return str(value).encode()
+    if isinstance(value, float) and not isinstance(value, bool):
+        return repr(value).encode() if value == value and abs(value) != float("inf") else NOT_A_NUMBER
+    return NOT_A_NUMBER
+
+
+class ExactFloat(float):
+    """A float that remembers the JSON text it was parsed from (the generic path's
+    `float_hook` / `parse_float`), so `number_text` can hand times on exactly."""
+
+    text: str
+
+
+def exact_float(text: str) -> ExactFloat:
+    value = ExactFloat(text)
+    value.text = text
+    return value
+
+
+def parse_times(text: bytes, n: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """(ns, us) for `n` comma-joined JSON tokens: `ns` exact (0 where `us` is not a usable
+    time), `us` the value as a float for range checks and messages (NaN: missing, inf: not a
+    number)."""
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float64)
+    if text.count(b",") != n - 1:  # a token holds commas: a string, list or object, no number
+        text = b",".join(t if t[:1] in _NUMBER_STARTS else NOT_A_NUMBER for t in _tokens(text))
+    return _parse(text, n)
+
+
+def _tokens(text: bytes) -> list[bytes]:
+    if msgspec is None:  # the generic path's tokens: numbers, MISSING, NOT_A_NUMBER, none with a comma
+        raise ValueError("time tokens with commas")
+    return [bytes(r) for r in _TOKENS.decode(b"[" + text + b"]")]
+
+
+def _parse(text: bytes, n: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The vectorised parse (module docstring): every token is a JSON value without commas,
+    so one that starts with "-" or a digit is a JSON number (the decoders checked the syntax)."""
+    buf = np.frombuffer(_PAD + text, np.uint8)  # positions below are in `buf`, past the padding
+    words = np.ndarray((len(buf) - 7,), "<u8", buf, 0, (1,))  # the 8 bytes starting at each position
+    last = len(buf) - 1
+    seps = np.flatnonzero(buf == _COMMA)
+    starts = np.concatenate(([len(_PAD)], seps + 1))
+    ends = np.append(seps, len(buf))
+    first = buf[starts]
+    negative = first == _MINUS
+    number = negative | ((first >= _ZERO) & (first <= _ZERO + 9))
+    dotpos = _points(buf, text.count(b"."), starts, ends)
+    n_frac = np.where(dotpos >= 0, ends - dotpos - 1, 0)
+    int_end = np.where(dotpos >= 0, dotpos, ends)  # one past the integer part's last digit
+    n_int = int_end - starts - negative
+    whole = _eight_digits(words, int_end, n_int)
+    if n_int.max() > 8:
+        whole += _eight_digits(words, int_end - 8, n_int - 8) * 100_000_000
+    frac = np.zeros(n, np.int64)
+    for k, weight in ((1, 100), (2, 10), (3, 1)):
+        frac += np.where(n_frac >= k, buf[np.minimum(dotpos + k, last)].astype(np.int64) - _ZERO, 0) * weight
+    frac += (n_frac >= 4) & (buf[np.minimum(dotpos + 4, last)] >= _ZERO + 5)  # ties away from zero
+    us = (whole + frac / 1000.0) * np.where(negative, -1.0, 1.0)
+    us[~number] = np.inf
+    us[first == ord("n")] = np.nan  # null: the event has no such time
+    ok = number & (n_int <= 16) & (np.abs(us) <= MAX_TS_US)
+    ns = np.where(ok, (whole * 1000 + frac) * np.where(negative, -1, 1), 0)
+    slow = number & (n_int > 16)  # beyond the range unless an exponent scales it back
+    if b"e" in text or b"E" in text:  # "1.5e3", "2E-4": exact through `decimal`, the rare slow path
+        exponent = np.flatnonzero((buf == ord("e")) | (buf == ord("E")))
+        slow[np.searchsorted(seps, exponent)] = True
+    for i in np.flatnonzero(slow).tolist():
+        ns[i], us[i] = _decimal(bytes(buf[starts[i]:ends[i]]))
+    return ns, us
+
+
+def _points(buf: npt.NDArray[np.uint8], count: int, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+            ) -> npt.NDArray[np.int64]:
+    """Per token, where its decimal point is (-1: none). Kineto writes three fraction digits:
+    when every point is 4 from its token's end, one gather finds them all; otherwise the
+    points and commas are found in one pass and each point counts the commas before it."""
+    at = ends - 4
+    hit = (at > starts) & (buf[at] == _DOT)
+    if int(hit.sum()) == count:
+        return np.where(hit, at, -1)
+    marks = np.flatnonzero((buf == _COMMA) | (buf == _DOT))
+    is_point = buf[marks] == _DOT
+    token = np.cumsum(~is_point) - ~is_point  # commas before each mark
+    points = np.full(len(starts), -1, np.int64)
+    points[token[is_point]] = marks[is_point]
+    return points
+
+
+def _eight_digits(words: npt.NDArray[np.uint64], end: npt.NDArray[np.int64], count: npt.NDArray[np.int64]
+                  ) -> npt.NDArray[np.int64]:
+    """The value of the (up to) 8 digits before `end`, `count` of them real (the bytes before
+    them cleared, read as 0): one unaligned 8-byte load and simdjson's three multiply-shift steps."""
+    word = words[np.maximum(end - 8, 0)] & _KEEP[np.clip(count, 0, 8)]  # the low bytes: what precedes the digits
+    word = ((word & np.uint64(0x0F0F0F0F0F0F0F0F)) * np.uint64(2561)) >> np.uint64(8)
+    word = ((word & np.uint64(0x00FF00FF00FF00FF)) * np.uint64(6553601)) >> np.uint64(16)
+    word = ((word & np.uint64(0x0000FFFF0000FFFF)) * np.uint64(42949672960001)) >> np.uint64(32)
+    return word.astype(np.int64)
+
+
+def _decimal(token: bytes) -> tuple[int, float]:
+    """(ns, us) of one token through `decimal`: exact whatever its exponent."""
+    try:
+        value = Decimal(token.decode())
+        us = float(value)
+    except (InvalidOperation, ValueError, OverflowError):  # cannot happen for a JSON number
+        return 0, math.inf
+    if not abs(us) <= MAX_TS_US:
+        return 0, us
+    return int((value * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP)), us

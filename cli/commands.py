@@ -33,6 +33,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "export":
         return commands.export_command(args.file, args.run_id, args.format, args.out)
     if args.command == "sessions":
+        if args.repair is not None:
+            return commands.repair_command(args.repair, args.json)
         return commands.sessions_command(args.dir, args.json)
     raise ValueError(f"unknown command {args.command!r}")
 

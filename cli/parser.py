@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     sessions = sub.add_parser("sessions", help="list the sessions in the default directory (or --dir) with their runs")
     sessions.add_argument("--dir", type=Path, default=None)
     sessions.add_argument("--json", action="store_true")
+    sessions.add_argument("--repair", type=Path, default=None, metavar="FILE",
+                          help="after a crash: fold the file's -wal into it and mark runs whose writer died "
+                               "as interrupted, so the file alone (copied, mailed) holds every run")
     env = sub.add_parser("env", help="which frameworks, devices, workloads and variants work here")
     env.add_argument("--quick", action="store_true", help="only import each framework and list its devices")
     env.add_argument("--json", action="store_true")

@@ -13,6 +13,7 @@ from typing import Any
 
 from platformdirs import user_data_dir
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -131,7 +132,7 @@ def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: flo
             console.print(f"[red]session not fully written:[/red] {recorded.session_problem}")
         ok = result.status == "ok" and not recorded.session_problem
         codes.append(EXIT_OK if ok else (130 if interrupted else EXIT_FAILED))
-        if interrupted:
+        if interrupted or recorded.stop_reason:  # after a full disk the next run could not be recorded either
             break
     console.print(f"session: {session_path}")
     if as_json:
@@ -141,7 +142,8 @@ def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: flo
 
 def _run_one(spec: RunSpec, session_path: Path, run_id: str, run_dir: Path, timeout: float,
              console: Console) -> tuple[RecordedRun, bool]:
-    """One recorded run under a progress bar; Ctrl+C cancels the worker (the run is kept)."""
+    """One recorded run under a progress bar; Ctrl+C cancels the worker (the run is kept). When the
+    session can take no more (a full disk), one line says so at once; the run then ends `failed`."""
     interrupted = threading.Event()
     previous: Any = None
 
@@ -154,11 +156,15 @@ def _run_one(spec: RunSpec, session_path: Path, run_id: str, run_dir: Path, time
 
         previous = signal.signal(signal.SIGINT, on_interrupt)
 
+    def on_problem(message: str) -> None:
+        console.print(f"[red]stepscope run:[/red] {escape(message)}", soft_wrap=True)
+
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
         try:
             recorded = record_run(spec, session_path, out_dir=run_dir, on_event=_ProgressView(progress, spec),
-                                  on_started=on_started, progress_timeout=timeout, run_id=run_id)
+                                  on_started=on_started, on_problem=on_problem, progress_timeout=timeout,
+                                  run_id=run_id)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)

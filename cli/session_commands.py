@@ -1,4 +1,4 @@
-"""The session commands of main.py: report, compare, export, sessions.
+"""The session commands of main.py: report, compare, export, sessions (and `sessions --repair`).
 
 Each returns an exit code (0 fine, 2 unreadable file or bad argument) and never lets a
 SessionError become a traceback: the message names the file and the problem in one line.
@@ -16,7 +16,7 @@ from rich.table import Table
 
 from sessions.compare import METRICS, RunComparison, compare_runs, load_runs
 from sessions.export import export_run
-from sessions.formatting import format_value
+from sessions.formatting import format_value, run_heading
 from sessions.headline import headline
 from sessions.store import Session, SessionError, default_session_path, list_sessions
 
@@ -38,6 +38,7 @@ class SessionListing(TypedDict):
 
     path: str
     runs: NotRequired[list[RunListing]]
+    needs_repair: NotRequired[bool]  # runs whose writer died: `sessions --repair` makes the file self-contained
     error: NotRequired[str]
 
 
@@ -91,7 +92,21 @@ def report_command(path: Path, as_json: bool) -> int:
     for row in rows:
         if row["reason"]:
             console.print(f"[yellow]{row['run_id']}[/yellow] {row['status']}: {row['reason']}")
+    if any(row["status"] == "interrupted" for row in rows):
+        _offer_repair(path, console)
     return EXIT_OK
+
+
+def _offer_repair(path: Path, console: Console) -> None:
+    """After a crash the interrupted run's last steps may live only in the `-wal` beside the file."""
+    try:
+        with Session.open_readonly(path) as session:
+            orphaned = session.orphaned_runs()
+    except SessionError:
+        return
+    if orphaned:
+        console.print(f"[yellow]{len(orphaned)} run(s) lost their writer; before copying this file run:[/yellow] "
+                      f"stepscope sessions --repair {path}", soft_wrap=True)
 
 
 def ops_command(path: Path, run_id: str, as_json: bool, by: str = "self", limit: int = 20) -> int:
@@ -174,7 +189,7 @@ def compare_command(refs: list[str], as_json: bool, html: Path | None = None, ma
     table = Table(title=f"Compared with {runs[0].label}")
     table.add_column("metric")
     for run in runs:
-        table.add_column(f"{run.record['framework']} {run.record['variant']}\n{run.label}", overflow="fold")
+        table.add_column(f"{run_heading(run.record)}\n{run.label}", overflow="fold")
     for key, title, better in METRICS:
         cells = []
         for run, delta in zip(runs, result.deltas(key), strict=True):
@@ -220,7 +235,8 @@ def sessions_command(directory: Path | None, as_json: bool) -> int:
                 runs = [RunListing(run_id=r.run_id, framework=(r.spec or {}).get("framework"),
                                    workload=(r.spec or {}).get("workload"), status=r.status, started_at=r.started_at)
                         for r in session.runs()]
-            listing.append({"path": str(path), "runs": runs})
+                orphaned = bool(session.orphaned_runs())
+            listing.append({"path": str(path), "runs": runs, "needs_repair": orphaned})
         except SessionError as exc:
             listing.append({"path": str(path), "error": str(exc)})
     if as_json:
@@ -236,4 +252,28 @@ def sessions_command(directory: Path | None, as_json: bool) -> int:
         console.print(f"[bold]{entry['path']}[/bold] — {len(entry['runs'])} run(s)")
         for run in entry["runs"]:
             console.print(f"  {run['run_id']}  {run['framework']:<6} {run['workload']:<12} {run['status']}")
+        if entry.get("needs_repair"):
+            console.print(f"  [yellow]a run's writer died; before copying this file run:[/yellow] "
+                          f"stepscope sessions --repair {entry['path']}", soft_wrap=True)
     return EXIT_OK
+
+
+def repair_command(path: Path, as_json: bool) -> int:
+    """Exit 0 when the file alone now holds every run; 1 when another process kept part of its
+    WAL (a live writer or reader: repair again once it is closed); 2 when it is not a session."""
+    from sessions.repair import repair_session
+
+    try:
+        done = repair_session(path)
+    except SessionError as exc:
+        return _error("sessions --repair", exc)
+    if as_json:
+        print(json.dumps({"path": str(done.path), "runs": done.runs, "interrupted": done.interrupted,
+                          "self_contained": done.self_contained}, indent=2))
+    else:
+        marked = f"; marked interrupted: {', '.join(done.interrupted)}" if done.interrupted else ""
+        print(f"{done.path}: {done.runs} run(s){marked}")
+        print("the file alone now holds every run" if done.self_contained else
+              "another process still has this session open, so part of it stays in the -wal file; "
+              "close it and repair again")
+    return EXIT_OK if done.self_contained else 1

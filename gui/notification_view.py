@@ -1,7 +1,9 @@
 """The Qt face of the NotificationManager: a banner at the top of the window.
 
 Listeners may be called from any thread, so the view only emits a queued signal there and builds
-widgets on the GUI thread. Errors stay until dismissed; info and warnings fade after a while.
+widgets on the GUI thread. Errors stay until dismissed; info and warnings fade after a while, and
+when one fades over an error nobody dismissed, the error comes back: a later "run cancelled" or
+"saved" must not hide that the disk filled (issue 15).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ class NotificationBanner(QWidget):
         super().__init__(parent)
         self.manager = manager
         self.current: Notification | None = None
+        self.sticky: Notification | None = None  # the newest error not yet dismissed
         self.unread = 0
         self.setObjectName("notificationBanner")
         self.setAutoFillBackground(True)
@@ -46,13 +49,24 @@ class NotificationBanner(QWidget):
         layout.addWidget(close)
         self._hide_timer = QTimer(self)
         self._hide_timer.setSingleShot(True)
-        self._hide_timer.timeout.connect(self.dismiss)
+        self._hide_timer.timeout.connect(self._on_faded)
         self.hide()
         self.received.connect(self._on_received, Qt.ConnectionType.QueuedConnection)
         manager.connect(self.received.emit)
 
     def _on_received(self, note: Notification) -> None:
         self.unread = self.unread + 1 if self.isVisible() else 0
+        if note.severity == "error":
+            self.sticky = note
+        self._show(note)
+
+    def _on_faded(self) -> None:
+        if self.sticky is None:
+            self.dismiss()
+        else:
+            self._show(self.sticky)
+
+    def _show(self, note: Notification) -> None:
         self.current = note
         bg, fg = COLORS[note.severity]
         self.setStyleSheet(f"#notificationBanner {{ background: {bg}; border-radius: 4px; }}"
@@ -69,6 +83,7 @@ class NotificationBanner(QWidget):
 
     def dismiss(self) -> None:
         self.unread = 0
+        self.sticky = None
         self.hide()
 
     def _on_details_clicked(self) -> None:

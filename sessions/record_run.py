@@ -3,10 +3,14 @@
 The one path both the desktop app's run queue and `stepscope run` take, so a run recorded by
 either reads the same. Callers watch through `on_event` (every event, on the controller's
 reader thread) and `on_started` (the controller, once its worker is spawned: keep it to cancel).
+`on_problem` hears at once (on the recorder's thread) when the session cannot take the run any
+more (a full disk): the worker is then cancelled and the run ends `failed` with that reason.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +32,7 @@ class RecordedRun:
     session_problem: str | None  # a sentence when the session misses something of the run
     trace_events: int | None  # events of the stored trace window, None when none was stored
     trace_problem: str | None  # why a trace artifact could not be parsed; the run is still good
+    stop_reason: str | None = None  # why the session stopped the run (a full disk): later runs would fail too
 
     @property
     def run_id(self) -> str:
@@ -38,6 +43,7 @@ def record_run(
     spec: RunSpec, session_path: Path, *, out_dir: Path | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
     on_started: Callable[[RunController], None] | None = None,
+    on_problem: Callable[[str], None] | None = None,
     progress_timeout: float = DEFAULT_PROGRESS_TIMEOUT_S, run_id: str | None = None,
 ) -> RecordedRun:
     """Run `spec` in a fresh worker, streaming every event into the session as it arrives.
@@ -46,7 +52,17 @@ def record_run(
     that nothing raises: problems are in the returned record."""
     run_id = run_id or new_run_id()
     spec = spec.resolved()
-    recorder = SessionRecorder(session_path, run_id, spec.to_dict())
+    stopped = threading.Event()
+    controllers: list[RunController] = []
+
+    def stop(message: str) -> None:
+        stopped.set()
+        for running in list(controllers):
+            running.cancel()
+        if on_problem is not None:
+            on_problem(message)
+
+    recorder = SessionRecorder(session_path, run_id, spec.to_dict(), on_problem=stop)
 
     def deliver(event: dict[str, Any]) -> None:
         recorder.on_event(event)
@@ -54,12 +70,17 @@ def record_run(
             on_event(event)
 
     controller = RunController(spec, out_dir=out_dir, on_event=deliver, progress_timeout=progress_timeout, run_id=run_id)
+    controllers.append(controller)
     controller.start()
+    if stopped.is_set():  # the disk filled before the worker was there to cancel
+        controller.cancel()
     if on_started is not None:
         on_started(controller)
     result = controller.wait()
     session_problem = recorder.finish(result)
+    if recorder.stop_reason is not None:  # what the session says, and what the caller prints, agree
+        result = dataclasses.replace(result, status="failed", reason=recorder.stop_reason)
     trace_events, trace_problem = (None, None) if session_problem else ingest_result(session_path, result)
     if trace_problem:
         log.warning("trace of run %s not parsed: %s", run_id, trace_problem)
-    return RecordedRun(result, session_problem, trace_events, trace_problem)
+    return RecordedRun(result, session_problem, trace_events, trace_problem, recorder.stop_reason)

@@ -10,6 +10,14 @@ and are retried every RETRY_S, and each failure is kept in `errors`. `finish()` 
 can, closes the file, and returns a one-line problem (naming the file) only if something is
 missing in the end (events or the run's outcome), else None; it does not raise, because by then
 the run is over and its result is still good. A failure a later retry made good stays in `errors`.
+
+A full disk is the exception to retrying (issue 15): no retry can help, and every step streamed
+meanwhile would be lost. At the first flush that fails with SQLITE_FULL the recorder stops writing
+events, reports at once through `on_problem` (record_run cancels the worker with it), and ends the
+run `failed` with `stop_reason` ("disk full while writing FILE"): all of `finish_run` if it still
+fits, else that one small UPDATE; if even that fails, the run reads `interrupted` and `problem`
+says so. Earlier flushes are kept. After the outcome is stored the WAL is folded into the main
+file (`checkpoint`), so the `.stepscope` file alone holds the ended run.
 """
 from __future__ import annotations
 
@@ -17,9 +25,11 @@ import collections
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sessions.schema import DiskFull
 from sessions.store import Session, SessionError
 
 if TYPE_CHECKING:
@@ -39,10 +49,12 @@ class SessionRecorder:
     so a file that is not a session (or a newer one) raises SessionError before the run starts."""
 
     def __init__(self, path: Path | str, run_id: str, spec_dict: dict[str, Any], kind: str = "run",
-                 flush_interval: float = FLUSH_INTERVAL_S) -> None:
+                 flush_interval: float = FLUSH_INTERVAL_S, on_problem: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
         self.run_id = run_id
         self.flush_interval = flush_interval
+        self.on_problem = on_problem  # called once, on the writer thread, when the recorder has to stop the run
+        self.stop_reason: str | None = None  # why the run was stopped (a full disk); it then ends `failed`
         self.errors: list[str] = []  # distinct write failures so far, oldest first (a GUI may show them live)
         self.error_count = 0
         self.problem: str | None = None  # what finish() found missing, if anything
@@ -55,6 +67,7 @@ class SessionRecorder:
         self._finished = False
         self._unstored = 0
         self._complete = False  # set by the writer once events and outcome are all stored
+        self._outcome_stored = False
         self._thread = threading.Thread(target=self._writer, args=(spec_dict, kind), daemon=True,
                                         name=f"stepscope-recorder-{run_id}")
         self._thread.start()
@@ -87,8 +100,9 @@ class SessionRecorder:
             self.errors.append(f"the writer did not finish within {FINISH_TIMEOUT_S:.0f} s")
         if not self._complete:
             lost = f"; {self._unstored} events not stored" if self._unstored else ""
+            ended = "" if self._outcome_stored else "; its outcome is not stored either, so it reads as interrupted"
             self.problem = (f"{self.path}: run {self.run_id} was not fully recorded ({self.error_count} failed "
-                            f"writes{lost}); first: {(self.errors or ['unknown'])[0]}")
+                            f"writes{lost}{ended}); first: {(self.errors or ['unknown'])[0]}")
         return self.problem
 
     # -- the writer thread -----------------------------------------------------------
@@ -125,7 +139,7 @@ class SessionRecorder:
             while self._queue:
                 pending.append(self._queue.popleft())
             now = time.monotonic()
-            due = pending or now - last_write >= HEARTBEAT_S
+            due = (pending or now - last_write >= HEARTBEAT_S) and self.stop_reason is None
             if due and (now >= retry_at or stopping) and self._flush(session, pending):
                 pending, last_write = [], now
             elif due and now >= retry_at:
@@ -135,16 +149,44 @@ class SessionRecorder:
         self._unstored = len(pending)
         assert self._outcome is not None
         status, reason, summary, log_text = self._outcome
+        if self.stop_reason is not None:
+            status, reason = "failed", self.stop_reason
         try:
             session.finish_run(self.run_id, status, reason, summary, log_text)
-            self._complete = not pending
+            self._outcome_stored = True
+        except DiskFull as exc:
+            self._record_error(exc)
+            try:  # the outcome alone is one small UPDATE, which often still fits
+                session.mark_ended(self.run_id, status, reason)
+                self._outcome_stored = True
+            except SessionError as again:
+                self._record_error(again)
         except SessionError as exc:
             self._record_error(exc)
+        self._complete = self._outcome_stored and not pending and self.stop_reason is None
+        if self._outcome_stored:
+            self._fold_wal(session)
+
+    def _fold_wal(self, session: Session) -> None:
+        """Fold the WAL into the main file now the run has ended; a reader still on an older
+        snapshot may hold some frames back, so try a few times, briefly (PASSIVE never waits)."""
+        for _ in range(5):
+            try:
+                if session.checkpoint():
+                    return
+            except SessionError as exc:
+                log.warning("%s", exc)
+                return
+            time.sleep(0.02)
 
     def _flush(self, session: Session, pending: list[dict[str, Any]]) -> bool:
         cpu = time.thread_time()
         try:
             session.append_events(self.run_id, pending)
+        except DiskFull as exc:
+            self._record_error(exc, quiet=True)  # said once, by _stop_for
+            self._stop_for(exc)
+            return False
         except SessionError as exc:
             self._record_error(exc)
             return False
@@ -154,9 +196,24 @@ class SessionRecorder:
         self.stats["events"] += len(pending)
         return True
 
-    def _record_error(self, exc: BaseException) -> None:
+    def _stop_for(self, exc: DiskFull) -> None:
+        """Stop writing events and say so at once: the disk will not empty itself."""
+        if self.stop_reason is not None:
+            return
+        self.stop_reason = f"disk full while writing {self.path}"
+        message = f"{self.stop_reason}; the run is stopped and what was written before is kept"
+        if self.on_problem is None:
+            log.error("recording run %s: %s (%s)", self.run_id, message, exc)
+            return
+        try:
+            self.on_problem(message)
+        except Exception:  # a broken listener must not stop the recorder from ending the run
+            log.exception("the problem listener of run %s failed", self.run_id)
+
+    def _record_error(self, exc: BaseException, quiet: bool = False) -> None:
         self.error_count += 1
         message = (str(exc) or type(exc).__name__).removeprefix(f"{self.path}: ")
         if message not in self.errors[-1:] and len(self.errors) < 50:
-            log.warning("recording run %s: %s", self.run_id, message)
+            if not quiet:
+                log.warning("recording run %s: %s", self.run_id, message)
             self.errors.append(message)

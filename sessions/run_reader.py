@@ -58,6 +58,12 @@ class RunReader(SessionFile):
         """Every run in the order it began; a `running` run whose writer is gone reads `interrupted`."""
         return self._records("")
 
+    def orphaned_runs(self) -> list[str]:
+        """Runs still stored `running` whose writer is gone (a crash, a kill): until a repair
+        (`sessions --repair`, sessions.repair) their last steps may live only in the `-wal` file
+        beside this one, which a copy of the file alone lacks."""
+        return [r.run_id for r in self._records("WHERE status = 'running'") if r.status == "interrupted"]
+
     def run(self, run_id: str) -> RunRecord:
         return self._records("WHERE id = ?", (self._run_key(run_id),))[0]
 

@@ -127,3 +127,27 @@ class RunWriter(SessionFile):
             self._conn.execute("INSERT OR REPLACE INTO run_logs VALUES (?, ?)", (run, log))
 
         self._write(f"finish run {run_id}", work)
+
+    def mark_ended(self, run_id: str, status: str, reason: str | None) -> None:
+        """Only the outcome, in one small UPDATE: what still fits when the disk is full and
+        `finish_run` (which merges step blocks and stores the log) could not be written."""
+        run = self._run_key(run_id)
+
+        def work() -> None:
+            now = time.time()
+            self._conn.execute("UPDATE runs SET status = ?, reason = ?, finished_at = ?, updated_at = ? WHERE id = ?",
+                               (status, reason, now, now, run))
+
+        self._write(f"mark run {run_id} {status}", work)
+
+    def mark_interrupted(self, run_ids: list[str], reason: str) -> None:
+        """Store `interrupted` for runs whose writer died while they were `running` (a repair), so
+        the file says so on every host at once instead of after run_reader.STALE_AFTER_S."""
+        def work() -> None:
+            now = time.time()
+            for run_id in run_ids:
+                self._conn.execute("UPDATE runs SET status = 'interrupted', reason = COALESCE(reason, ?), "
+                                   "finished_at = COALESCE(finished_at, updated_at), updated_at = ? "
+                                   "WHERE run_id = ? AND status = 'running'", (reason, now, run_id))
+
+        self._write("mark interrupted runs", work)

@@ -20,6 +20,11 @@ class SessionError(Exception):
     """A session file that cannot be opened, read or written; one line naming file and problem."""
 
 
+class DiskFull(SessionError):
+    """A write failed because the disk (or the test-only page limit) is full: retrying cannot help,
+    so a recorder stops the run instead of queueing events it can never store (issue 15)."""
+
+
 _V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE runs (
@@ -75,28 +80,49 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def check_file(path: Path) -> None:
-    """Refuse what SQLite would open silently (empty files) or fail on later (truncated ones)."""
+def check_path(path: Path) -> None:
+    """Refuse what SQLite would open silently (a missing path, a folder, an empty file), by
+    `stat` alone: no descriptor of a session file is ever opened outside SQLite (see header_problem)."""
     if not path.exists():
         raise SessionError(f"{path}: no such file")
     if not path.is_file():
         raise SessionError(f"{path}: not a file")
-    size = path.stat().st_size
-    if size == 0:
+    if path.stat().st_size == 0:
         raise SessionError(f"{path}: the file is empty (0 bytes), not a Stepscope session")
-    with path.open("rb") as f:
-        header = f.read(100)
+
+
+class UnreadableFile(SessionError):
+    """SQLite refused the file as a database (SQLITE_NOTADB, SQLITE_CORRUPT) while opening it."""
+
+
+UNREADABLE_CODES = (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT)
+
+
+def header_problem(path: Path) -> str | None:
+    """Why SQLite refused `path`, in words, from its 100-byte header; None when the header is fine.
+
+    Plain Python I/O: closing *any* descriptor of a file drops every POSIX lock this process holds
+    on it, SQLite's included, and then another process may checkpoint and delete the WAL under a
+    live writer (issue 15). So only call this with no SQLite connection to the file open in this
+    process (`session_file` keeps count), after SQLite itself has refused the file."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            header = f.read(100)
+    except OSError:
+        return None
     if not header.startswith(b"SQLite format 3\0"):
-        raise SessionError(f"{path}: not a Stepscope session (not an SQLite database)")
+        return "not a Stepscope session (not an SQLite database)"
     if len(header) < 100:
-        raise SessionError(f"{path}: the file is truncated ({size} bytes, shorter than its own header)")
+        return f"the file is truncated ({size} bytes, shorter than its own header)"
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     pages, counter, valid_for = (int.from_bytes(header[o:o + 4], "big") for o in (28, 24, 92))
     wal = path.with_name(path.name + "-wal")
     if counter == valid_for and not (wal.exists() and wal.stat().st_size > 0) and size < pages * page_size:
-        raise SessionError(f"{path}: the file is truncated ({size} bytes, its header says {pages * page_size}); "
-                           "an incomplete copy or download?")
+        return (f"the file is truncated ({size} bytes, its header says {pages * page_size}); "
+                "an incomplete copy or download?")
+    return None
 
 
 def read_version(conn: sqlite3.Connection, path: Path) -> int:
@@ -110,7 +136,8 @@ def read_version(conn: sqlite3.Connection, path: Path) -> int:
             raise SessionError(f"{path}: an SQLite database, but not a Stepscope session")
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
     except sqlite3.DatabaseError as exc:
-        raise SessionError(f"{path}: not a readable Stepscope session ({one_line(exc)})") from None
+        refused = UnreadableFile if getattr(exc, "sqlite_errorcode", None) in UNREADABLE_CODES else SessionError
+        raise refused(f"{path}: not a readable Stepscope session ({one_line(exc)})") from None
     if row is None or not str(row[0]).isdigit():
         raise SessionError(f"{path}: damaged Stepscope session (it has no schema version)")
     version = int(row[0])

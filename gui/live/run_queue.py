@@ -3,6 +3,8 @@
 Qt-free: it reports through plain callbacks, called on its own thread, so the window decides how
 to cross into the GUI thread. Each run streams into the session file (the recorder) and into the
 caller's live model (`on_event`) at once. `cancel()` stops the running worker and drops the rest.
+When the session can take no more of a run (a full disk), `error` is called at once, while the
+run is being stopped, not only when it has ended.
 """
 from __future__ import annotations
 
@@ -94,7 +96,9 @@ class RunQueue:
 
         try:
             recorded = record_run(spec, session_path, on_event=lambda event: self.callbacks.event(run_id, event),
-                                  on_started=on_started, progress_timeout=self.progress_timeout, run_id=run_id)
+                                  on_started=on_started, progress_timeout=self.progress_timeout, run_id=run_id,
+                                  on_problem=lambda message: self.callbacks.error(
+                                      f"The {spec.framework} run was stopped: {message}", ""))
         except (SessionError, ValueError) as exc:
             self.callbacks.error(f"Could not start the {spec.framework} run: {exc}", "")
             return

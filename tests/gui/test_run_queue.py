@@ -2,6 +2,7 @@
 error report and the next run still starts, so the window never waits for ever."""
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
@@ -28,3 +29,25 @@ def test_an_internal_failure_is_reported_and_the_queue_goes_on(tmp_path: Path, m
     assert finished.wait(10)
     assert started == ["torch", "jax"]
     assert len(errors) == 2 and "failed inside Stepscope" in errors[0][0] and "KeyError" in errors[0][1]
+
+
+@pytest.mark.timeout(60)
+def test_a_full_disk_is_reported_at_once_and_the_run_ends_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.sessions.test_disk_full import FAKE_WORKER, page_limited
+
+    def command(spec: RunSpec, out_dir: Path, clock_origin: float | None = None) -> list[str]:
+        return [sys.executable, str(FAKE_WORKER), "cancel-wait", "20000"]  # then waits a minute for SIGTERM
+
+    monkeypatch.setattr("profilers.runner.worker_command", command)
+    path = tmp_path / "s.stepscope"
+    page_limited(path, monkeypatch, spare_pages=6)
+    said: list[str] = []
+    finished = threading.Event()
+    callbacks = QueueCallbacks(error=lambda message, detail: said.append(f"error: {message}"),
+                               run_finished=lambda run_id, result, problem: said.append(f"finished: {result.status} "
+                                                                                       f"{result.reason}"),
+                               queue_finished=lambda cancelled: finished.set())
+    RunQueue(path, callbacks).start([RunSpec(framework="torch", batch_size=8)])
+    assert finished.wait(45)
+    assert len(said) == 2 and said[0].startswith("error: The torch run was stopped: disk full while writing")
+    assert said[1] == f"finished: failed disk full while writing {path}"

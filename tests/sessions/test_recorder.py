@@ -95,7 +95,7 @@ def _failing(times: int) -> Any:
     def append_events(self: Session, run_id: str, events: list[dict[str, Any]]) -> None:
         calls["n"] += 1
         if calls["n"] <= times:
-            raise SessionError(f"{self.path}: database or disk is full")
+            raise SessionError(f"{self.path}: database is locked")
         real(self, run_id, events)
 
     return append_events
@@ -113,7 +113,7 @@ def test_a_transient_write_failure_is_retried_and_reported_but_loses_nothing(tmp
         assert time.monotonic() < deadline, "the recorder never retried"
         time.sleep(0.02)
     assert rec.finish_with("ok", None, {}, "") is None  # no problem: everything got stored in the end
-    assert rec.error_count >= 2 and "disk is full" in rec.errors[0]
+    assert rec.error_count >= 2 and "database is locked" in rec.errors[0]
     with Session.open_readonly(tmp_path / "s.stepscope") as session:
         assert session.steps("r1")["index"].tolist() == list(range(30))
 
@@ -129,7 +129,7 @@ def test_a_lasting_write_failure_is_returned_by_finish_not_raised_in_the_control
     assert result.status == "ok"
     message = rec.finish(result)
     assert message is not None and rec.problem == message
-    assert str(path) in message and "not fully recorded" in message and "disk is full" in message
+    assert str(path) in message and "not fully recorded" in message and "database is locked" in message
     assert "events not stored" in message and "\n" not in message
     with Session.open_readonly(path) as session:  # the outcome still made it
         assert session.run(controller.run_id).status == "ok"

@@ -312,3 +312,23 @@ def test_every_section_the_code_cites_exists() -> None:
     sections = set(re.findall(r"^## (.+)$", DOC.read_text(), re.M))
     missing = sorted(f"{path} cites '{title}'" for path, title in cited if title not in sections)
     assert not missing, "citations of docs/architecture.md sections it lacks:\n" + "\n".join(missing)
+
+
+def test_every_test_the_fault_matrix_cites_exists() -> None:
+    """docs/faults.md backs each row with tests: `tests/x.py` or `tests/x.py::name` (`::name` alone
+    continues the previous file). Each must exist, so the matrix cannot cite a deleted test."""
+    text = (ROOT / "docs" / "faults.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("|") and "tests/" in line]
+    assert len(rows) >= 10
+    missing = []
+    for row in rows:
+        current: Path | None = None
+        for ref in re.findall(r"`((?:tests/[\w/]+\.py)?(?:::\w+)?)(?:\[[^\]]*\])?`", row.split("|")[-2]):
+            path, _, name = ref.partition("::")
+            if path:
+                current = ROOT / path
+            if current is None or not current.exists():
+                missing.append(ref)
+            elif name and not re.search(rf"^def {name}\(", current.read_text(), re.M):
+                missing.append(f"{rel(current)}::{name}")
+    assert not missing, f"docs/faults.md cites tests that do not exist: {missing}"

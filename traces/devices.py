@@ -25,7 +25,8 @@ from traces.table import EventTable, Kind
 from traces.table_builder import TableBuilder
 
 XPROF_DEVICE = re.compile(r"^/device:([A-Za-z][A-Za-z0-9_]*):\d+")  # "/device:TPU:0", "/device:TPU:0 SparseCore 1"
-DEVICE_LABEL = re.compile(r"(?:^|\()(GPU|TPU|MTIA|XPU|HPU|NPU|IPU|MPS|CUDA)[ :]?\d+\)?$", re.IGNORECASE)
+# "GPU 0", "python (GPU 0)", or behind a rank or host prefix ("rank 3: GPU 0")
+DEVICE_LABEL = re.compile(r"(?:^|\(|:\s)(GPU|TPU|MTIA|XPU|HPU|NPU|IPU|MPS|CUDA)[ :]?\d+\)?$", re.IGNORECASE)
 STREAM = re.compile(r"(?i)^stream\s*#?\s*\d+")  # Kineto "stream 7", xprof "Stream #7(Compute)"
 MEMCPY_NAME = re.compile(r"(?i)memcpy|memset")
 WORK = (Kind.KERNEL, Kind.MEMCPY, Kind.HLO_OP)  # what counts as device work on a device row

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from traces.chrome_reader import read_chrome_trace
+from traces.rank_reader import rank_files, read_ranks
 from traces.table import EventTable, Limits, TraceError
 from traces.xplane_reader import read_xplanes
 
@@ -66,7 +67,8 @@ def read_logdir(root: str | os.PathLike[str], limits: Limits | None = None, run:
                 framework: str | None = None) -> EventTable:
     """The newest profile run under `root` (or the one named `run`): its XPlanes (several
     hosts' merged, rows prefixed by host) when it has any, which carry more than the Chrome
-    trace JAX writes beside them (step markers, hlo_op arguments); else its newest Chrome trace."""
+    trace JAX writes beside them (step markers, hlo_op arguments); else its Chrome traces of
+    every rank when they are one distributed job's (`rank_reader`), else its newest one."""
     root = Path(root)
     limits = limits or Limits()
     runs = find_profile_runs(root)
@@ -84,6 +86,11 @@ def read_logdir(root: str | os.PathLike[str], limits: Limits | None = None, run:
         if pick.chrome:
             notes.append(f"read the XPlane; ignored {len(pick.chrome)} Chrome trace(s) beside it")
         return read_xplanes(pick.xplanes, limits, framework, notes)
+    ranks = rank_files(pick.chrome)
+    if ranks is not None:  # one distributed job's per-rank traces: all of them, on one timeline
+        table = read_ranks(ranks, limits, framework)
+        table.source.notes.extend(notes)
+        return table
     newest = max(pick.chrome, key=lambda f: (f.stat().st_mtime, f.name))
     table = read_chrome_trace(newest, limits, framework=framework)
     if len(pick.chrome) > 1:

@@ -68,6 +68,18 @@ class TableBuilder:
         if link is not None:
             self._chunks[-1]["link"] = link
 
+    def mark(self) -> tuple[int, int]:
+        """Where the events added next begin, for `shift`."""
+        return len(self._chunks), len(self._counters)
+
+    def shift(self, begin: tuple[int, int], end: tuple[int, int], offset_ns: int) -> None:
+        """Move the events and counters added between marks `begin` and `end` by `offset_ns`
+        (one source onto another's clock, e.g. ranks whose traces count from different bases)."""
+        if offset_ns:
+            for chunk in self._chunks[begin[0]:end[0]]:
+                chunk["start_ns"] = chunk["start_ns"] + offset_ns
+            self._counters[begin[1]:end[1]] = [(sid, ts + offset_ns, val) for sid, ts, val in self._counters[begin[1]:end[1]]]
+
     def series(self, track: str, field_name: str, unit: str, device: str = "") -> int:
         key = CounterSeries(track, field_name, unit, device)
         got = self._series.get(key)

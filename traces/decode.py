@@ -17,22 +17,27 @@ from __future__ import annotations
 import json
 import math
 import re
-from itertools import count
+from itertools import accumulate, count
 from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from traces import decode_pool
-from traces.exact_time import MAX_TS_US, exact_float, number_text, parse_times
+from traces.exact_time import MAX_TS_US, exact_float, float_ns, number_text, parse_chunks
 from traces.json_decoders import (
     ARGS,
     CHUNK_BYTES,
+    DUR,
     FAST_ERRORS,
     SEL,
     TOP_KEYS,
+    TS,
     arg_ids,
+    chunk,
     decode_range,
+    dur_decoder,
+    float_dur_decoder,
     key_firsts,
     msgspec,
     raw_decoder,
@@ -104,13 +109,16 @@ class Columns:
 class _Acc:
     """Accumulates chunks of events into columns, interning keys and argument sets."""
 
-    def __init__(self, where: object, max_events: int, max_string: int) -> None:
+    def __init__(self, where: object, max_events: int, max_string: int, view: memoryview | None = None) -> None:
         self.where, self.max_events, self.max_string = where, max_events, max_string
         self.keys: dict[tuple[Any, ...], int] = {}
         self.args: dict[bytes, int] = {}
         self.first: list[npt.NDArray[np.int64]] = []
-        self.ts: list[bytes] = []  # per chunk, its events' ts as comma-joined JSON texts
-        self.dur: list[bytes] = []
+        self.ts: list[tuple[int, int, bytes]] = []  # per chunk: first event, events, their ts as comma-joined JSON texts
+        self.dur: list[tuple[int, int, bytes]] = []  # the same for dur, for chunks decoded with dur as text
+        self.dur_us: list[npt.NDArray[np.float64]] = []  # per chunk, dur as float (NaN for the text chunks)
+        self.bounds: list[tuple[int, int, int]] = []  # per float chunk: first event, its bytes in `view`
+        self.view = view
         self.ref: list[npt.NDArray[np.int32]] = []
         self.n = 0
 
@@ -120,10 +128,21 @@ class _Acc:
         self.first.append(np.fromiter(map(self.keys.setdefault, keys, count(n)), np.int64, len(keys)))
         self._rest(ts, dur, args)
 
-    def add_structs(self, events: list[Any]) -> None:
+    def add_structs(self, events: list[Any], pos: int = 0, cut: int = 0) -> None:
+        """`chunk_decoder`'s structs (times as text)."""
         n = len(events)
         self.first.append(np.fromiter(key_firsts(self.keys, events, self._count(n)), np.int64, n))
         self._rest(*times_text(events), list(map(ARGS, events)))
+
+    def add_float_dur(self, events: list[Any], pos: int, cut: int) -> None:
+        """`float_dur_decoder`'s structs of `view[pos:cut]` (dur a float, so a float chunk)."""
+        n = len(events)
+        self.first.append(np.fromiter(key_firsts(self.keys, events, self._count(n)), np.int64, n))
+        if n:
+            self.ts.append((self.n, n, b",".join(map(TS, events))))
+            self.dur_us.append(np.fromiter(map(DUR, events), np.float64, n))
+            self.bounds.append((self.n, pos, cut))
+        self._refs(list(map(ARGS, events)))
 
     def _count(self, n: int) -> int:
         if self.n + n > self.max_events:
@@ -131,10 +150,18 @@ class _Acc:
         return self.n
 
     def _rest(self, ts: bytes, dur: bytes, args: list[Any]) -> None:
-        n = len(args)
+        self.text_times(ts, dur, len(args))
+        self._refs(args)
+
+    def text_times(self, ts: bytes, dur: bytes, n: int) -> None:
+        """The next `n` events' times as comma-joined JSON texts."""
         if n:  # an empty chunk's text would read as one token
-            self.ts.append(ts)
-            self.dur.append(dur)
+            self.ts.append((self.n, n, ts))
+            self.dur.append((self.n, n, dur))
+            self.dur_us.append(np.full(n, np.nan))
+
+    def _refs(self, args: list[Any]) -> None:
+        n = len(args)
         ids = arg_ids(self.args, args, self.max_string)
         self.ref.append(np.full(n, -1, np.int32) if ids is None else np.fromiter(ids, np.int32, n))
         self.n += n
@@ -142,10 +169,32 @@ class _Acc:
     def columns(self, top: dict[str, Any], **extra: Any) -> Columns:
         firsts = np.fromiter(self.keys.values(), np.int64, len(self.keys))  # increasing: insertion order
         code = np.searchsorted(firsts, _joined(self.first, np.int64))
-        ts_ns, ts = parse_times(b",".join(self.ts), self.n)
-        dur_ns, dur = parse_times(b",".join(self.dur), self.n)
+        ts_ns, ts = parse_chunks(self.ts, self.n)
+        dur_ns, dur = self._durations()
         return Columns(list(self.keys), code, ts, dur, _joined(self.ref, np.int32), list(self.args), top, **extra,
                        ts_ns=ts_ns, dur_ns=dur_ns)
+
+
+    def _durations(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """(ns, µs) of every event's dur: from the floats where `float_ns` proves them exact,
+        else from the text (the text chunks, and the float chunks re-read with `dur_decoder`)."""
+        dur = _joined(self.dur_us, np.float64)
+        dur_ns, exact = float_ns(dur)
+        texts = self.dur
+        if self.bounds:  # float chunks: re-read those with a duration `float_ns` cannot prove as text
+            first = np.array([b[0] for b in self.bounds], np.int64)
+            redo = np.flatnonzero(~exact & ~np.isnan(dur))
+            if len(redo) and self.view is not None:
+                texts = list(texts)
+                for k in np.unique(np.searchsorted(first, redo, side="right") - 1).tolist():
+                    start, pos, cut = self.bounds[k]
+                    events = dur_decoder.decode(chunk(self.view, pos, cut))
+                    texts.append((start, len(events), b",".join(map(DUR, events))))
+        if texts:
+            idx = np.concatenate([np.arange(a, a + k) for a, k, _ in texts])
+            at = accumulate((k for _, k, _ in texts), initial=0)  # numbered as the tokens come, joined
+            dur_ns[idx], dur[idx] = parse_chunks([(a, k, t) for a, (_, k, t) in zip(at, texts, strict=False)], len(idx))
+        return dur_ns, dur
 
 
 def _float_ns(us: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
@@ -180,11 +229,11 @@ def _chunked(data: bytes | bytearray, where: object, max_events: int, max_string
     if span is None:
         return None  # not an array, or a cut-off one: the generic path says which
     view, begin, end, top = span
-    acc = _Acc(where, max_events, max_string)
+    acc = _Acc(where, max_events, max_string, view)
     chunk_bytes = CHUNK_BYTES  # read at each call: tests shrink this module's CHUNK_BYTES
 
     def decode_block(pos: int, stop: int) -> None:
-        decode_range(acc.add_structs, view, pos, stop, chunk_bytes)
+        decode_range(acc.add_float_dur, view, pos, stop, chunk_bytes, float_dur_decoder)
 
     if decode_pool.usable(end - begin):  # a big array: shared with a second process
         decode_pool.decode_shared(acc, view, begin + 1, end, decode_block, chunk_bytes)

@@ -85,10 +85,10 @@ class Accumulator(Protocol):
     keys: dict[tuple[Any, ...], int]
     args: dict[bytes, int]
     first: list[npt.NDArray[np.int64]]
-    ts: list[bytes]
-    dur: list[bytes]
     ref: list[npt.NDArray[np.int32]]
     n: int
+
+    def text_times(self, ts: bytes, dur: bytes, n: int) -> None: ...
 
 
 DecodeBlock = Callable[[int, int], None]  # decodes view[pos:end] into this side's accumulator
@@ -286,9 +286,7 @@ def merge(acc: Accumulator, part: Part) -> None:
     firsts = np.frombuffer(part.firsts, np.int64)  # each key's first event, in the block
     mine = np.fromiter(map(acc.keys.setdefault, part.keys, (firsts + acc.n).tolist()), np.int64, len(firsts))
     acc.first.append(mine[np.searchsorted(firsts, np.frombuffer(part.first, np.int64))])
-    if part.n:  # an empty block's text would read as one token
-        acc.ts.append(part.ts)
-        acc.dur.append(part.dur)
+    acc.text_times(part.ts, part.dur, part.n)
     ids = np.array([acc.args.setdefault(k, len(acc.args)) for k in part.args] + [-1], np.int32)
     acc.ref.append(ids[np.frombuffer(part.ref, np.int32)])  # -1 (no arguments) picks the last: -1
     acc.n += part.n
@@ -307,7 +305,8 @@ class Block:
         self.dur: list[bytes] = []
         self.n = 0
 
-    def add_structs(self, events: list[Any]) -> None:
+    def add_structs(self, events: list[Any], pos: int = 0, cut: int = 0) -> None:
+        """`chunk_decoder`'s structs (times as text: the worker has no numpy to check floats)."""
         n = len(events)
         if self.n + n > self.max_events:
             raise _TooMany

@@ -54,12 +54,21 @@ def started() -> Iterator[list[int]]:
         yield calls
 
 
-def slow_front(delay: float) -> Any:
-    """This side's claims delayed, so the worker (started meanwhile) takes blocks."""
+def _worker_gone(helper: decode_pool.Helper) -> bool:
+    return not helper.thread.is_alive() and (helper.proc is None or helper.proc.poll() is not None)
+
+
+def worker_first() -> Any:
+    """This side claims nothing until the worker has taken a block (or its process ended, or never
+    started), so the sharing is exercised by order, however slowly a process starts on a busy
+    machine. The deadline only keeps a broken worker from hanging the test."""
     real = decode_pool.Helper.claim
 
     def claim(self: decode_pool.Helper) -> int | None:
-        time.sleep(delay)
+        deadline = time.monotonic() + 120
+        while decode_pool._control(self.fd)[1] == len(self.blocks) and not _worker_gone(self):
+            assert time.monotonic() < deadline, "the worker neither took a block nor ended in 120 s"
+            time.sleep(0.005)
         return real(self)
 
     return mock.patch.object(decode_pool.Helper, "claim", claim)
@@ -83,7 +92,7 @@ def torchish(n: int) -> list[dict[str, Any]]:
 
 def test_worker_gives_the_one_core_table(started: list[int]) -> None:
     data = json.dumps({"traceEvents": torchish(600), "schemaVersion": 1}).encode()
-    with slow_front(0.01):
+    with worker_first():
         same(read_chrome_data(data), one_core(data))
         as_list = json.dumps(torchish(300)).encode()  # Chrome's "JSON array format"
         same(read_chrome_data(as_list), one_core(as_list))
@@ -129,20 +138,20 @@ def test_invalid_data_in_the_worker_blocks_reads_as_on_one_core(started: list[in
     data = json.dumps({"traceEvents": events}).encode()
     with pytest.raises(TraceError) as one:
         one_core(data)
-    with slow_front(0.02), pytest.raises(TraceError) as two:
+    with worker_first(), pytest.raises(TraceError) as two:
         read_chrome_data(data)
     assert str(one.value) == str(two.value) and started == [-2]  # the worker's first block (the last) was refused
     events[-5]["ts"], events[-5]["name"] = 1, "aten::mm"
     # a name with "}, {" where a block may be cut: the file is read whole, the same
     events[len(events) // 2]["name"] = "}, {" * 50
     data = json.dumps({"traceEvents": events}).encode()
-    with slow_front(0.01):
+    with worker_first():
         same(read_chrome_data(data), one_core(data))
 
 
 def test_too_many_events_across_both_sides(started: list[int]) -> None:
     data = json.dumps({"traceEvents": torchish(400)}).encode()
-    with slow_front(0.01), pytest.raises(TraceError, match="more than 250 events"):
+    with worker_first(), pytest.raises(TraceError, match="more than 250 events"):
         read_chrome_data(data, limits=Limits(max_events=250))
     assert started[0] > 0
 
@@ -155,7 +164,7 @@ CLAIM_THEN = ("import os, sys; sys.path.insert(0, sys.argv[1]); from traces impo
 def test_a_failing_worker_process_falls_back_to_one_core(started: list[int]) -> None:
     data = json.dumps({"traceEvents": torchish(400)}).encode()
     want = one_core(data)
-    with slow_front(0.02):
+    with worker_first():
         for boot in ("sys.exit(3)", "sys.stdout.write('garbage')", "os.kill(os.getpid(), 9)", "import time; time.sleep(9)"):
             with mock.patch.object(decode_pool, "_BOOT", CLAIM_THEN + boot), mock.patch.object(decode_pool, "TIMEOUT_S", 2):
                 same(read_chrome_data(data), want)

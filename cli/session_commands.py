@@ -158,11 +158,12 @@ def import_command(trace: Path, session_path: Path | None, framework: str | None
     return EXIT_OK
 
 
-def write_compare_reports(refs: list[str], result: RunComparison, html: Path | None, markdown: Path | None) -> None:
-    """The --html / --markdown documents, with op diffs of every traced run against the baseline."""
-    from sessions.compare_report import build_report, op_diffs_against_baseline, run_sources, write_report
+def write_compare_reports(result: RunComparison, html: Path | None, markdown: Path | None) -> None:
+    """The --html / --markdown documents, with op diffs of every traced row against the baseline
+    (a group of repeats by its first run's trace)."""
+    from sessions.compare_report import build_report, op_diffs_against_baseline, write_report
 
-    diffs = op_diffs_against_baseline(run_sources(refs), [run.label for run in result.runs])
+    diffs = op_diffs_against_baseline([row.source for row in result.runs], [row.label for row in result.runs])
     report = build_report(result, diffs)
     for path, fmt in ((html, "html"), (markdown, "markdown")):
         if path is not None:
@@ -179,22 +180,27 @@ def compare_command(refs: list[str], as_json: bool, html: Path | None = None, ma
     result = compare_runs(runs)
     if html is not None or markdown is not None:
         try:
-            write_compare_reports(refs, result, html, markdown)
+            write_compare_reports(result, html, markdown)
         except SessionError as exc:
             return _error("compare", exc)
     if as_json:
         print(json.dumps(_json_safe(result.to_dict()), indent=2, default=str))
         return EXIT_OK
+    from sessions.compare_report import repeats_text
+
     console = _console()
-    table = Table(title=f"Compared with {runs[0].label}")
+    rows = result.runs
+    table = Table(title=f"Compared with {rows[0].label}")
     table.add_column("metric")
-    for run in runs:
-        table.add_column(f"{run_heading(run.record)}\n{run.label}", overflow="fold")
+    for row in rows:
+        table.add_column(f"{run_heading(row.record)}\n{row.label}", overflow="fold")
+    if any(row.run_count > 1 for row in rows):
+        table.add_row("runs pooled (median step time, run-first CI)", *[repeats_text(row.record) for row in rows])
     for key, title, better in METRICS:
         cells = []
-        for run, delta in zip(runs, result.deltas(key), strict=True):
+        for i, (run, delta) in enumerate(zip(rows, result.deltas(key), strict=True)):
             value = format_value(run.record.get(key), 3 if key in ("final_loss", "accuracy") else 2)
-            if delta is not None and run is not runs[0]:
+            if delta is not None and i:
                 good = (delta < 0) == (better == "lower")
                 value += f" [{'green' if good else 'red'}]({delta:+.1f} %)[/]"
             cells.append(value)
@@ -206,8 +212,8 @@ def compare_command(refs: list[str], as_json: bool, html: Path | None = None, ma
     if differences:
         env = Table(title="Environment differences")
         env.add_column("field")
-        for run in runs:
-            env.add_column(run.label, overflow="fold")
+        for row in rows:
+            env.add_column(row.label, overflow="fold")
         for key, values in differences.items():
             env.add_row(key, *[format_value(v) for v in values])
         console.print(env)

@@ -5,13 +5,35 @@ The windows' modules load on first use, so the main window's start-up does not p
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow
 
 from gui.notifications import NotificationManager
 from sessions.schema import SessionError
+
+INSPECT_TIP = "Open the trace inspector on the selected run (Ctrl+I)"
+
+
+def update_inspect_action(action: QAction, selected: Sequence[Mapping[str, Any] | None]) -> bool:
+    """Enable "Inspect Trace" only for exactly one selected run with a stored trace (`selected`:
+    each selected run's headline figures, whose `trace_events` the session sets when it stores
+    one), and say in the tooltip why it is disabled otherwise; returns the new state."""
+    if len(selected) != 1:
+        enabled, tip = False, "Select one run to inspect its trace"
+    elif not (selected[0] or {}).get("trace_events"):
+        enabled, tip = False, ("The selected run has no stored trace: it ran without a trace window (trace steps 0), "
+                               "is still running, or its trace could not be read")
+    else:
+        enabled, tip = True, INSPECT_TIP
+    action.setEnabled(enabled)
+    action.setToolTip(tip)
+    action.setStatusTip(tip)
+    return enabled
 
 
 class AnalysisWindows:

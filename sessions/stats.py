@@ -108,6 +108,20 @@ def compare(
     return Comparison(ratio, low, high, verdict)
 
 
+def median_interval(groups: Sequence[np.ndarray], resamples: int = BOOTSTRAP_RESAMPLES,
+                    seed: int = 0) -> tuple[float, float] | None:
+    """The bootstrap CI of the median step time of repeated runs, resampled run-first like
+    `compare`, so a group whose repeats disagree gets the wide interval it deserves; None
+    without steps."""
+    kept = _as_groups(groups)
+    if not kept:
+        return None
+    medians = _medians(kept, resamples, np.random.default_rng(seed))
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = (float(v) for v in np.percentile(medians, [tail, 100 - tail]))
+    return low, high
+
+
 def _as_groups(x: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
     if isinstance(x, np.ndarray) and x.ndim == 1:
         groups = [x]

@@ -9,7 +9,7 @@ asks. Failures become one-line `SessionError` messages in `error`, never traceba
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ class RunEntry:
     has_trace: bool
     checked: bool = False
     color: str = FALLBACK_COLOR
+    repeats: int = 1  # in `row_entries`: how many runs its comparison column pools
 
     @property
     def key(self) -> RunKey:
@@ -63,7 +64,7 @@ class RunEntry:
         parts = [f"{f.get('framework') or '?'} {f.get('variant') or ''}".strip()]
         if f.get("batch_size"):
             parts.append(f"batch {f['batch_size']}")
-        parts.append(self.run_id[-6:])
+        parts.append(self.run_id[-6:] + (f" + {self.repeats - 1} repeat(s)" if self.repeats > 1 else ""))
         return " · ".join(parts)
 
 
@@ -86,6 +87,7 @@ class CompareModel:
         self.entries: list[RunEntry] = []
         self.baseline: RunKey | None = None
         self.pair: tuple[RunKey | None, RunKey | None] = (None, None)  # the runs of the op-diff and timeline tabs
+        self._pair_picked = False  # until someone picks a pair, it follows the default rule (_fix_choices)
         self.error: str | None = None
         self._listeners: list[Callable[[], None]] = []
         self._labeled: dict[RunKey, LabeledRun] = {}
@@ -174,24 +176,51 @@ class CompareModel:
             self.error = None
             self.baseline = key
             self.pair = (key, self.pair[1] if self.pair[1] != key else None)
+            self._pair_picked = True
             self._fix_choices()
             self._changed()
 
     def set_pair(self, first: RunKey | None, second: RunKey | None) -> None:
+        self._pair_picked = True
         if (first, second) != self.pair:
             self.pair = (first, second)
             self._changed()
 
     def _fix_choices(self) -> None:
-        """Keep the baseline and the pair among the chosen runs."""
+        """Keep the baseline and the pair among the chosen runs. A new second run of the pair is
+        one of the first's framework when there is one (traced runs first), and a fresh pair is
+        two traced runs of one framework when there are such: only then do op names match, so
+        the op diff says something by default."""
         keys = [e.key for e in self.entries if e.checked]
         if self.baseline not in keys:
             self.baseline = keys[0] if keys else None
         first, second = self.pair
-        first = first if first in keys else self.baseline
+        if first not in keys or not self._pair_picked:  # a default pair: two traced runs of one framework if any
+            first, second = self.same_framework_pair() or (self.baseline, second)
         others = [k for k in keys if k != first]
-        second = second if second in others else (others[0] if others else None)
+        if second not in others:
+            framework = self.entry(first).figures.get("framework") if first is not None else None
+            ranked = sorted(others, key=lambda k: (self.entry(k).figures.get("framework") != framework,
+                                                   not self.entry(k).has_trace))
+            second = ranked[0] if ranked else None
         self.pair = (first, second)
+
+    def pair_frameworks(self) -> tuple[str, str] | None:
+        """The frameworks of the pair when they differ (their op names then never match), else None."""
+        first, second = self.pair
+        if first is None or second is None:
+            return None
+        a, b = (str(self.entry(k).figures.get("framework") or "?") for k in (first, second))
+        return (a, b) if a != b else None
+
+    def same_framework_pair(self) -> tuple[RunKey, RunKey] | None:
+        """Two chosen runs of one framework with stored traces (the baseline's framework first), or None."""
+        traced = [e for e in self.chosen() if e.has_trace]
+        for a in traced:
+            for b in traced:
+                if a.key != b.key and a.figures.get("framework") == b.figures.get("framework"):
+                    return a.key, b.key
+        return None
 
     def _assign_colors(self) -> None:
         """One colour per run: the framework's colour, shaded for its second, third … run."""
@@ -222,6 +251,14 @@ class CompareModel:
                 return None
             self._comparison = (keys, result)
         return self._comparison[1]
+
+    def row_entries(self) -> list[RunEntry]:
+        """One entry per column of `comparison()`: repeats of one spec are one column (`repeats`
+        says how many runs it pools), titled and coloured by its first run."""
+        comparison = self.comparison()
+        if comparison is None:
+            return []
+        return [replace(self.entry((str(row.source[0]), row.source[1])), repeats=row.run_count) for row in comparison.runs]
 
     def curves(self, key: RunKey) -> RunCurves:
         """Step times, loss and memory of one run (SessionError if its file became unreadable)."""
@@ -269,7 +306,7 @@ class CompareModel:
         comparison = self.comparison()
         if comparison is None:
             return None
-        keys = [e.key for e in self.chosen()]
+        keys = [e.key for e in self.row_entries()]  # a group of repeats by its first run's trace
         diffs: list[OpDiff | str] = []
         for key in keys[1:]:
             diff = self.op_diff(keys[0], key)

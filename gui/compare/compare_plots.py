@@ -17,9 +17,9 @@ from gui.view_export import install_export_menu
 from sessions.schema import SessionError
 
 PLOTS = (  # key, title, left axis, bottom axis, legend corner (pyqtgraph offset: negative = from the right / bottom)
-    ("step_ms", "Step time distribution (measured steps)", "step time (ms)", "", None),  # the ticks name the runs
+    ("step_ms", "Measured step times", "step time (ms)", "", None),  # the ticks name the runs
     ("loss", "Loss per step", "loss", "step", (-8, 8)),  # loss falls: the top right is usually free
-    ("memory", "Memory (solid: host RSS, dashed: device)", "MB", "time since start (s)", (-8, -8)),  # memory grows
+    ("memory", "Memory (dashed: device)", "MB", "time since start (s)", (-8, -8)),  # memory grows
 )
 
 
@@ -40,7 +40,7 @@ class CompareOverlays(QWidget):
         self.problems: list[str] = []  # runs whose curves could not be read, as messages
         for key, title, left, bottom, corner in PLOTS:
             plot = pg.PlotWidget(title=title)
-            plot.setMinimumSize(220, 180)
+            plot.setMinimumSize(150, 180)  # three fit beside each other in a 1024-px window
             plot.showGrid(x=key != "step_ms", y=True, alpha=0.25)
             plot.setLabel("left", left)
             if bottom:

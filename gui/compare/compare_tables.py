@@ -122,7 +122,9 @@ def show_environment(widget: QTableWidget, comparison: RunComparison, entries: l
     return True
 
 
-OP_HEADER = ["status", "op", "kind", "calls / step", "baseline ms / step", "other ms / step", "Δ ms / step", "Δ %"]
+# the key columns first (status, op, the change), so they stay in view without scrolling sideways
+OP_HEADER = ["status", "op", "Δ ms / step", "Δ %", "baseline ms / step", "other ms / step", "calls / step", "kind"]
+OP_NAME_MAX_PX = 360  # longer op names are elided (the full name is the cell's tooltip)
 
 
 def show_op_diff(widget: QTableWidget, diff: OpDiff, statuses: set[str]) -> int:
@@ -135,12 +137,13 @@ def show_op_diff(widget: QTableWidget, diff: OpDiff, statuses: set[str]) -> int:
     widget.setHorizontalHeaderLabels(OP_HEADER)
     for i, r in enumerate(rows):
         cells = [
-            (Cell(r.status, STATUS_TONES[r.status]), None, False), (Cell(r.name), None, False), (Cell(r.kind), None, False),
-            (Cell(f"{r.base_count:g} → {r.other_count:g}"), r.other_count - r.base_count, True),
-            (Cell(f"{r.base_ns / 1e6:,.3f}"), r.base_ns, True), (Cell(f"{r.other_ns / 1e6:,.3f}"), r.other_ns, True),
+            (Cell(r.status, STATUS_TONES[r.status]), None, False), (Cell(r.name), None, False),
             (Cell(f"{r.delta_ns / 1e6:+,.3f}", STATUS_TONES[r.status]), r.delta_ns, True),
             (Cell("new" if r.delta_percent is None else f"{r.delta_percent:+.1f} %"),
              float("inf") if r.delta_percent is None else r.delta_percent, True),
+            (Cell(f"{r.base_ns / 1e6:,.3f}"), r.base_ns, True), (Cell(f"{r.other_ns / 1e6:,.3f}"), r.other_ns, True),
+            (Cell(f"{r.base_count:g} → {r.other_count:g}"), r.other_count - r.base_count, True),
+            (Cell(r.kind), None, False),
         ]
         for c, (cell, key, right) in enumerate(cells):
             item = make_item(cell, key, right)
@@ -149,5 +152,5 @@ def show_op_diff(widget: QTableWidget, diff: OpDiff, statuses: set[str]) -> int:
             widget.setItem(i, c, item)
     widget.setSortingEnabled(True)
     widget.resizeColumnsToContents()
-    widget.setColumnWidth(1, min(max(widget.columnWidth(1), 200), 520))
+    widget.setColumnWidth(1, min(max(widget.columnWidth(1), 200), OP_NAME_MAX_PX))
     return len(rows)

@@ -8,11 +8,12 @@ subscribes to and re-reads after each change. Open it with `CompareWindow.open(p
 """
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPalette, QPixmap
+from PySide6.QtCore import QEvent, Qt, QUrl
+from PySide6.QtGui import QAction, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -33,47 +34,13 @@ from gui.compare.compare_model import CompareModel, RunKey
 from gui.compare.compare_plots import CompareOverlays
 from gui.compare.compare_tables import read_only_table, show_environment, show_op_diff, show_summary
 from gui.compare.compare_timelines import SideBySideTimelines
+from gui.compare.pair_picker import PairPicker, swatch
 from gui.view_export import install_export_menu
+from gui.window_chrome import close_action, fit_to_screen
 from sessions.schema import SessionError
 from traces.op_diff import STATUSES
 
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-def swatch(color: str) -> QIcon:
-    pixmap = QPixmap(12, 12)
-    pixmap.fill(QColor(color))
-    return QIcon(pixmap)
-
-
-class PairPicker(QWidget):
-    """Two combos naming the runs of the op diff and the timelines (shared through the model)."""
-
-    def __init__(self, model: CompareModel, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.model = model
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.first, self.second = QComboBox(), QComboBox()
-        for label, combo in (("Reference run:", self.first), ("compared run:", self.second)):
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-            combo.currentIndexChanged.connect(self._on_picked)
-            layout.addWidget(QLabel(label))
-            layout.addWidget(combo)
-        layout.addStretch(1)
-
-    def refresh(self) -> None:
-        for combo, key in ((self.first, self.model.pair[0]), (self.second, self.model.pair[1])):
-            combo.blockSignals(True)
-            combo.clear()
-            for entry in self.model.chosen():
-                combo.addItem(swatch(entry.color), entry.title, entry.key)
-            index = next((i for i in range(combo.count()) if combo.itemData(i) == key), -1)
-            combo.setCurrentIndex(index)
-            combo.blockSignals(False)
-
-    def _on_picked(self, _index: int) -> None:
-        self.model.set_pair(self.first.currentData(), self.second.currentData())
 
 
 class CompareWindow(QMainWindow):
@@ -83,7 +50,7 @@ class CompareWindow(QMainWindow):
         super().__init__(parent)
         self.model = model
         self.setWindowTitle("Stepscope — compare runs")
-        self.resize(1400, 900)
+        fit_to_screen(self, 1400, 900)
         self._dirty = {"ops": True, "timelines": True}
         self._build_chooser()
         self._build_tabs()
@@ -91,7 +58,8 @@ class CompareWindow(QMainWindow):
         splitter.addWidget(self.chooser)
         splitter.addWidget(self._center)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([280, 1120])
+        splitter.setSizes([230, 1170])
+        self.chooser.setMinimumWidth(180)
         self.setCentralWidget(splitter)
         self._build_menu()
         self._apply_palette()
@@ -131,22 +99,25 @@ class CompareWindow(QMainWindow):
         self.banner.setStyleSheet("background: #ffebe9; color: #a40e26; padding: 6px; border-radius: 3px;")
         self.banner.setVisible(False)
         layout.addWidget(self.banner)
+        self.saved = QLabel()  # where the last report went, until the next change
+        self.saved.setWordWrap(True)
+        self.saved.setOpenExternalLinks(True)
+        self.saved.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.saved.setStyleSheet("background: #dafbe1; color: #116329; padding: 6px; border-radius: 3px;")
+        self.saved.setVisible(False)
+        layout.addWidget(self.saved)
         self.tabs = QTabWidget()
         layout.addWidget(self.tabs, 1)
 
-        tables = QSplitter(Qt.Orientation.Horizontal)
+        # the two tables as tabs, each the full width: a run column per run fits without sideways scrolling
+        self.tables = QTabWidget()
+        self.tables.setDocumentMode(True)
         self.summary_table = read_only_table()
         self.env_table = read_only_table()
         for table, title in ((self.summary_table, "Against the baseline"), (self.env_table, "Environment differences")):
-            box = QWidget()
-            box_layout = QVBoxLayout(box)
-            box_layout.setContentsMargins(0, 0, 0, 0)
-            box_layout.addWidget(QLabel(f"<b>{title}</b>"))
-            box_layout.addWidget(table)
-            tables.addWidget(box)
+            self.tables.addTab(table, title)
             install_export_menu(table, table_model=table.model(), name=title.lower().replace(" ", "-"))
-        tables.setStretchFactor(0, 3)
-        tables.setStretchFactor(1, 2)
+        tables = self.tables
         self.overlays = CompareOverlays()
         summary = QSplitter(Qt.Orientation.Vertical)
         summary.addWidget(tables)
@@ -168,6 +139,15 @@ class CompareWindow(QMainWindow):
             self.status_checks[status] = check
         filters.addStretch(1)
         ops_layout.addLayout(filters)
+        self.op_warning = QLabel()  # different frameworks: said before any number
+        self.op_warning.setWordWrap(True)
+        self.op_warning.setStyleSheet("background: #fff8c5; color: #4d2d00; padding: 6px; border-radius: 3px;")
+        self.same_pair_button = QPushButton()
+        self.same_pair_button.clicked.connect(self._pick_same_framework_pair)
+        warning_row = QHBoxLayout()
+        warning_row.addWidget(self.op_warning, 1)
+        warning_row.addWidget(self.same_pair_button)
+        ops_layout.addLayout(warning_row)
         self.op_message = QLabel()
         self.op_message.setWordWrap(True)
         ops_layout.addWidget(self.op_message)
@@ -193,9 +173,7 @@ class CompareWindow(QMainWindow):
         self.report_action = QAction("Save report…", self)
         self.report_action.setShortcut(QKeySequence.StandardKey.Save)
         self.report_action.triggered.connect(self.choose_report_file)
-        close = QAction("Close", self)
-        close.setShortcut(QKeySequence.StandardKey.Close)
-        close.triggered.connect(self.close)
+        close = close_action(self)
         for action in (self.add_action, self.report_action):
             menu.addAction(action)
         menu.addSeparator()
@@ -221,7 +199,12 @@ class CompareWindow(QMainWindow):
         except SessionError as exc:
             self.model.set_error(str(exc))
             return None
-        self.statusBar().showMessage(f"Saved the report to {written}", 5000)
+        written = written.resolve()
+        folder = QUrl.fromLocalFile(str(written.parent)).toString()
+        self.saved.setText(f"Saved the report to <b>{html.escape(str(written))}</b> "
+                           f"(<a href=\"{folder}\">open its folder</a>)")
+        self.saved.setVisible(True)
+        self.statusBar().showMessage(f"Saved the report to {written}")
         return written
 
     def choose_report_file(self) -> None:
@@ -249,10 +232,12 @@ class CompareWindow(QMainWindow):
     def _on_model_changed(self) -> None:
         self._refresh_chooser()
         comparison = self.model.comparison()
-        chosen = self.model.chosen()
+        chosen = self.model.row_entries()  # one per column: repeats of one spec pooled into one
         if comparison is not None:
             show_summary(self.summary_table, comparison, chosen)
-            show_environment(self.env_table, comparison, chosen)
+            differs = show_environment(self.env_table, comparison, chosen)
+            self.tables.setTabText(1, f"Environment differences ({self.env_table.rowCount()})" if differs
+                                   else "Environment: no differences")
         else:
             for table in (self.summary_table, self.env_table):
                 table.clear()
@@ -265,6 +250,7 @@ class CompareWindow(QMainWindow):
         self.banner.setVisible(bool(problems))
         self.op_pair.refresh()
         self.timeline_pair.refresh()
+        self.saved.setVisible(False)
         self._dirty = {"ops": True, "timelines": True}
         self._refresh_visible_tab()
 
@@ -315,6 +301,7 @@ class CompareWindow(QMainWindow):
 
     def _refresh_ops(self) -> None:
         self._dirty["ops"] = False
+        self._show_framework_warning()
         diff = self.model.op_diff()
         if isinstance(diff, str):
             self.op_message.setText(diff)
@@ -325,9 +312,33 @@ class CompareWindow(QMainWindow):
         self.op_message.setText(f"{counts} — by {diff.measure} time per step ({diff.basis}); changes under "
                                 f"{diff.rel_threshold:.0%} or {diff.abs_threshold_ns / 1000:g} µs per step count as "
                                 f"unchanged. {shown} shown.")
-        if diff.rows and len(diff.added) + len(diff.removed) == len(diff.rows):
-            self.op_message.setText(self.op_message.text() + " The two traces share no op (different frameworks name "
-                                    "their ops differently), so every op reads as added or removed.")
+        if diff.rows and len(diff.added) + len(diff.removed) == len(diff.rows) and not self.op_warning.isVisibleTo(self):
+            self.op_message.setText(self.op_message.text() + " The two traces share no op name, so every op reads as "
+                                    "added or removed.")
+
+    def _show_framework_warning(self) -> None:
+        """Before any number: a pair of different frameworks shares no op names (aten::conv2d
+        against XLA's fusions), and where two runs of one framework are chosen, a button picks them."""
+        frameworks = self.model.pair_frameworks()
+        same = self.model.same_framework_pair() if frameworks else None
+        self.op_warning.setVisible(frameworks is not None)
+        self.same_pair_button.setVisible(same is not None)
+        if frameworks is None:
+            return
+        text = (f"These runs are of different frameworks ({frameworks[0]} and {frameworks[1]}). Frameworks name their "
+                "ops differently, so the two traces share no op name and every op below reads as added or removed; "
+                "compare their time per step in the Summary tab instead.")
+        if same is not None:
+            framework = self.model.entry(same[0]).figures.get("framework") or "?"
+            self.same_pair_button.setText(f"Compare two {framework} runs")
+        else:
+            text += " Choose two runs of one framework (tick or add them) for a per-op comparison."
+        self.op_warning.setText(text)
+
+    def _pick_same_framework_pair(self) -> None:
+        same = self.model.same_framework_pair()
+        if same is not None:
+            self.model.set_pair(*same)
 
     def _refresh_timelines(self) -> None:
         self._dirty["timelines"] = False

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QLabel, QLineEdit, QMainWindow, QSplitter, QTabWid
 
 from gui.inspector.trace_panels import EventDetailsPanel, MemoryPanel, StepBreakdownPanel, TopOpsPanel
 from gui.timeline.timeline_view import TimelineWidget
+from gui.window_chrome import close_action, fit_to_screen
 from traces.analysis import (
     BusyReport,
     MemorySeries,
@@ -161,7 +162,8 @@ class TraceInspectorWindow(QMainWindow):
         self._make_toolbar()
 
         self.timeline.eventClicked.connect(self._on_event_clicked)
-        self.resize(1300, 860)
+        self.close_action = close_action(self)
+        fit_to_screen(self, 1300, 860)
         self._start_analyses()
 
     @property

@@ -6,7 +6,9 @@ counting, no per-event Python) and events are laid out on tracks (row, lane). A 
 then pre-merges each track at coarser and coarser gap thresholds (×4 per level). A query picks
 the finest level whose threshold is still below one pixel, cuts the visible slice of every
 track with one vectorised `searchsorted`, and merges what is closer than a pixel. Merged boxes
-take the kind of their longest member for colour; events wider than a pixel are never merged,
+take the kind of their longest member for colour and keep that member's index (`dominant`), so a
+merged box wide enough for text can be labelled with the op that fills most of it; events wider
+than a pixel are never merged,
 and nothing visible is dropped (a box narrower than a pixel is still returned; the view draws
 it one pixel wide). Times are ns relative to the first event's start.
 """
@@ -20,15 +22,17 @@ from traces.table import EventTable
 
 MAX_LANES = 8  # deeper events share the last lane of their row (merged there like any other)
 LEVEL_FACTOR = 4  # gap threshold ratio between pyramid levels
-# One pyramid level's box columns: track, start, end, key (duration and kind), count, index.
-Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+# One pyramid level's box columns: track, start, end, key (duration and kind), count, index, dominant.
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 _KIND_BITS = 4  # merge key = longest duration << 4 | kind: the kind of the longest member survives
 
 
 @dataclass
 class Boxes:
     """What one query returns, one entry per box: `track` (row, lane), start/end in relative
-    ns, the colour kind, how many events it stands for, and the event index when it is one."""
+    ns, the colour kind, how many events it stands for, the event index when it is one, and
+    `dominant`: the index of its longest event (the one whose kind colours it; itself when
+    the box is one event), which names a merged box."""
 
     track: np.ndarray
     start: np.ndarray
@@ -36,6 +40,7 @@ class Boxes:
     kind: np.ndarray
     count: np.ndarray
     index: np.ndarray
+    dominant: np.ndarray
 
     def __len__(self) -> int:
         return int(self.start.shape[0])
@@ -106,25 +111,31 @@ def _runs(values: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _merge(track: np.ndarray, start: np.ndarray, end: np.ndarray, key: np.ndarray, count: np.ndarray,
-           index: np.ndarray, gap: float) -> Columns:
+           index: np.ndarray, dominant: np.ndarray, gap: float, wide_at: float | None = None) -> Columns:
     """Merge neighbours on a track (sorted by track, then start) that are less than `gap` ns
     apart, unless either is at least `gap` wide. The gap is measured from the previous box's
     end: on a well-nested lane that is the end of everything before it, and where events
-    overlap (the shared last lane) it never joins two events farther apart than `gap`."""
+    overlap (the shared last lane) it never joins two events farther apart than `gap`. A merged
+    box keeps the `dominant` of its member with the largest key (the longest; the first of equals).
+    `wide_at` (default `gap`): the width from which a box stays on its own."""
     n = len(start)
     if n < 2:
-        return track, start, end, key, count, index
-    wide = (end - start) >= gap
+        return track, start, end, key, count, index, dominant
+    wide = (end - start) >= (gap if wide_at is None else wide_at)
     cut = np.empty(n, bool)
     cut[0] = True
     cut[1:] = (track[1:] != track[:-1]) | wide[1:] | wide[:-1] | ((start[1:] - end[:-1]) >= gap)
     first = np.flatnonzero(cut)
     if len(first) == n:
-        return track, start, end, key, count, index
+        return track, start, end, key, count, index, dominant
     merged_count = np.add.reduceat(count, first)
     merged_index = np.where(merged_count == 1, index[first], -1).astype(np.int32)
-    return (track[first], start[first], np.maximum.reduceat(end, first), np.maximum.reduceat(key, first),
-            merged_count, merged_index)
+    merged_key = np.maximum.reduceat(key, first)
+    group = np.cumsum(cut) - 1
+    at_max = np.flatnonzero(key == merged_key[group])  # every group has one; take its first
+    head = at_max[np.concatenate(([True], group[at_max[1:]] != group[at_max[:-1]]))]
+    return (track[first], start[first], np.maximum.reduceat(end, first), merged_key, merged_count, merged_index,
+            dominant[head])
 
 
 class BoxPyramid:
@@ -139,7 +150,7 @@ class BoxPyramid:
         dur = np.maximum(end - start, 0)
         key = (dur << _KIND_BITS) | kind.astype(np.int64)
         level: Columns = (track.astype(np.int32), start.astype(np.int64), end.astype(np.int64), key,
-                 np.ones(len(start), np.int32), index.astype(np.int32))
+                          np.ones(len(start), np.int32), index.astype(np.int32), index.astype(np.int32))
         self.levels: list[tuple[float, tuple[np.ndarray, ...], np.ndarray, np.ndarray]] = [(0.0, *self._keys(level))]
         positive = dur[dur > 0]
         finest = max(float(np.median(positive)) / 2 if len(positive) else 1.0, 1.0)
@@ -184,12 +195,13 @@ class BoxPyramid:
         level = max(k for k, (gap, *_) in enumerate(self.levels) if gap <= px)
         cols = self.levels[level][1]
         pos = self._slice(level, lo, hi)
-        track, start, end, key, count, index = (c[pos] for c in cols)
+        track, start, end, key, count, index, dominant = (c[pos] for c in cols)
         keep = (end >= lo) & (start <= hi)
         if not keep.all():
-            track, start, end, key, count, index = (c[keep] for c in (track, start, end, key, count, index))
-        track, start, end, key, count, index = _merge(track, start, end, key, count, index, gap=px)
-        return Boxes(track, start, end, (key & ((1 << _KIND_BITS) - 1)).astype(np.uint8), count, index)
+            track, start, end, key, count, index, dominant = (c[keep] for c in (track, start, end, key, count, index,
+                                                                                dominant))
+        track, start, end, key, count, index, dominant = _merge(track, start, end, key, count, index, dominant, gap=px)
+        return Boxes(track, start, end, (key & ((1 << _KIND_BITS) - 1)).astype(np.uint8), count, index, dominant)
 
     def event_at(self, track: int, t: float, tolerance: float) -> int | None:
         """Index of the event on `track` under time `t` (the shortest one containing it, else the
@@ -210,15 +222,33 @@ class BoxPyramid:
         return int(index[best]) if near[best] else None
 
 
+def label_groups(boxes: Boxes, dur_ns: np.ndarray, gap: float, wide_at: float) -> Boxes:
+    """The drawn `boxes` (sorted by track, then start) regrouped for names: neighbours on a track
+    less than `gap` ns apart and each narrower than `wide_at` (wide enough for a name of its
+    own) become one group named after its longest
+    event (`dur_ns`: every event's duration), so a run of thin ops a few pixels wide each, too
+    narrow for text one by one, still says what it mostly is. Costs one pass over the boxes
+    already drawn, never over the trace."""
+    if len(boxes) < 2:
+        return boxes
+    key = (dur_ns[boxes.dominant].astype(np.int64) << _KIND_BITS) | boxes.kind.astype(np.int64)
+    track, start, end, key, count, index, dominant = _merge(boxes.track, boxes.start, boxes.end, key, boxes.count,
+                                                            boxes.index, boxes.dominant, gap, wide_at)
+    return Boxes(track, start, end, (key & ((1 << _KIND_BITS) - 1)).astype(np.uint8), count, index, dominant)
+
+
 def _empty() -> Boxes:
     z = np.zeros(0, np.int64)
-    return Boxes(z.astype(np.int32), z, z, z.astype(np.uint8), z.astype(np.int32), z.astype(np.int32))
+    i32 = z.astype(np.int32)
+    return Boxes(i32, z, z, z.astype(np.uint8), i32, i32, i32)
 
 
 class TimelineLod:
     """The timeline's layout and level of detail over one table: rows top to bottom in table
-    order, each with up to MAX_LANES lanes; `query` for the boxes to draw; `subset` for a
-    pyramid over some events only (highlighted search matches)."""
+    order, each with up to MAX_LANES lanes (none for a row without events: the timeline hides
+    it, since a thread named in the metadata but idle in the window is only a blank band);
+    `query` for the boxes to draw; `subset` for a pyramid over some events only (highlighted
+    search matches)."""
 
     def __init__(self, table: EventTable) -> None:
         self.table = table
@@ -230,9 +260,9 @@ class TimelineLod:
         capped = np.minimum(depth, MAX_LANES - 1)
         events_per_lane = np.bincount(table.row.astype(np.int64) * MAX_LANES + capped, minlength=n_rows * MAX_LANES)
         used = events_per_lane.reshape(n_rows, MAX_LANES) > 0
-        # lanes = deepest used lane + 1; an empty row still gets one lane
-        self.lanes = np.maximum(MAX_LANES - np.argmax(used[:, ::-1], axis=1), 1).astype(np.int64)
-        self.lanes[~used.any(axis=1)] = 1
+        # lanes = deepest used lane + 1; an empty row gets none
+        self.lanes = (MAX_LANES - np.argmax(used[:, ::-1], axis=1)).astype(np.int64)
+        self.lanes[~used.any(axis=1)] = 0
         self.track_base = np.cumsum(self.lanes) - self.lanes
         self.n_tracks = int(self.lanes.sum())
         lane = np.minimum(depth, self.lanes[table.row] - 1) if n else depth
@@ -258,7 +288,8 @@ class TimelineLod:
         return self.pyramid.event_at(track, t, tolerance)
 
     def track_row(self, track: int) -> int:
-        """The table row a track belongs to."""
+        """The table row a track belongs to (an empty row shares its base with the next row
+        that has lanes, so the last row at or below `track` is the one)."""
         return int(np.searchsorted(self.track_base, track, side="right") - 1)
 
     def relative(self, index: int) -> tuple[float, float]:

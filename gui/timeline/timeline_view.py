@@ -15,7 +15,8 @@ from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QCursor, QFontMetrics, QKeyEvent
 from PySide6.QtWidgets import QGraphicsItem, QLabel, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
-from gui.timeline.timeline_item import LANE_HEIGHT, TimelineItem
+from gui.timeline.row_titles import row_titles
+from gui.timeline.timeline_item import KIND_COLORS, LANE_HEIGHT, TimelineItem
 from gui.timeline.timeline_lod import TimelineLod
 from traces.analysis import NOT_ACTIVITY, OP_KINDS, step_windows
 from traces.table import INSTANT, KIND_NAMES, EventTable, Kind
@@ -75,6 +76,7 @@ class TimelineWidget(QWidget):
         self.box.setXRange(0.0, span, padding=0)
 
         self.overview = self._make_overview(span)
+        self.legend = self._make_legend()
         self.status = QLabel("Click an event for its details; wheel or W/S zoom, drag or A/D pan.")
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -83,6 +85,7 @@ class TimelineWidget(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.overview)
+        layout.addWidget(self.legend)
         layout.addWidget(self.status)
         rows_px = int(self.item.height * 14)
         self.view.setMinimumHeight(min(max(rows_px, 120), 420))
@@ -158,7 +161,7 @@ class TimelineWidget(QWidget):
         t = self.table
         dur = "instant" if t.flags[index] & INSTANT else format_ns(float(t.dur_ns[index]))
         return (f"{t.string(int(t.name[index]))} — {KIND_NAMES[Kind(int(t.kind[index]))].replace('_', ' ')}, {dur}, "
-                f"at {format_ns(float(t.start_ns[index] - self.lod.t0))} on {t.rows[int(t.row[index])].label}")
+                f"at {format_ns(float(t.start_ns[index] - self.lod.t0))} on {self.row_titles[int(t.row[index])]}")
 
     # -- construction ------------------------------------------------------------------
     def _setup_axes(self) -> None:
@@ -170,12 +173,29 @@ class TimelineWidget(QWidget):
         left.setStyle(tickLength=0, autoExpandTextSpace=False, hideOverlappingLabels=False)
         metrics = QFontMetrics(left.font() if hasattr(left, "font") else self.font())
         ticks = []
-        for r, row in enumerate(self.table.rows):
+        self.row_titles = row_titles(self.table.rows)
+        for r, title in enumerate(self.row_titles):
+            if not self.lod.lanes[r]:
+                continue  # a row without events is not drawn
             centre = self.item.row_top[r] + self.lod.lanes[r] * LANE_HEIGHT / 2
-            ticks.append((float(centre), metrics.elidedText(row.label, Qt.TextElideMode.ElideMiddle, LABEL_WIDTH - 12)))
+            ticks.append((float(centre), metrics.elidedText(title, Qt.TextElideMode.ElideMiddle, LABEL_WIDTH - 12)))
         left.setTicks([ticks, []])
         for axis in (bottom, left):
             axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+    def _make_legend(self) -> QLabel:
+        """One line naming the colour of each event category this trace holds (and only those)."""
+        present = np.flatnonzero(np.bincount(self.table.kind, minlength=len(Kind)))
+        self.legend_kinds = [Kind(int(k)) for k in present if int(k) in KIND_NAMES]
+        parts = [f'<span style="color:{KIND_COLORS.get(k, KIND_COLORS[Kind.OTHER])}">■</span>&nbsp;'
+                 f'{KIND_NAMES[k].replace("_", " ")}' for k in self.legend_kinds]
+        legend = QLabel("Colours: " + " &nbsp; ".join(parts))
+        legend.setTextFormat(Qt.TextFormat.RichText)
+        legend.setWordWrap(True)
+        legend.setContentsMargins(LABEL_WIDTH - 60, 0, 0, 0)
+        legend.setToolTip("Each box is coloured by its event's category; a box standing for several events "
+                          "that are closer than a pixel takes the colour (and the name) of the longest of them")
+        return legend
 
     def _make_overview(self, span: float) -> pg.PlotWidget:
         """The whole trace as an activity profile (busy time per bin), with the view's range."""

@@ -12,10 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 
-from sessions.store import Session
+from sessions.stats import compare, median_interval
+from sessions.store import Session, SessionError
+from tests.sessions.repeated_runs import FakeRun, shifted_repeats, write_session
 
 ROOT = Path(__file__).resolve().parents[2]
 V1 = ROOT / "tests" / "data" / "session-v1.stepscope"
@@ -100,35 +103,51 @@ def test_kill_9_of_the_app_mid_run_keeps_steps_and_reads_interrupted(tmp_path: P
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        seen = 0
-        while time.monotonic() < deadline and seen < 200:
+        seen: dict[str, np.ndarray] = {"index": np.empty(0)}
+        while time.monotonic() < deadline and len(seen["index"]) < 200:
             time.sleep(0.3)
-            if path.exists():
-                try:
-                    with Session.open_readonly(path) as session:
-                        runs = session.runs()
-                        seen = len(session.steps(runs[0].run_id)["index"]) if runs else 0
-                except Exception:
-                    seen = 0
-        assert seen >= 200, "the run did not stream steps into the session"
+            seen = _committed_steps(path)
+        assert len(seen["index"]) >= 200, "the run did not stream steps into the session"
         worker_pids = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-        time.sleep(1.5)
-        proc.send_signal(signal.SIGKILL)
+        last = seen
+        while time.monotonic() < deadline and len(last["index"]) <= len(seen["index"]):  # a later commit, however slow
+            time.sleep(0.05)
+            last = _committed_steps(path)
+        proc.send_signal(signal.SIGKILL)  # at once: `last` is what was committed just before the kill
         proc.wait(10)
     finally:
         if proc.poll() is None:
             proc.kill()
+    assert len(last["index"]) > len(seen["index"]), "no commit after the first 200 steps"
     with Session.open_readonly(path) as session:
         record = session.runs()[0]
-        stored = len(session.steps(record.run_id)["index"])
+        steps = session.steps(record.run_id)
     assert record.status == "interrupted"
-    assert stored >= seen  # everything committed more than a second before the kill is there
+    stored = len(steps["index"])
+    assert stored >= len(last["index"])
+    assert np.array_equal(steps["index"], np.arange(stored))  # nothing missing in between
+    for column in ("index", "step_ms"):  # every step committed before the kill is there, unchanged
+        assert np.array_equal(steps[column][: len(last["index"])], last[column])
     # the orphaned worker notices its closed pipe and exits on its own
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
                                                for p in worker_pids):
         time.sleep(0.2)
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in worker_pids)
+
+
+def _committed_steps(path: Path) -> dict[str, np.ndarray]:
+    """What a reader sees committed now (nothing while the file is being created)."""
+    empty = {"index": np.empty(0), "step_ms": np.empty(0)}
+    if not path.exists():
+        return empty
+    try:
+        with Session.open_readonly(path) as session:
+            runs = session.runs()
+            steps = session.steps(runs[0].run_id) if runs else {}
+    except SessionError:
+        return empty
+    return {key: np.asarray(steps.get(key, ())) for key in ("index", "step_ms")}
 
 
 def _newer_schema(tmp_path: Path) -> Path:
@@ -158,7 +177,9 @@ def _other_sqlite(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make, words", [(_newer_schema, "newer Stepscope"), (_truncated, ""), (_random, ""),
+@pytest.mark.parametrize("make, words", [(_newer_schema, "newer Stepscope"),
+                                         (_truncated, "the file is truncated (3000 bytes, its header says 32768)"),
+                                         (_random, "not a Stepscope session (not an SQLite database)"),
                                          (_other_sqlite, "not a Stepscope session")])
 @pytest.mark.parametrize("command", ["report", "compare", "export"])
 def test_unreadable_files_exit_2_with_one_line(tmp_path: Path, make, words: str, command: str) -> None:
@@ -177,7 +198,12 @@ def test_stored_v1_session_reports(tmp_path: Path) -> None:
     shutil.copy(V1, copy)
     proc = cli("report", str(copy), "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)
+    rows = [{key: row[key] for key in ("run_id", "framework", "status", "steps", "step_ms_median")}
+            for row in json.loads(proc.stdout)]
+    assert rows == [  # what tests/data/make_session_v1.py stored; its tf run's writer is long gone
+        {"run_id": "20250101-120000-aaaaaa", "framework": "torch", "status": "ok", "steps": 12, "step_ms_median": 31.0},
+        {"run_id": "20250101-120100-bbbbbb", "framework": "jax", "status": "failed", "steps": 6, "step_ms_median": 31.0},
+        {"run_id": "20250101-120200-cccccc", "framework": "tf", "status": "interrupted", "steps": 1, "step_ms_median": 32.0}]
 
 
 def test_sessions_lists_a_directory(recorded: Path) -> None:
@@ -185,3 +211,27 @@ def test_sessions_lists_a_directory(recorded: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     listing = json.loads(proc.stdout)
     assert any(entry["path"] == str(recorded) and len(entry["runs"]) == 2 for entry in listing)
+
+
+def test_compare_pools_repeats_into_one_column(tmp_path: Path) -> None:
+    """Three repeats of one spec against one run of another: one pooled column with its run count and
+    run-first interval in the table, the JSON and the Markdown report; the lone run reads as before."""
+    rng = np.random.default_rng(5)
+    repeats, other = shifted_repeats(rng, (29.0, 31.0, 30.0)), rng.normal(24.0, 0.3, 150)
+    path = write_session(tmp_path / "rep.stepscope", [FakeRun(f"rep{i}", steps) for i, steps in enumerate(repeats)]
+                         + [FakeRun("other", other, {"variant": "compiled"})])
+    proc = cli("compare", str(path), "--json", "--markdown", str(tmp_path / "r.md"), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["runs"]
+    assert [row["label"] for row in rows] == ["rep.stepscope:rep0 + 2 repeat(s)", "rep.stepscope:other"]
+    assert rows[0]["run_count"] == 3 and rows[0]["run_ids"] == ["rep0", "rep1", "rep2"] and "run_count" not in rows[1]
+    assert rows[0]["step_ms_median_ci"] == pytest.approx(list(median_interval(repeats) or ()))
+    expected = compare(repeats, other)  # the pooled interval, not the first repeat's own
+    assert expected is not None and expected != compare(repeats[0], other)
+    assert [rows[1]["step_time_vs_baseline"][k] for k in ("ratio", "ci_low", "ci_high", "verdict")] == [
+        pytest.approx(expected.ratio), pytest.approx(expected.ci_low), pytest.approx(expected.ci_high), expected.verdict]
+    markdown = (tmp_path / "r.md").read_text()
+    assert "4 runs compared in 2 groups" in markdown and "| 3 runs, median" in markdown
+    text = cli("compare", str(path), timeout=120)
+    assert text.returncode == 0, text.stderr
+    assert "rep0 + 2 repeat(s)" in text.stdout and "3 runs, median" in text.stdout and "1 run" in text.stdout

@@ -72,3 +72,18 @@ def test_compare_opens_on_the_selection(qtbot: QtBot, make_window: Callable[...,
     qtbot.waitExposed(view)
     assert [entry.key[1] for entry in view.model.chosen()] == ids
     view.close()
+
+
+def test_inspect_is_enabled_only_for_one_run_with_a_trace(make_window: Callable[..., MainWindow], tmp_path: Path) -> None:
+    window = make_window(session=_session_copy(tmp_path))
+    with_trace, without = _trace_runs(window)
+    action = window.inspect_action
+    window.runs_list.select([without[0]])
+    assert not action.isEnabled() and "no stored trace" in action.toolTip()
+    window.runs_list.select([with_trace[0]])
+    assert action.isEnabled()
+    window.runs_list.select([with_trace[0], without[0]])
+    assert not action.isEnabled() and "Select one run" in action.toolTip()
+    window.runs_list.select([with_trace[0]])
+    window.runs_list.refresh()  # a reload (after a run) keeps the selection and the state
+    assert action.isEnabled()

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QColor
 from pytestqt.qtbot import QtBot
 
@@ -231,3 +231,53 @@ def test_open_chooses_the_named_runs_and_refuses_unknown_ones(qtbot: QtBot, sess
     assert win.run_list.item(0).checkState() == Qt.CheckState.Unchecked
     with pytest.raises(SessionError, match="no run"):
         CompareWindow.open(sessions[0], ["missing"])
+
+
+def test_op_diff_defaults_to_two_runs_of_one_framework(window: CompareWindow, sessions: tuple[Path, Path]) -> None:
+    window.tabs.setCurrentIndex(1)  # jax, torch, tf: no two of one framework, so it says so before any number
+    assert window.op_warning.isVisibleTo(window) and "different frameworks (jax and torch)" in window.op_warning.text()
+    assert not window.same_pair_button.isVisibleTo(window)
+    window.add_session_file(sessions[1])  # a second torch run: the default pair becomes the two torch runs
+    assert window.model.pair == (key_of(window, "torch", 0), key_of(window, "torch", 1))
+    assert not window.op_warning.isVisibleTo(window) and window.op_table.rowCount() > 0
+    window.model.set_pair(key_of(window, "jax"), key_of(window, "tf"))  # a picked pair stays picked …
+    assert window.op_warning.isVisibleTo(window) and window.same_pair_button.isVisibleTo(window)
+    assert window.same_pair_button.text() == "Compare two torch runs"
+    window.same_pair_button.click()  # … until the offered same-framework pair is taken
+    assert window.model.pair == (key_of(window, "torch", 0), key_of(window, "torch", 1))
+    assert not window.op_warning.isVisibleTo(window)
+
+
+def test_at_1024_by_700_everything_shows(window: CompareWindow, sessions: tuple[Path, Path], qtbot: QtBot,
+                                         tmp_path: Path) -> None:
+    window.add_session_file(sessions[1])
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1366 and hint.height() <= 768  # it can be made to fit a laptop screen
+    window.resize(1024, 700)
+    qtbot.wait(100)
+    assert window.width() == 1024 and window.height() == 700
+    window.grab().save(str(tmp_path / "compare-1024.png"))
+    step_plot = window.overlays.plots["step_ms"]
+    placed = {key: QRect(plot.mapTo(window, QPoint(0, 0)), plot.size()) for key, plot in window.overlays.plots.items()}
+    assert all(window.rect().contains(r) for r in placed.values()), placed  # none runs off the window …
+    assert not placed["step_ms"].intersects(placed["loss"]) and not placed["loss"].intersects(placed["memory"])  # nor overlaps
+    assert step_plot.height() >= 150
+    summary, header = window.summary_table, window.summary_table.horizontalHeader()
+    assert header.sectionViewportPosition(4) + header.sectionSize(4) <= summary.viewport().width()  # metric and 4 runs
+    (x_lo, x_hi), _ = step_plot.getPlotItem().getViewBox().viewRange()
+    assert x_lo <= -0.25 and x_hi >= len(window.model.chosen()) - 0.75  # every run's box is in view
+    window.tabs.setCurrentIndex(1)
+    window.status_checks["unchanged"].setChecked(True)
+    qtbot.wait(50)
+    table, header = window.op_table, window.op_table.horizontalHeader()
+    window.grab().save(str(tmp_path / "compare-ops-1024.png"))
+    key_right = header.sectionViewportPosition(3) + header.sectionSize(3)  # status, op, Δ ms / step, Δ %
+    assert key_right <= table.viewport().width(), "the key columns need sideways scrolling"
+
+
+def test_save_report_says_where_it_wrote(window: CompareWindow, tmp_path: Path) -> None:
+    written = window.save_report(tmp_path / "report.md")
+    assert written is not None and window.saved.isVisibleTo(window)
+    assert str(written.resolve()) in window.saved.text() and "open its folder" in window.saved.text()
+    window.run_list.item(2).setCheckState(Qt.CheckState.Unchecked)  # a new choice: the note has been seen
+    assert not window.saved.isVisibleTo(window)

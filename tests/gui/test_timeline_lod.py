@@ -89,11 +89,17 @@ def check_query(lod: TimelineLod, lo: float, hi: float, width: float, nested: bo
     one = boxes.count == 1
     assert np.all(boxes.index[one] >= 0) and np.all(boxes.index[~one] == -1)
     assert np.all(lod.event_track[boxes.index[one]] == boxes.track[one])
+    # every box names its dominant event: one of its own, on its track, inside it, of its colour
+    assert np.array_equal(boxes.dominant[one], boxes.index[one]) and np.all(boxes.dominant >= 0)
+    assert np.all(lod.event_track[boxes.dominant] == boxes.track)
+    assert np.all((rel_s[boxes.dominant] >= boxes.start) & (rel_e[boxes.dominant] <= boxes.end))
+    assert np.array_equal(lod.table.kind[boxes.dominant], boxes.kind)
     return boxes
 
 
-def reference_merge(lod: TimelineLod, lo: float, hi: float, width: float) -> list[tuple[int, int, int, int]]:
-    """The merge rule spelled out event by event: (track, start, end, count) per box."""
+def reference_merge(lod: TimelineLod, lo: float, hi: float, width: float) -> list[tuple[int, int, int, int, int]]:
+    """The merge rule spelled out event by event: (track, start, end, count, dominant) per box,
+    the dominant being the longest member (of equals, the higher kind, then the first)."""
     px = (hi - lo) / width
     rel_s, rel_e = lod.table.start_ns - lod.t0, lod.table.end_ns - lod.t0
     out: list[list[int]] = []
@@ -103,13 +109,16 @@ def reference_merge(lod: TimelineLod, lo: float, hi: float, width: float) -> lis
         if e < lo or s > hi:
             continue
         wide = e - s >= px
+        key = (e - s) * 16 + int(lod.table.kind[i])
         if out and out[-1][0] == track and not wide and not prev_wide and s - prev_end < px:
             out[-1][2] = max(out[-1][2], e)
             out[-1][3] += 1
+            if key > out[-1][5]:
+                out[-1][4:6] = [i, key]
         else:
-            out.append([track, s, e, 1])
+            out.append([track, s, e, 1, i, key])
         prev_wide, prev_end = wide, e
-    return [(track, start, end, count) for track, start, end, count in out]
+    return [(track, start, end, count, dominant) for track, start, end, count, dominant, _ in out]
 
 
 @pytest.mark.parametrize("name", STORED)
@@ -124,7 +133,8 @@ def test_fine_queries_match_the_rule_spelled_out(tables: dict[str, EventTable], 
         if len(lod.pyramid.levels) > 1 and lod.pyramid.levels[1][0] <= (b - a) / width:
             continue  # a coarser level answers: compared by the contract test instead
         boxes = lod.query(a, b, width)
-        got = list(zip(boxes.track.tolist(), boxes.start.tolist(), boxes.end.tolist(), boxes.count.tolist(), strict=True))
+        got = list(zip(boxes.track.tolist(), boxes.start.tolist(), boxes.end.tolist(), boxes.count.tolist(),
+                       boxes.dominant.tolist(), strict=True))
         assert got == reference_merge(lod, a, b, width)
         checked += 1
     assert checked >= 10

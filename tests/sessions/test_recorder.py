@@ -67,10 +67,10 @@ def test_events_are_flushed_while_the_run_streams(tmp_path: Path) -> None:
     rec = SessionRecorder(path, "r1", {"framework": "torch"})
     for i in range(10):
         rec.on_event(step(i))
-    deadline = time.monotonic() + 1.0
+    deadline = time.monotonic() + 60  # a safety net against a hang; the claim is: stored while still running
     with Session.open_readonly(path) as reader:
         while reader.run("r1").step_count < 10:
-            assert time.monotonic() < deadline, "nothing flushed within a second"
+            assert time.monotonic() < deadline, "the queued steps were never flushed while the run went on"
             time.sleep(0.05)
         assert reader.run("r1").status == "running"
     assert rec.finish_with("cancelled", "cancelled by the user", {}, "log") is None
@@ -135,13 +135,20 @@ def test_a_lasting_write_failure_is_returned_by_finish_not_raised_in_the_control
         assert session.run(controller.run_id).status == "ok"
 
 
+def _committed(seen: list[tuple[float, str]]) -> int:
+    """The most steps the streaming writer has reported committed."""
+    return max((int(line.split()[1]) for _, line in list(seen) if line.startswith("committed ")), default=0)
+
+
 def _read_lines(stream: Any, seen: list[tuple[float, str]]) -> None:
     for line in stream:
         seen.append((time.monotonic(), line.strip()))
 
 
-@pytest.mark.timeout(60)
-def test_kill_9_mid_run_keeps_what_was_handed_over_a_second_before(tmp_path: Path) -> None:
+@pytest.mark.timeout(90)
+def test_kill_9_mid_run_keeps_every_committed_step(tmp_path: Path) -> None:
+    """Whatever the recorder reported committed before the kill is in the file, in order with
+    nothing missing between; what is lost is only the tail it had not yet committed."""
     path = tmp_path / "s.stepscope"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     seen: list[tuple[float, str]] = []
@@ -154,21 +161,21 @@ def test_kill_9_mid_run_keeps_what_was_handed_over_a_second_before(tmp_path: Pat
             while not any(line == "ready" for _, line in seen):
                 assert time.monotonic() < deadline and proc.poll() is None, "the streaming writer did not start"
                 time.sleep(0.02)
-            time.sleep(2.0)
+            while _committed(seen) < 50:  # several flushes, however slowly they come
+                assert time.monotonic() < deadline + 30 and proc.poll() is None, "the recorder committed too little"
+                time.sleep(0.02)
         finally:
-            killed_at = time.monotonic()
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             reader.join(5)
-    handed = [int(line) for at, line in seen if line.isdigit()]
-    old_enough = [int(line) for at, line in seen if line.isdigit() and at < killed_at - 1.0]
-    assert len(handed) > 50 and len(old_enough) > 25, f"too few steps streamed: {len(handed)}"
+    committed = _committed(seen)
+    handed = [int(line) for _, line in seen if line.isdigit()]
     with Session.open_readonly(path) as session:
         record = session.run("r1")
         assert record.status == "interrupted"
-        stored = set(session.steps("r1")["index"].tolist())
-        missing = sorted(set(old_enough) - stored)
-        assert not missing, f"steps handed over more than 1 s before the kill were lost: {missing[:10]}"
+        stored = session.steps("r1")["index"].tolist()
+        assert stored == list(range(len(stored)))  # in order, nothing missing between
+        assert committed <= len(stored) <= len(handed) + 1  # (+1: a step handed as the kill cut its line)
         assert len(session.samples("r1")["t"]) > 0 and record.environment["framework_version"] == "fake"
     with Session.create_or_open(path) as session:  # and the file takes new runs
         session.begin_run("r2", {})

@@ -12,7 +12,7 @@ import pytest
 
 from profilers.hooks import ArtifactError, run_window
 from workloads import data, registry
-from workloads.base import DeviceUnavailable
+from workloads.base import DeviceMemory, DeviceUnavailable
 from workloads.spec import RunSpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow loads
@@ -99,18 +99,40 @@ def test_other_variants(variant: str) -> None:
     assert run.predict(np.zeros((3, 28, 28, 1), np.float32)).shape == (3, 10)
 
 
-def test_device_memory_on_cpu_follows_the_allocator() -> None:
-    """Figures exactly when TF's CPU allocator keeps statistics, None when it keeps none: never
-    invented. (TF 2.21's default allocator raised on one machine and reported on another.)"""
+def _check_device_memory_is_what_tf_reports() -> str:
+    """Figures exactly when TF's CPU allocator keeps statistics (TF's own, and they move with a real
+    allocation), None when it keeps none: never invented. Returns which branch ran."""
     run = _prepare("mlp")
     run.compile()
     memory = run.device_memory()
     try:
-        tf.config.experimental.get_memory_info("CPU:0")
+        reported = tf.config.experimental.get_memory_info("CPU:0")
     except ValueError:
         assert memory is None
-    else:
-        assert memory is not None and 0 < memory.in_use <= memory.peak and "CPU:0" in memory.source
+        return "no statistics"
+    assert memory == DeviceMemory(reported["current"], reported["peak"], "tf.config.experimental.get_memory_info('CPU:0')")
+    held = tf.zeros((16, 1024, 1024))  # 64 MiB, alive until the figures are read
+    grown = run.device_memory()
+    assert grown is not None and grown.in_use - memory.in_use >= 64 * 2**20 and grown.peak >= grown.in_use
+    assert held.shape == (16, 1024, 1024)
+    return "figures"
+
+
+def test_device_memory_on_cpu_follows_the_allocator() -> None:
+    """TF's default CPU allocator: either branch, whichever TF takes here (TF 2.21's raised on
+    one machine and reported on another)."""
+    assert _check_device_memory_is_what_tf_reports() in ("figures", "no statistics")
+
+
+def test_device_memory_with_the_bfc_allocator_reports_figures() -> None:
+    """The BFC allocator always keeps statistics, so the figures branch runs on every machine."""
+    code = ("import sys; sys.path.insert(0, '.'); from tests.workloads.test_tf_backend import "
+            "_check_device_memory_is_what_tf_reports as check; print('BRANCH', check())")
+    env = dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "BRANCH figures" in proc.stdout
 
 
 def test_gpu_request_without_gpu() -> None:

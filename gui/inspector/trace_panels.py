@@ -30,6 +30,7 @@ from gui.inspector.top_ops_table import TopOpsFilter, TopOpsModel
 from gui.timeline.timeline_view import format_ns
 from gui.view_export import install_export_menu
 from traces.analysis import MemorySeries, OpRow, StepBreakdown
+from traces.call_stack import python_stack
 from traces.table import INSTANT, KIND_NAMES, EventTable, Kind
 
 # (field of StepBreakdown, legend name, colour); memcpy only appears when a trace has copies
@@ -246,4 +247,8 @@ class EventDetailsPanel(QWidget):
                 lines.append(f"  {key}: {shown}")
         else:
             lines.append("arguments: none kept for this event")
+        frames = python_stack(t, index)
+        if frames:
+            lines.append("call stack (Python, outermost first):")
+            lines.extend(f"    {frame}" for frame in frames)
         return "\n".join(lines)

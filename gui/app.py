@@ -64,6 +64,8 @@ def main(session: Path | None = None, settings_path: Path | None = None) -> int:
     probe = os.environ.get("STEPSCOPE_STARTUP_PROBE") == "1"
     window = MainWindow(session, settings=settings, notifications=notifications,
                         probe_frameworks=() if probe else ("jax", "torch", "tf"))
+    if session is not None and window.session_path == Path(session):  # named by the user, and opened
+        window.recent.remember(Path(session))
     window.show()
     if probe:
         def report() -> None:

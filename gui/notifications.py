@@ -21,11 +21,21 @@ SEVERITIES = ("info", "warning", "error")
 
 
 @dataclass(frozen=True)
+class NotificationAction:
+    """A fix offered with a notification ("Repair", "Save As…"): a view shows it as a button and
+    calls `run` on the GUI thread when it is pressed, then dismisses the notification."""
+
+    label: str
+    run: Callable[[], object]
+
+
+@dataclass(frozen=True)
 class Notification:
     message: str  # one line a person can act on
     severity: str = "info"
     detail: str = ""  # a traceback or a log, shown on request
     time: float = field(default_factory=time.time)
+    actions: tuple[NotificationAction, ...] = ()
 
 
 Listener = Callable[[Notification], None]
@@ -49,10 +59,11 @@ class NotificationManager:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def notify(self, message: str, severity: str = "info", detail: str = "") -> Notification:
+    def notify(self, message: str, severity: str = "info", detail: str = "",
+               actions: tuple[NotificationAction, ...] = ()) -> Notification:
         if severity not in SEVERITIES:
             severity = "error"
-        note = Notification(message, severity, detail)
+        note = Notification(message, severity, detail, actions=actions)
         with self._lock:
             self.records.append(note)
         (log.error if severity == "error" else log.info)("%s", message)

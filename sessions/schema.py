@@ -9,6 +9,7 @@ MIGRATIONS, set SCHEMA_VERSION = 3, and commit a `tests/data/session-v3.stepscop
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -89,6 +90,24 @@ def check_path(path: Path) -> None:
         raise SessionError(f"{path}: not a file")
     if path.stat().st_size == 0:
         raise SessionError(f"{path}: the file is empty (0 bytes), not a Stepscope session")
+
+
+class ReadOnlyLocation(SessionError):
+    """A session that may be readable but cannot be written where it is (a read-only folder or
+    file): its runs can be shown, new ones must go elsewhere, so callers say that, not "unreadable"."""
+
+
+def check_writable(path: Path) -> None:
+    """ReadOnlyLocation unless `path` (or, for a new file, its nearest existing folder) and its
+    folder can be written: SQLite creates the `-wal` and `-shm` files beside a session. `access`
+    only, no descriptor (see header_problem); it also sees a read-only mount, even as root."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ReadOnlyLocation(f"{path}: cannot write here (the folder {folder} is read-only)")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ReadOnlyLocation(f"{path}: cannot write here (the file is read-only)")
 
 
 class UnreadableFile(SessionError):

@@ -161,6 +161,7 @@ class SessionFile:
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.exists() and (not path.is_file() or path.stat().st_size > 0):
                 check_path(path)
+            schema.check_writable(path)
         except OSError as exc:
             raise SessionError(f"{path}: cannot open for writing ({one_line(exc)})") from None
         session = cls._opened(path, readonly=False)

@@ -103,23 +103,38 @@ SAMPLE_METRICS = {"host_mb": ("host_rss", 1 / MB), "device_mb": ("device_in_use"
                   "cpu_percent": ("cpu_percent", 1.0), "gpu_util": ("gpu_util", 1.0)}
 
 
+def step_spans(phases: np.ndarray, first: int = 0) -> list[list[Any]]:
+    """[phase, first step, last step] for each run of equal phase names, steps counted from `first`."""
+    if not len(phases):
+        return []
+    starts = np.concatenate(([0], np.flatnonzero(phases[1:] != phases[:-1]) + 1))
+    ends = np.concatenate((starts[1:] - 1, [len(phases) - 1]))
+    return [[str(phases[a]), first + int(a), first + int(b)] for a, b in zip(starts, ends, strict=True)]
+
+
 @dataclass
 class RunSeries:
-    """Everything drawn for one run: its series, its phase spans and where it stands."""
+    """Everything drawn for one run: its series (over time, and the step metrics also over the
+    step number, the better x axis when runs are overlaid), its phase spans and where it stands."""
 
     run_id: str
     framework: str
     label: str
     expected_steps: int = 0
     series: dict[str, GrowingSeries] = field(default_factory=dict)
+    by_step: dict[str, GrowingSeries] = field(default_factory=dict)  # step metrics, x = step number
     phases: list[list[Any]] = field(default_factory=list)  # [name, start_t, end_t | None]
+    step_phases: list[list[Any]] = field(default_factory=list)  # [warmup|measure|trace, first, last step]
     steps_done: int = 0
     last_t: float = 0.0
     phase_version: int = 0
+    device_kind: str | None = None  # from the worker's hello (or the stored environment); None: not yet known
 
     def __post_init__(self) -> None:
         for name in (*STEP_METRICS, *SAMPLE_METRICS):
             self.series.setdefault(name, GrowingSeries(256))
+        for name in STEP_METRICS:
+            self.by_step.setdefault(name, GrowingSeries(256))
 
     @property
     def color(self) -> str:
@@ -159,13 +174,30 @@ class RunSeries:
                         break
             self.phase_version += 1
         else:
+            if kind == "hello":
+                self.device_kind = str(event.get("device_kind") or "") or None
             self.last_t = max(self.last_t, t)
 
     def extend_steps(self, events: list[dict[str, Any]]) -> None:
         """Append a batch of step events: one array per metric, not one append per value."""
         if events:
             self._extend(events, [(name, name, 1.0) for name in STEP_METRICS])
+            first = self.steps_done
+            number = np.arange(first, first + len(events), dtype=float)
+            for name in STEP_METRICS:
+                values = [e.get(name) for e in events]
+                ok = np.array([v is not None for v in values])
+                self.by_step[name].extend(number[ok], np.array([v for v in values if v is not None], dtype=float))
+            self._add_step_phases(step_spans(np.array([str(e.get("phase", "")) for e in events]), first))
             self.steps_done += len(events)
+
+    def _add_step_phases(self, spans: list[list[Any]]) -> None:
+        if spans and self.step_phases and self.step_phases[-1][0] == spans[0][0] \
+                and self.step_phases[-1][2] + 1 == spans[0][1]:
+            self.step_phases[-1][2] = spans.pop(0)[2]  # the same phase goes on
+        if spans:
+            self.step_phases.extend(spans)
+            self.phase_version += 1
 
     def extend_samples(self, events: list[dict[str, Any]]) -> None:
         """Append a batch of telemetry samples (the bulk of a fast stream) the same way."""
@@ -255,9 +287,11 @@ class LiveModel:
                 run.extend_steps(steps)
 
     def add_stored(self, run_id: str, framework: str, label: str, steps: dict[str, np.ndarray],
-                   samples: dict[str, np.ndarray], phases: list[dict[str, Any]]) -> RunSeries:
+                   samples: dict[str, np.ndarray], phases: list[dict[str, Any]],
+                   device_kind: str | None = None) -> RunSeries:
         """Show a run read back from a session file, with the same curves as when it streamed."""
         run = self.add_run(run_id, framework, label, len(steps.get("t", ())))
+        run.device_kind = device_kind
         for edge in phases:
             run.apply({"type": "phase", "t": edge["t"], "name": edge["name"], "edge": edge["edge"]})
         t = np.asarray(steps.get("t", ()), dtype=float)
@@ -266,6 +300,9 @@ class LiveModel:
                 y = np.asarray(steps[name], dtype=float)
                 ok = np.isfinite(y)
                 run.series[name].extend(t[ok], y[ok])
+                run.by_step[name].extend(np.flatnonzero(ok).astype(float), y[ok])
+            if "phase" in steps:
+                run._add_step_phases(step_spans(np.asarray(steps["phase"]).astype(str)))
             run.steps_done, run.last_t = len(t), float(t.max())
         st = np.asarray(samples.get("t", ()), dtype=float)
         if len(st):

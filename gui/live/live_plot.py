@@ -6,16 +6,19 @@ own clip-to-view, peak downsampling and finite checks, which walk every point ev
 not used. A curve whose decimated points did not change is not touched, so a plot with nothing
 new does not repaint. Pens are 1 px and cosmetic, antialiasing off (wider or antialiased pens are far slower). A plot
 either runs its own ~30 fps timer (standalone) or is refreshed by a view that owns one timer.
+A right click offers the view box's menu (view all, axes) and Export as PNG / SVG.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QGraphicsItem, QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QGraphicsItem, QLabel, QWidget
 
 from gui.live.decimation import ColumnEnvelope
 from gui.live.live_model import GrowingSeries
+from gui.view_export import install_export_menu
 
 FRAME_INTERVAL_MS = 30  # ~33 fps: the headroom keeps the rate over 30 fps when some ticks come late (load, a range change)
 PHASE_BRUSHES = {"compile": (240, 120, 40, 45), "warmup": (128, 128, 128, 40), "trace": (150, 80, 200, 45)}
@@ -72,7 +75,15 @@ class LivePlot(pg.PlotWidget):
         super().__init__(parent=parent, title=title)
         self.setLabel("left", y_label)
         self.showGrid(x=False, y=True, alpha=0.15)
-        self.setMenuEnabled(False)
+        # The plot's own "Plot Options" (log scale, pyqtgraph's downsampling, ...) would fight the
+        # decimation; the view box's menu (view all, axes) stays, with the export actions added.
+        self.getPlotItem().setMenuEnabled(False, True)
+        self.export_actions = install_export_menu(self, plot=self, name=(title or "plot").lower().replace(" ", "-"))
+        self.note = QLabel(self)  # why a plot is empty, over its middle; hidden when there is nothing to say
+        self.note.setWordWrap(True)
+        self.note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.note.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.note.hide()
         # Every repaint of the view replays each axis' tick text (~2 ms an axis offscreen); cached
         # as a pixmap, an axis whose range did not change is blitted instead.
         for name in ("left", "bottom"):
@@ -105,6 +116,21 @@ class LivePlot(pg.PlotWidget):
         self._curves.clear()
         self._y_range = None
         self.set_phases([])
+
+    def set_note(self, text: str) -> None:
+        """Say why the plot is empty (e.g. no device memory on a CPU); "" hides the note."""
+        if text != self.note.text():
+            self.note.setText(text)
+        self.note.setVisible(bool(text))
+        self._place_note()
+
+    def _place_note(self) -> None:
+        self.note.setGeometry(self.rect().adjusted(60, 30, -20, -20))
+
+    def resizeEvent(self, ev: QResizeEvent | None) -> None:
+        super().resizeEvent(ev)
+        if getattr(self, "note", None) is not None:  # also called from pyqtgraph's __init__, before the note exists
+            self._place_note()
 
     def set_phases(self, spans: list[tuple[str, float, float]]) -> None:
         """Shade compile / warm-up / trace windows (measure is left clear). Existing regions are

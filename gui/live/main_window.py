@@ -7,19 +7,21 @@ plots' timer), and every failure goes to the one NotificationManager.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSettings, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QPalette, QShowEvent
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QProgressBar, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow
 
-from gui.analysis_windows import AnalysisWindows
+from gui.analysis_windows import AnalysisWindows, update_inspect_action
+from gui.live import session_checks
 from gui.live.framework_probe import FrameworkProbe
 from gui.live.live_model import LiveModel
-from gui.live.live_view import LiveViewPanel
+from gui.live.live_view import FIRST_RUN_HINT, LiveViewPanel
 from gui.live.main_actions import MainSlots, build_main_actions, icon
+from gui.live.main_layout import arrange
+from gui.live.queue_status import QueueStatus
 from gui.live.recent_sessions import RecentSessions
 from gui.live.run_panel import RunPanel
 from gui.live.run_panel_model import FRAMEWORK_NAMES, FrameworkState, RunPanelModel
@@ -56,9 +58,9 @@ class MainWindow(QMainWindow):
         self.queue = RunQueue(self.session_path, QueueCallbacks(
             run_started=self.runStarted.emit, event=self.live_model.post, run_finished=self.runFinished.emit,
             queue_finished=self.queueFinished.emit, error=self._on_queue_error))
-        self._queue_started = 0.0
-        self._queue_pos = (0, 0)  # (index of the running run, runs in the queue)
         self._current_run: str | None = None
+        self._probing = set(probe_frameworks)  # frameworks whose check has not answered yet
+        self._waiting = False  # Start was pressed while a chosen framework was still being checked
         self._build_views()
         self._build_actions()
         self.setAcceptDrops(True)
@@ -69,7 +71,7 @@ class MainWindow(QMainWindow):
         self.runFinished.connect(self._on_run_finished)
         self.queueFinished.connect(self._on_queue_finished)
         self.frameworkReported.connect(self._on_framework_reported)
-        self.open_session(self.session_path, remember=False)
+        self._open_at_startup(self.session_path)
         self._probe = FrameworkProbe(probe_frameworks, self.frameworkReported.emit) if probe_frameworks else None
         self._status_timer = QTimer(self)
         self._status_timer.timeout.connect(self._on_status_tick)
@@ -88,36 +90,10 @@ class MainWindow(QMainWindow):
         self.runs_list.compareRequested.connect(self.compare_runs)
         self.analysis = AnalysisWindows(self.notifications)
         self.banner = NotificationBanner(self.notifications)
-        scroll = QScrollArea()
-        scroll.setWidget(self.run_panel)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(300)
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.live_view)
-        right.addWidget(self.runs_list)
-        right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 1)
-        right.setSizes([620, 220])
-        main = QSplitter(Qt.Orientation.Horizontal)
-        main.addWidget(scroll)
-        main.addWidget(right)
-        main.setStretchFactor(1, 1)
-        main.setSizes([320, 1120])
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.banner)
-        layout.addWidget(main, 1)
-        self.setCentralWidget(central)
-        self.status_label = QLabel("Ready")
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(240)
-        self.progress.setTextVisible(True)
-        self.progress.hide()
-        self.time_label = QLabel()
-        self.statusBar().addWidget(self.status_label, 1)
-        self.statusBar().addPermanentWidget(self.time_label)
-        self.statusBar().addPermanentWidget(self.progress)
+        arrange(self, self.banner, self.run_panel, self.live_view, self.runs_list)
+        self.queue_status = QueueStatus(self.statusBar())
+        self.status_label, self.time_label, self.progress = (
+            self.queue_status.label, self.queue_status.time_label, self.queue_status.progress)
 
     def _build_actions(self) -> None:
         actions = build_main_actions(self, MainSlots(
@@ -126,6 +102,11 @@ class MainWindow(QMainWindow):
         self.start_action, self.stop_action = actions.start, actions.stop
         self.open_action, self.save_as_action = actions.open, actions.save_as
         self.inspect_action, self.compare_action = actions.inspect, actions.compare
+        def sync_inspect(*_: object) -> None:  # Inspect only for one run with a trace; also after refresh() reselects
+            rows = map(self.runs_model.row, self.runs_list.selected_ids())
+            update_inspect_action(self.inspect_action, [r.figures if r else None for r in rows])
+        self.runs_list.tree.selectionModel().selectionChanged.connect(sync_inspect)
+        sync_inspect()
         self.recent = RecentSessions(self.settings, actions.recent_menu, self.open_session)
 
     # -- analysis windows -------------------------------------------------------------------
@@ -157,20 +138,46 @@ class MainWindow(QMainWindow):
         return self.recent.paths()
 
     # -- sessions ---------------------------------------------------------------------------
+    def _open_at_startup(self, path: Path) -> None:
+        """Open `path`, else the default session (saying why), else block Start: never leave Start
+        enabled on a file that could not be opened."""
+        default = Path(default_session_path())
+        problem = self._show_session(path)
+        if problem is not None and path != default and self._show_session(default) is None:
+            self.notifications.notify(f"Could not open the session: {problem}. Showing the default session instead.",
+                                      "error")
+        elif problem is not None:
+            self.notifications.notify(f"Could not open the session: {problem}", "error")
+            self.run_panel.set_blocked("No session is open: open or create one with File → Open.")
+            self.start_action.setEnabled(False)
+            return
+        self._check_session(self.session_path)
+
     def open_session(self, path: Path, remember: bool = True) -> bool:
-        """Show the runs of `path` (created on the first run if it does not exist yet)."""
+        """Show the runs of `path` (created on the first run if it does not exist yet). Says at once
+        when runs cannot be recorded there, and offers to repair what a crash left."""
         path = Path(path)
-        if self.queue.running:
+        if self.queue.running or self._waiting:
             self.notifications.notify("Stop the running queue before opening another session.", "warning")
             return False
+        problem = self._show_session(path)
+        if problem is not None:
+            self.notifications.notify(f"Could not open the session: {problem}", "error")
+            return False
+        if remember:
+            self.recent.remember(path)
+        self._check_session(path)
+        return True
+
+    def _show_session(self, path: Path) -> str | None:
+        """Make `path` the open session and show its runs; the problem, if it cannot be read."""
         previous = self.runs_model.path
         self.runs_model.path = path
         try:
             self.runs_model.reload()
         except SessionError as exc:
             self.runs_model.path = previous
-            self.notifications.notify(f"Could not open the session: {exc}", "error")
-            return False
+            return str(exc)
         self.session_path = path
         self.queue.session_path = path
         self.setWindowTitle(f"{path.name} — Stepscope")
@@ -179,10 +186,26 @@ class MainWindow(QMainWindow):
         self.runs_list.refresh(select=[])
         if self.runs_model.rows:  # show the newest run's curves, as they were
             self.runs_list.select([self.runs_model.rows[-1].run_id])
-        if remember:
-            self.recent.remember(path)
         self.status_label.setText(f"{len(self.runs_model.rows)} run(s) in {path}")
-        return True
+        self.run_panel.set_blocked(None)
+        self.start_action.setEnabled(True)
+        self.live_view.set_hint(FIRST_RUN_HINT if not self.runs_model.rows else
+                                "Select runs in the list below to see their curves, or press Start for a new queue.")
+        return None
+
+    def _check_session(self, path: Path) -> None:
+        session_checks.announce(path, self.notifications, save_as=self._on_save_as_triggered,
+                                repair=lambda: self.repair_session(path))
+
+    def repair_session(self, path: Path) -> bool:
+        """`sessions --repair` from the app, then the file shown as it now is."""
+        if self.queue.running or self._waiting:
+            self.notifications.notify("Stop the running queue before repairing the session.", "warning")
+            return False
+        done = session_checks.repair(path, self.notifications)
+        if done and path == self.session_path:
+            self._reload_runs()
+        return done
 
     def save_session_as(self, path: Path) -> bool:
         """Copy the session to `path` (a consistent snapshot) and continue in the copy."""
@@ -228,26 +251,41 @@ class MainWindow(QMainWindow):
 
     # -- running ----------------------------------------------------------------------------
     def start_runs(self) -> None:
-        if self.queue.running:
+        """Queue the chosen runs; while a chosen framework is still being checked, wait for it."""
+        if self.queue.running or self.run_panel.blocked is not None:
             return
+        if session_checks.refuse_read_only(self.session_path, self.notifications, self._on_save_as_triggered):
+            return
+        pending = [fw for fw in self.panel_model.pending_frameworks() if fw in self._probing]
+        if pending:
+            self._waiting = True
+            self._set_running(True)
+            names = ", ".join(FRAMEWORK_NAMES[fw] for fw in pending)
+            self.status_label.setText(f"Waiting for the check of {names}; the queue starts when it answers…")
+            self.live_view.set_hint(f"Checking which frameworks import ({names}); the runs start as soon as it answers.")
+            return
+        self._waiting = False
         try:
             specs = self.panel_model.specs()
         except SpecError as exc:
             self.notifications.notify(f"Cannot start: {exc}", "error")
             return
         if not specs:
+            self._set_running(False)
             self.notifications.notify("Choose at least one framework that imports.", "warning")
             return
         self._save_settings()
         self.live_model.clear()
         self.runs_list.select([])
-        self._queue_started = time.monotonic()
-        self._queue_pos = (0, len(specs))
+        self.queue_status.begin(len(specs))
         self.queue.start(specs)
         self._set_running(True)
-        self.status_label.setText(f"Starting {len(specs)} run(s)…")
 
     def stop_runs(self) -> None:
+        if self._waiting:
+            self._waiting = False
+            self._set_running(False)
+            self.status_label.setText("Start cancelled while the frameworks were being checked")
         if self.queue.running:
             self.status_label.setText("Stopping…")
             self.queue.cancel()
@@ -263,13 +301,11 @@ class MainWindow(QMainWindow):
         self.stop_action.setEnabled(running)
         self.open_action.setEnabled(not running)
         self.save_as_action.setEnabled(not running)
-        self.progress.setVisible(running)
-        if running:
-            self.progress.setValue(0)
+        self.queue_status.set_running(running)
 
     def _on_run_started(self, run_id: str, spec: RunSpec, index: int, total: int) -> None:
         self._current_run = run_id
-        self._queue_pos = (index, total)
+        self.queue_status.position = (index, total)
         expected = spec.warmup + spec.steps + spec.trace_steps
         same = sum(1 for r in self.live_model.runs.values() if r.framework == spec.framework)
         label = f"{FRAMEWORK_NAMES[spec.framework]} {spec.variant}" + (f" #{same + 1}" if same else "")
@@ -279,8 +315,10 @@ class MainWindow(QMainWindow):
     def _on_run_finished(self, run_id: str, result: RunResult, problem: str | None) -> None:
         self._reload_runs()
         name = FRAMEWORK_NAMES.get(result.spec.framework, result.spec.framework)
+        self.queue_status.run_finished(name, result.status, result.reason)
         if result.status == "failed":
-            self.notifications.notify(f"The {name} run failed: {result.reason}", "error", result.log[-20000:])
+            self.notifications.notify(f"The {name} run failed: {result.reason}", "error",
+                                      f"{result.reason}\n\nworker log (stderr):\n{result.log[-20000:]}")
         elif result.status == "cancelled":
             self.notifications.notify(f"The {name} run was cancelled; its streamed steps are kept.", "info")
         if problem:
@@ -292,9 +330,7 @@ class MainWindow(QMainWindow):
     def _on_queue_finished(self, cancelled: bool) -> None:
         self._current_run = None
         self._set_running(False)
-        elapsed = time.monotonic() - self._queue_started
-        self.status_label.setText(f"{'Stopped' if cancelled else 'Finished'} after {elapsed:.1f} s")
-        self.progress.setValue(self.progress.maximum() if not cancelled else self.progress.value())
+        self.queue_status.finished(cancelled)
         self._reload_runs()
 
     def _reload_runs(self) -> None:
@@ -315,28 +351,27 @@ class MainWindow(QMainWindow):
                 steps, samples, phases = self.runs_model.curves(run_id)
                 fw = row.figures.get("framework") or "?" if row else "?"
                 label = f"{FRAMEWORK_NAMES.get(fw, fw)} {row.figures.get('variant') or ''} · {run_id[9:15]}" if row else run_id
-                self.live_model.add_stored(run_id, fw, label, steps, samples, phases)
+                kind = row.record.environment.get("device_kind") if row else None
+                self.live_model.add_stored(run_id, fw, label, steps, samples, phases, str(kind) if kind else None)
         except SessionError as exc:
             self.notifications.notify(f"Could not read the run's curves: {exc}", "error")
 
     def _on_status_tick(self) -> None:
         if not self.queue.running:
             return
-        index, total = self._queue_pos
         run = self.live_model.runs.get(self._current_run or "")
-        fraction = min(1.0, run.steps_done / run.expected_steps) if run and run.expected_steps else 0.0
-        overall = (index + fraction) / max(total, 1)
-        self.progress.setMaximum(1000)
-        self.progress.setValue(int(overall * 1000))
-        elapsed = time.monotonic() - self._queue_started
-        eta = f", about {elapsed / overall - elapsed:.0f} s left" if overall > 0.02 else ""
-        self.time_label.setText(f"elapsed {elapsed:.0f} s{eta}")
-        if run is not None:
-            self.status_label.setText(f"Run {index + 1}/{total}: {run.label}, step {run.steps_done}/{run.expected_steps}")
+        self.queue_status.tick(run)
+        if run is not None and not self.runs_list.update_live(run.run_id, run.steps_done, run.expected_steps,
+                                                              run.median_step_ms()):
+            self._reload_runs()  # its row is not listed yet
 
     def _on_framework_reported(self, report: FrameworkReport) -> None:
+        self._probing.discard(report.framework)
         self.panel_model.set_framework_state(report.framework, FrameworkState(
             report.imports, report.version, report.error, list(report.devices)))
+        if self._waiting and not any(fw in self._probing for fw in self.panel_model.pending_frameworks()):
+            self._set_running(False)
+            self.start_runs()  # the check Start waited for has answered
 
     # -- look and lifetime -------------------------------------------------------------------
     def _apply_palette(self) -> None:

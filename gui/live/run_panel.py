@@ -104,6 +104,7 @@ class RunPanel(QWidget):
         layout.addWidget(self.queue_label)
         layout.addStretch(1)
         self.running = False
+        self.blocked: str | None = None  # why nothing can be recorded (no session could be opened)
         model.connect(self._on_model_changed)
         self._on_model_changed("all")
 
@@ -120,6 +121,11 @@ class RunPanel(QWidget):
     def set_running(self, running: bool) -> None:
         self.running = running
         self._on_model_changed("running")
+
+    def set_blocked(self, reason: str | None) -> None:
+        """Refuse Start for `reason` (shown under it), or allow it again with None."""
+        self.blocked = reason
+        self._on_model_changed("blocked")
 
     def _on_model_changed(self, what: str) -> None:
         self._updating = True
@@ -148,14 +154,18 @@ class RunPanel(QWidget):
             for name, spin in self.spins.items():
                 spin.setValue(getattr(m, name))
                 spin.setEnabled(not self.running)
-            runnable = m.runnable_frameworks()
-            self.start_button.setEnabled(bool(runnable) and not self.running)
+            runnable, pending = m.runnable_frameworks(), m.pending_frameworks()
+            # A framework still being checked does not refuse Start: the window waits for the check.
+            self.start_button.setEnabled(bool(runnable or pending) and not self.running and self.blocked is None)
             self.stop_button.setEnabled(self.running)
-            if not self.running:
-                pending = [FRAMEWORK_NAMES[fw] for fw in FRAMEWORKS if m.chosen[fw] and m.frameworks[fw].imports is None]
-                text = f"{len(runnable) * m.repeat} run(s) queued on Start" if runnable else "Choose a framework that imports"
+            if self.blocked is not None:
+                self.queue_label.setText(self.blocked)
+            elif not self.running:
+                text = f"{len(runnable) * m.repeat} run(s) queued on Start" if runnable else \
+                    ("" if pending else "Choose a framework that imports")
                 if pending:
-                    text += f"; still checking {', '.join(pending)}"
+                    names = ", ".join(FRAMEWORK_NAMES[fw] for fw in pending)
+                    text += ("; " if text else "") + f"still checking {names} (Start waits for the check)"
                 self.queue_label.setText(text)
         finally:
             self._updating = False

@@ -40,10 +40,15 @@ def load_presets(path: Path = PRESETS_PATH) -> list[Preset]:
 
 
 class RunPanelModel:
-    """Settings for the next queue. `changed` listeners hear every change (name of the field)."""
+    """Settings for the next queue. `changed` listeners hear every change (name of the field).
+
+    Until the user picks frameworks (or saved settings or a preset do), every framework that
+    imports is chosen: on a first run, Start then compares all that work here (issue 15)."""
 
     def __init__(self) -> None:
-        self.chosen: dict[str, bool] = {fw: fw == "torch" for fw in FRAMEWORKS}
+        self.chosen: dict[str, bool] = {fw: True for fw in FRAMEWORKS}
+        self.auto_choose = True  # follow the probe: chosen = imports, for frameworks the user left alone
+        self._touched: set[str] = set()
         self.variants: dict[str, str] = {fw: VARIANTS[fw][0] for fw in FRAMEWORKS}
         self.frameworks: dict[str, FrameworkState] = {fw: FrameworkState() for fw in FRAMEWORKS}
         self.workload = "convnet"
@@ -81,6 +86,7 @@ class RunPanelModel:
             self._changed(name)
 
     def choose(self, framework: str, on: bool) -> None:
+        self._touched.add(framework)
         self.chosen[framework] = on
         self._changed("chosen")
 
@@ -92,12 +98,15 @@ class RunPanelModel:
 
     def set_framework_state(self, framework: str, state: FrameworkState) -> None:
         self.frameworks[framework] = state
+        if self.auto_choose and framework not in self._touched and state.imports is not None:
+            self.chosen[framework] = state.imports
         self._changed("frameworks")
 
     def available(self, framework: str) -> bool:
         return self.frameworks[framework].imports is True
 
     def apply_preset(self, preset: Preset) -> None:
+        self.auto_choose = False
         for fw in FRAMEWORKS:
             self.chosen[fw] = fw in preset.frameworks
         for name, value in preset.settings.items():
@@ -107,6 +116,10 @@ class RunPanelModel:
     def runnable_frameworks(self) -> list[str]:
         """Chosen frameworks that imported; one still being checked is not runnable yet."""
         return [fw for fw in FRAMEWORKS if self.chosen[fw] and self.available(fw)]
+
+    def pending_frameworks(self) -> list[str]:
+        """Chosen frameworks whose check has not answered yet: Start waits for them."""
+        return [fw for fw in FRAMEWORKS if self.chosen[fw] and self.frameworks[fw].imports is None]
 
     def specs(self) -> list[RunSpec]:
         """The queue Start runs: identical settings for each framework, `repeat` times each."""
@@ -120,13 +133,17 @@ class RunPanelModel:
 
     # -- persistence (the view stores this dict in QSettings) -------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"chosen": dict(self.chosen), "variants": dict(self.variants), "workload": self.workload,
+        return {"chosen": dict(self.chosen), "chosen_automatically": self.auto_choose and not self._touched,
+                "variants": dict(self.variants), "workload": self.workload,
                 "mode": self.mode, "batch_size": self.batch_size, "steps": self.steps, "warmup": self.warmup,
                 "trace_steps": self.trace_steps, "device": self.device, "repeat": self.repeat}
 
     def load_dict(self, data: dict[str, Any]) -> None:
-        """Restore saved settings, skipping anything stale or invalid (an old or edited file)."""
-        for fw, on in dict(data.get("chosen", {})).items():
+        """Restore saved settings, skipping anything stale or invalid (an old or edited file).
+        Frameworks the user never picked stay chosen by the probe."""
+        if "chosen" in data and not data.get("chosen_automatically"):
+            self.auto_choose = False
+        for fw, on in dict(data.get("chosen", {}) if not self.auto_choose else {}).items():
             if fw in self.chosen:
                 self.chosen[fw] = bool(on)
         for fw, variant in dict(data.get("variants", {})).items():

@@ -129,3 +129,20 @@ def test_notification_manager_catches_exceptions_of_threads_and_the_main_thread(
     assert [n.severity for n in seen] == ["error", "error"]
     assert "ZeroDivisionError in thread worker-x" in seen[0].message and "Traceback" in seen[0].detail
     assert "KeyError" in seen[1].message
+
+
+def test_frameworks_that_import_are_chosen_until_the_user_or_saved_settings_choose() -> None:
+    model = RunPanelModel()
+    model.choose("jax", False)  # the user's pick outlives the check
+    for fw in ("jax", "torch", "tf"):
+        model.set_framework_state(fw, FrameworkState(fw != "tf", "1.0"))
+    assert model.chosen == {"jax": False, "torch": True, "tf": False}
+    fresh = RunPanelModel()
+    assert fresh.pending_frameworks() == ["jax", "torch", "tf"]  # Start waits for these
+    fresh.load_dict(RunPanelModel().to_dict())  # saved before anyone chose: still follows the check
+    fresh.set_framework_state("tf", FrameworkState(True, "2.0"))
+    assert fresh.chosen["tf"] and fresh.auto_choose
+    kept = RunPanelModel()
+    kept.load_dict(model.to_dict())
+    kept.set_framework_state("jax", FrameworkState(True, "1.0"))
+    assert not kept.chosen["jax"]

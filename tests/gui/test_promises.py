@@ -233,8 +233,6 @@ def app_state() -> Iterator[None]:
     app.setPalette(palette)
 
 
-@pytest.mark.xfail(strict=True, reason="a session given on the command line (gui.app.main(path)) is opened with "
-                   "remember=False in MainWindow.__init__, so it never appears in File > Open Recent")
 def test_a_session_given_on_the_command_line_is_in_open_recent(
         make_shared_window: Callable[..., MainWindow], app_state: None, traced: tuple[Path, str, str], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,6 +34,7 @@ def wait(app: QApplication, condition: Callable[[], bool], seconds: float) -> bo
 
 def main() -> int:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--size", default="1500x940", help="window size WxH (default 1500x940; 1024x700 checks a small screen)")
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots" / "main-window.png")
     parser.add_argument("--dark", action="store_true")
     parser.add_argument("--steps", type=int, default=40)
@@ -44,7 +45,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="stepscope-shot-"))
     window = MainWindow(folder / "convnet-comparison.stepscope",
                         settings=QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
-    window.resize(1500, 940)
+    window.resize(*(int(v) for v in args.size.lower().split("x")))
     window.show()
     model = window.panel_model
     if not wait(app, lambda: all(s.imports is not None for s in model.frameworks.values()), 300):

@@ -38,6 +38,7 @@ def make_session(path: Path, steps: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--session", type=Path, default=None, help="a session to show (default: make one)")
+    parser.add_argument("--size", default="1500x940", help="window size WxH (default 1500x940; 1024x700 checks a small screen)")
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots" / "compare-view.png")
     parser.add_argument("--dark", action="store_true")
     parser.add_argument("--steps", type=int, default=30)
@@ -51,7 +52,7 @@ def main() -> int:
     if args.dark:
         apply_theme(app, dark=True)
     window = CompareWindow.open(session)
-    window.resize(1500, 940)
+    window.resize(*(int(v) for v in args.size.lower().split("x")))
     window.show()
     window.tabs.setCurrentIndex(args.tab)
     deadline = time.monotonic() + 1.0

@@ -54,9 +54,11 @@ def render(trace: Path, out: Path, size: tuple[int, int] = (1400, 900), select: 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trace", type=Path, default=TRACE)
+    parser.add_argument("--size", default="1400x900", help="window size WxH (default 1400x900; 1024x700 checks a small screen)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    print(render(args.trace, args.out))
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    print(render(args.trace, args.out, (width, height)))
     return 0
 
 

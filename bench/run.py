@@ -122,12 +122,23 @@ def table() -> str:
                           f"{r['fps']:.1f} fps, frame median {r['frame_ms_median']:.0f} ms, p95 {r['frame_ms_p95']:.0f} ms",
                           "≥ 30 fps", r["fps"] >= 30, r["machine"]["date"]))
     if (r := _load("gui_inspector")):
-        lines.append(_row(f"trace inspector on a {r['events']:,}-event trace",
-                          f"first frame {r['first_frame_s']:.2f} s (tabs filled {r['tabs_ready_s']:.1f} s); "
-                          f"{r['fps']:.0f} fps over {r['frames']} zoom/pan frames, frame median {r['frame_ms_median']:.1f} ms, "
-                          f"p95 {r['frame_ms_p95']:.1f} ms", "first frame < 2 s, ≥ 30 fps",
-                          r["first_frame_s"] < 2 and r["fps"] >= 30, r["machine"]["date"]))
+        for size in r.get("sizes", [r]):  # one row per trace size (older files hold one size at the top)
+            lines.append(_row(f"trace inspector on a {size['events']:,}-event trace", _inspector_figure(size),
+                              "first frame < 2 s, ≥ 30 fps", size["first_frame_s"] < 2 and size["fps"] >= 30,
+                              size.get("measured", r["machine"]["date"])))  # each size is run apart
     return "\n".join(lines)
+
+
+def _inspector_figure(size: dict[str, Any]) -> str:
+    figure = (f"first frame {size['first_frame_s']:.2f} s (tabs filled {size['tabs_ready_s']:.1f} s); "
+              f"{size['fps']:.0f} fps over {size['frames']} zoom/pan frames, frame median {size['frame_ms_median']:.1f} ms, "
+              f"p95 {size['frame_ms_p95']:.1f} ms")
+    if "fps_while_analysing" in size:
+        figure += f" ({size['fps_while_analysing']:.0f} fps while the tabs compute)"
+    if "peak_rss_mb" in size:
+        figure += (f"; peak RSS {size['peak_rss_mb']:,} MB, {size['peak_bytes_per_event']:.0f} B/event above the "
+                   f"{size['table_mb']:,} MB table ({size['kept_bytes_per_event']:.0f} B/event kept)")
+    return figure
 
 
 def _trace_best(r: dict[str, Any]) -> dict[str, Any]:

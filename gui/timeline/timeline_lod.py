@@ -3,7 +3,10 @@ at a given pixel width, so a million-event trace draws in milliseconds.
 
 At load, every event gets a lane (its nesting depth on its row, computed by sorting and
 counting, no per-event Python) and events are laid out on tracks (row, lane). A `BoxPyramid`
-then pre-merges each track at coarser and coarser gap thresholds (×4 per level). A query picks
+then pre-merges each track at coarser and coarser gap thresholds (×4 per level; a threshold that
+would save under a fifth of the boxes is skipped, and the next one merges the last level kept).
+Opening costs a few dozen vectorised passes over the events, with as few fresh arrays as the
+work allows (at ten million events each is 40-80 MB: see bench/gui_inspector.py). A query picks
 the finest level whose threshold is still below one pixel, cuts the visible slice of every
 track with one vectorised `searchsorted`, and merges what is closer than a pixel. Merged boxes
 take the kind of their longest member for colour and keep that member's index (`dominant`), so a
@@ -61,24 +64,36 @@ def nesting_depth(row: np.ndarray, start: np.ndarray, dur: np.ndarray) -> np.nda
     r = row[order].astype(np.int64)
     s = start[order] - int(start.min())
     e = s + dur[order]
-    row_first = np.searchsorted(r, r, side="left")
+    edges = np.concatenate(([0], np.flatnonzero(r[1:] != r[:-1]) + 1, [n]))
+    row_first = np.repeat(edges[:-1], np.diff(edges))  # where each event's row begins in `order`
     rank = np.arange(n, dtype=np.int64) - row_first
     scale = int(e.max()) + 1
+    key_start: np.ndarray | None = None
     if int(r.max() + 1) * scale < (1 << 62):
-        key_end = np.sort(r * scale + e)
-        closed = np.searchsorted(key_end, r * scale + s, side="right") - row_first
+        # ends on a row are nearly sorted (nesting): timsort ("stable") takes them ~20x faster
+        key_start = r * scale + s  # sorted, as `order` is by (row, start)
+        key_end = np.sort(r * scale + e, kind="stable")
+        closed = np.searchsorted(key_end, key_start, side="right") - row_first
     else:  # keys would overflow: one search per row
         closed = np.empty(n, np.int64)
         for a, b in _runs(r):
-            closed[a:b] = np.searchsorted(np.sort(e[a:b]), s[a:b], side="right")
+            closed[a:b] = np.searchsorted(np.sort(e[a:b], kind="stable"), s[a:b], side="right")
     # Zero-length events that start with (or are) this event counted as closed but come after
-    # it in the order (or are it): take them back out.
-    zero = (e == s).astype(np.int64)
-    group_start = np.ones(n, bool)
-    group_start[1:] = (r[1:] != r[:-1]) | (s[1:] != s[:-1])
-    group_last = np.append(np.flatnonzero(group_start)[1:] - 1, n - 1)
-    cz = np.cumsum(zero)
-    closed -= cz[group_last[np.cumsum(group_start) - 1]] - cz + zero
+    # it in the order (or are it): take them back out. Each zero-length event takes 1 from the
+    # events of its (row, start) group up to and including itself.
+    zeros = np.flatnonzero(e == s)
+    if len(zeros) and key_start is not None:  # sparse: zero-length events are few
+        fix = np.zeros(n + 1, np.int64)
+        np.add.at(fix, np.searchsorted(key_start, key_start[zeros], side="left"), 1)
+        np.add.at(fix, zeros + 1, -1)
+        closed -= np.cumsum(fix[:n])
+    elif len(zeros):
+        zero = (e == s).astype(np.int64)
+        group_start = np.ones(n, bool)
+        group_start[1:] = (r[1:] != r[:-1]) | (s[1:] != s[:-1])
+        group_last = np.append(np.flatnonzero(group_start)[1:] - 1, n - 1)
+        cz = np.cumsum(zero)
+        closed -= cz[group_last[np.cumsum(group_start) - 1]] - cz + zero
     depth = np.empty(n, np.int32)
     depth[order] = np.maximum(rank - closed, 0)
     return depth
@@ -111,31 +126,54 @@ def _runs(values: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _merge(track: np.ndarray, start: np.ndarray, end: np.ndarray, key: np.ndarray, count: np.ndarray,
-           index: np.ndarray, dominant: np.ndarray, gap: float, wide_at: float | None = None) -> Columns:
+           index: np.ndarray, dominant: np.ndarray, gap: float, wide_at: float | None = None,
+           cut: np.ndarray | None = None) -> Columns:
     """Merge neighbours on a track (sorted by track, then start) that are less than `gap` ns
     apart, unless either is at least `gap` wide. The gap is measured from the previous box's
     end: on a well-nested lane that is the end of everything before it, and where events
     overlap (the shared last lane) it never joins two events farther apart than `gap`. A merged
     box keeps the `dominant` of its member with the largest key (the longest; the first of equals).
-    `wide_at` (default `gap`): the width from which a box stays on its own."""
+    `wide_at` (default `gap`): the width from which a box stays on its own; `cut`: `_cuts`' answer
+    when the caller has it already (it saves a pass over ten million events)."""
     n = len(start)
     if n < 2:
         return track, start, end, key, count, index, dominant
-    wide = (end - start) >= (gap if wide_at is None else wide_at)
-    cut = np.empty(n, bool)
-    cut[0] = True
-    cut[1:] = (track[1:] != track[:-1]) | wide[1:] | wide[:-1] | ((start[1:] - end[:-1]) >= gap)
+    cut = _cuts(track, start, end, gap, wide_at) if cut is None else cut
     first = np.flatnonzero(cut)
     if len(first) == n:
         return track, start, end, key, count, index, dominant
     merged_count = np.add.reduceat(count, first)
     merged_index = np.where(merged_count == 1, index[first], -1).astype(np.int32)
     merged_key = np.maximum.reduceat(key, first)
-    group = np.cumsum(cut) - 1
-    at_max = np.flatnonzero(key == merged_key[group])  # every group has one; take its first
-    head = at_max[np.concatenate(([True], group[at_max[1:]] != group[at_max[:-1]]))]
+    # every group has a member at its maximum; take its first (`repeat` and a search over those
+    # members only: a cumsum over all n to number the groups costs several times more)
+    at_max = np.flatnonzero(key == np.repeat(merged_key, np.diff(np.append(first, n))))
+    group = np.searchsorted(first, at_max, side="right")
+    head = at_max[np.concatenate(([True], group[1:] != group[:-1]))]
     return (track[first], start[first], np.maximum.reduceat(end, first), merged_key, merged_count, merged_index,
             dominant[head])
+
+
+def _cuts(track: np.ndarray, start: np.ndarray, end: np.ndarray, gap: float, wide_at: float | None = None) -> np.ndarray:
+    """Where `_merge` starts a new box (True for the first of each group)."""
+    wide = (end - start) >= (gap if wide_at is None else wide_at)
+    cut = np.empty(len(start), bool)
+    cut[:1] = True
+    cut[1:] = (track[1:] != track[:-1]) | wide[1:] | wide[:-1] | ((start[1:] - end[:-1]) >= gap)
+    return cut
+
+
+def _reach(track: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Per pair of neighbours, the smallest gap at which `_merge` keeps them apart (`_cuts` at
+    `gap` is True exactly where this is >= gap): the wider of the two or the space between them,
+    and never on different tracks. One pass that serves every level's threshold."""
+    if len(start) < 2:
+        return np.zeros(0, np.int64)
+    width = end - start
+    reach: np.ndarray = np.maximum(width[1:], width[:-1])
+    np.maximum(reach, start[1:] - end[:-1], out=reach)
+    reach[track[1:] != track[:-1]] = np.iinfo(np.int64).max
+    return reach
 
 
 class BoxPyramid:
@@ -147,27 +185,45 @@ class BoxPyramid:
         self.n_tracks = n_tracks
         self.span = max(int(span), 1)
         self.big = 1 << int(self.span + 2).bit_length()  # track * big + time never collides
-        dur = np.maximum(end - start, 0)
-        key = (dur << _KIND_BITS) | kind.astype(np.int64)
-        level: Columns = (track.astype(np.int32), start.astype(np.int64), end.astype(np.int64), key,
-                          np.ones(len(start), np.int32), index.astype(np.int32), index.astype(np.int32))
+        key = end - start  # in place from here: fresh 80 MB arrays cost page faults at ten million events
+        np.maximum(key, 0, out=key)
+        key <<= _KIND_BITS
+        key |= kind
+        index = index.astype(np.int32, copy=False)  # also each box's dominant: one array for both
+        ones = np.broadcast_to(np.int32(1), index.shape)  # every box one event, in no memory at all
+        level: Columns = (track.astype(np.int32, copy=False), start.astype(np.int64, copy=False),
+                          end.astype(np.int64, copy=False), key, ones, index, index)
         self.levels: list[tuple[float, tuple[np.ndarray, ...], np.ndarray, np.ndarray]] = [(0.0, *self._keys(level))]
-        positive = dur[dur > 0]
+        durations = key[:: max(1, len(key) // 1_000_000)] >> _KIND_BITS  # a million is sample enough
+        positive = durations[durations > 0]
         finest = max(float(np.median(positive)) / 2 if len(positive) else 1.0, 1.0)
         gap = self.span / 4096.0  # coarser than one pixel of any whole-trace view
         gaps: list[float] = []
         while gap >= finest and len(gaps) < 16:
             gaps.append(gap)
             gap /= LEVEL_FACTOR
+        reach = _reach(*level[:3])
         for gap in reversed(gaps):
-            merged = _merge(*level, gap=gap)
-            if len(merged[1]) < 0.8 * len(level[1]):  # keep levels that save something
-                self.levels.append((gap, *self._keys(merged)))
-            level = merged
+            # keep levels that save something; counting the cuts first costs one comparison per
+            # box, where a merge on ten million events is most of the opening time
+            apart = reach >= gap
+            if np.count_nonzero(apart) + 1 >= 0.8 * len(level[1]):
+                continue
+            level = _merge(*level, gap=gap, cut=np.concatenate(([True], apart)))
+            self.levels.append((gap, *self._keys(level)))
+            reach = _reach(*level[:3])
 
     def _keys(self, cols: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
-        track = cols[0].astype(np.int64) * self.big
-        return cols, track + cols[1], np.maximum.accumulate(track + cols[2])
+        """The level's columns with its search keys: track * big + start (sorted), and the running
+        maximum of track * big + end (a lane of nested or back-to-back events is sorted already,
+        and checking costs a fraction of the accumulate)."""
+        key_end = cols[0].astype(np.int64)
+        key_end *= self.big
+        key_start = key_end + cols[1]
+        key_end += cols[2]
+        if not np.all(key_end[1:] >= key_end[:-1]):
+            np.maximum.accumulate(key_end, out=key_end)
+        return cols, key_start, key_end
 
     def __len__(self) -> int:
         return len(self.levels[0][1][1])
@@ -268,13 +324,16 @@ class TimelineLod:
         lane = np.minimum(depth, self.lanes[table.row] - 1) if n else depth
         self.event_track = (self.track_base[table.row] + lane).astype(np.int32) if n else np.zeros(0, np.int32)
         narrow = self.event_track.astype(np.int16) if self.n_tracks < (1 << 15) else self.event_track
-        self.order = np.argsort(narrow, kind="stable")  # (track, start), as the table is sorted by start
-        rel_start = table.start_ns - self.t0
-        self._rel_start, self._rel_end = rel_start, rel_start + table.dur_ns
+        order = np.argsort(narrow, kind="stable")  # (track, start), as the table is sorted by start
+        self.order = order.astype(np.int32) if n < (1 << 31) else order
         self.pyramid = self._pyramid(self.order)
 
     def _pyramid(self, order: np.ndarray) -> BoxPyramid:
-        return BoxPyramid(self.event_track[order], self._rel_start[order], self._rel_end[order], self.table.kind[order],
+        start = self.table.start_ns[order]
+        start -= self.t0  # relative times only for the events it holds
+        end = self.table.dur_ns[order]
+        end += start
+        return BoxPyramid(self.event_track[order], start, end, self.table.kind[order],
                           order, self.n_tracks, self.span)
 
     def subset(self, mask: np.ndarray) -> BoxPyramid:
@@ -294,4 +353,5 @@ class TimelineLod:
 
     def relative(self, index: int) -> tuple[float, float]:
         """(start, end) of event `index` in relative ns."""
-        return float(self._rel_start[index]), float(self._rel_end[index])
+        start = int(self.table.start_ns[index]) - self.t0
+        return float(start), float(start + int(self.table.dur_ns[index]))

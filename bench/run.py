@@ -111,7 +111,7 @@ def table() -> str:
                           rec["cost_fraction_of_30ms_step"] < 0.01, r["machine"]["date"]))
     if (r := _load("trace_reader")):
         lines.append(_row("read a 1,000,000-event Chrome trace", _trace_figure(r),
-                          "≥ 1 M events/s, < 200 B/event (floor kept so far: ≥ 500 k events/s)", _trace_met(r),
+                          "≥ 1 M events/s on one core, < 200 B/event (floor kept so far: ≥ 500 k events/s)", _trace_met(r),
                           r["machine"]["date"]))
     if (r := _load("gui_startup")):
         lines.append(_row("`python main.py` to a shown window",
@@ -145,16 +145,24 @@ def _trace_best(r: dict[str, Any]) -> dict[str, Any]:
     return r["plain_json"]["best"]
 
 
+def _one_core(r: dict[str, Any]) -> float:
+    """Events per second on one core: the goal's own measure (a second decode process helps only
+    when a core is idle, so it cannot be counted on)."""
+    one = r["plain_json_one_core"]["best"]
+    return float(r["events"] / one["cpu_seconds"]) if one.get("cpu_seconds") else float(one["events_per_s"])
+
+
 def _trace_figure(r: dict[str, Any]) -> str:
     plain, gz = _trace_best(r), r["gzip_json"]["best"]
-    return (f"{plain['events_per_s']:,.0f} events/s plain, {gz['events_per_s']:,.0f} gzipped ({r['decoder']}); "
+    return (f"one core {_one_core(r):,.0f} events per CPU-second; {plain['events_per_s']:,.0f} events/s plain with the "
+            f"second decode process when a core is idle, {gz['events_per_s']:,.0f} gzipped ({r['decoder']}); "
             f"table {plain['table_bytes_per_event']:.0f} B/event, RSS +{plain['rss_delta_bytes_per_event']:.0f} B/event")
 
 
 def _trace_met(r: dict[str, Any]) -> bool:
     """Met only at the goal's own number; the 500 k floor is shown beside it, never counted as the goal."""
     plain = _trace_best(r)
-    return plain["events_per_s"] >= 1_000_000 and plain["table_bytes_per_event"] < 200
+    return _one_core(r) >= 1_000_000 and plain["table_bytes_per_event"] < 200
 
 
 def update_readme() -> None:

@@ -92,14 +92,14 @@ def decode_only(path: str) -> dict[str, Any]:
     typed structs, in the reader's chunks, no columns built: the floor under any reader of
     this design on one core of this machine."""
     from traces.bounded_read import read_bytes
-    from traces.decode import _events_span
+    from traces.event_span import events_span
     from traces.json_decoders import CHUNK_BYTES, decode_range, float_dur_decoder
     from traces.table import Limits
 
     data = read_bytes(Path(path), Limits())
     gc.disable()
     t0, c0 = time.perf_counter(), time.process_time()
-    view, begin, end, _ = _events_span(data)
+    view, begin, end, _ = events_span(data)
     decode_range(lambda *_: None, view, begin + 1, end, CHUNK_BYTES, float_dur_decoder)
     return {"msgspec_decode_only_s": time.perf_counter() - t0, "msgspec_decode_only_cpu_s": time.process_time() - c0}
 

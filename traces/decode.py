@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import json
 import math
-import re
+from array import array
 from itertools import accumulate, count
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from traces import decode_pool
+from traces.event_span import events_span
 from traces.exact_time import MAX_TS_US, exact_float, float_ns, number_text, parse_chunks
 from traces.json_decoders import (
     ARGS,
     CHUNK_BYTES,
     DUR,
     FAST_ERRORS,
+    NO_ID,
     SEL,
     TOP_KEYS,
     TS,
@@ -38,21 +40,21 @@ from traces.json_decoders import (
     decode_range,
     dur_decoder,
     float_dur_decoder,
+    flow_ids,
+    flows_begin,
     key_firsts,
     msgspec,
     raw_decoder,
     times_text,
-    top_decoder,
     whole_decoder,
 )
 from traces.table import TraceError, label_text
 
-MAX_OUTSIDE = 16 << 20  # bytes before and after the event array that `_find_events` copies to check
-_EVENTS_KEY = re.compile(rb'"traceEvents"[ \t\r\n]*:[ \t\r\n]*\[')
-_MARK = b'"stepscope: the traceEvents array"'
 _FAST_ERRORS = FAST_ERRORS
 _EXACT_DECODER = msgspec.json.Decoder(float_hook=exact_float) if msgspec is not None else None
 _Item = TypeVar("_Item", bound=np.generic)
+Int64s = npt.NDArray[np.int64]
+Ids: TypeAlias = "array[int] | bytes"  # int64 link ids per event of a chunk (`flow_ids`), or a worker's block
 
 
 class Columns:
@@ -67,12 +69,13 @@ class Columns:
                  dur: npt.NDArray[np.float64], arg_ref: npt.NDArray[np.int32], arg_keys: list[bytes], top: dict[str, Any],
                  data: bytes | bytearray = b"", ids: list[Any] | None = None,
                  counter_args: dict[int, Any] | None = None, ts_ns: npt.NDArray[np.int64] | None = None,
-                 dur_ns: npt.NDArray[np.int64] | None = None) -> None:
+                 dur_ns: npt.NDArray[np.int64] | None = None, links: tuple[Int64s, Int64s] | None = None) -> None:
         self.ukeys, self.code, self.ts, self.dur, self.arg_ref, self.arg_keys = ukeys, code, ts, dur, arg_ref, arg_keys
         self.ts_ns = ts_ns if ts_ns is not None else _float_ns(ts)
         self.dur_ns = dur_ns if dur_ns is not None else _float_ns(dur)
         self.top, self._data, self._ids, self._counter_args = top, data, ids, counter_args
         self.n = len(code)
+        self.links = links  # per event, its correlation and flow id (-1: none); None: not read (`traces.launch_links`)
         self._objs: dict[int, dict[str, Any]] = {}
 
     def arg_obj(self, ref: int) -> dict[str, Any]:
@@ -120,38 +123,47 @@ class _Acc:
         self.bounds: list[tuple[int, int, int]] = []  # per float chunk: first event, its bytes in `view`
         self.view = view
         self.ref: list[npt.NDArray[np.int32]] = []
+        self.links: list[tuple[int, Ids | None, Ids | None]] = []  # first event, correlations, flow ids
+        self.flows = False  # whether a flow event came yet: ids are read from then on
+        self.typed = True  # structs, whose correlations and flow ids are read; the generic path's dicts are not
         self.n = 0
 
     def add(self, keys: list[tuple[Any, ...]], ts: bytes, dur: bytes, args: list[Any]) -> None:
         """The generic path's columns: keys are (ph, cat, name, pid, tid) tuples, times texts."""
         n = self._count(len(keys))
+        self.typed = False
         self.first.append(np.fromiter(map(self.keys.setdefault, keys, count(n)), np.int64, len(keys)))
         self._rest(ts, dur, args)
 
     def add_structs(self, events: list[Any], pos: int = 0, cut: int = 0) -> None:
         """`chunk_decoder`'s structs (times as text)."""
-        n = len(events)
-        self.first.append(np.fromiter(key_firsts(self.keys, events, self._count(n)), np.int64, n))
-        self._rest(*times_text(events), list(map(ARGS, events)))
+        self._keys(events)
+        self._rest(*times_text(events), list(map(ARGS, events)), flow_ids(events) if self.flows else None)
 
     def add_float_dur(self, events: list[Any], pos: int, cut: int) -> None:
         """`float_dur_decoder`'s structs of `view[pos:cut]` (dur a float, so a float chunk)."""
         n = len(events)
-        self.first.append(np.fromiter(key_firsts(self.keys, events, self._count(n)), np.int64, n))
+        self._keys(events)
         if n:
             self.ts.append((self.n, n, b",".join(map(TS, events))))
             self.dur_us.append(np.fromiter(map(DUR, events), np.float64, n))
             self.bounds.append((self.n, pos, cut))
-        self._refs(list(map(ARGS, events)))
+        self._refs(list(map(ARGS, events)), flow_ids(events) if self.flows else None)
+
+    def _keys(self, events: list[Any]) -> None:
+        """Intern the events' keys; and note when the first flow appears (`flows_begin`)."""
+        before, n = len(self.keys), len(events)
+        self.first.append(np.fromiter(key_firsts(self.keys, events, self._count(n)), np.int64, n))
+        self.flows = self.flows or (len(self.keys) > before and flows_begin(self.keys, before))
 
     def _count(self, n: int) -> int:
         if self.n + n > self.max_events:
             raise TraceError(self.where, f"more than {self.max_events:,} events (raise Limits.max_events to read it)")
         return self.n
 
-    def _rest(self, ts: bytes, dur: bytes, args: list[Any]) -> None:
+    def _rest(self, ts: bytes, dur: bytes, args: list[Any], flows: Ids | None = None) -> None:
         self.text_times(ts, dur, len(args))
-        self._refs(args)
+        self._refs(args, flows)
 
     def text_times(self, ts: bytes, dur: bytes, n: int) -> None:
         """The next `n` events' times as comma-joined JSON texts."""
@@ -160,9 +172,11 @@ class _Acc:
             self.dur.append((self.n, n, dur))
             self.dur_us.append(np.full(n, np.nan))
 
-    def _refs(self, args: list[Any]) -> None:
+    def _refs(self, args: list[Any], flows: Ids | None = None) -> None:
         n = len(args)
-        ids = arg_ids(self.args, args, self.max_string)
+        ids, corr = arg_ids(self.args, args, self.max_string)
+        if corr is not None or flows is not None:
+            self.links.append((self.n, corr, flows))
         self.ref.append(np.full(n, -1, np.int32) if ids is None else np.fromiter(ids, np.int32, n))
         self.n += n
 
@@ -172,8 +186,16 @@ class _Acc:
         ts_ns, ts = parse_chunks(self.ts, self.n)
         dur_ns, dur = self._durations()
         return Columns(list(self.keys), code, ts, dur, _joined(self.ref, np.int32), list(self.args), top, **extra,
-                       ts_ns=ts_ns, dur_ns=dur_ns)
+                       ts_ns=ts_ns, dur_ns=dur_ns, links=self._links() if self.typed else None)
 
+    def _links(self) -> tuple[Int64s, Int64s]:
+        corr, flow = np.full(self.n, NO_ID, np.int64), np.full(self.n, NO_ID, np.int64)
+        for start, c, f in self.links:
+            for column, values in ((corr, c), (flow, f)):
+                if values is not None and len(values):
+                    ids = np.frombuffer(values, np.int64)
+                    column[start:start + len(ids)] = ids
+        return np.maximum(corr, NO_ID), np.maximum(flow, NO_ID)  # negative ids are none
 
     def _durations(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """(ns, µs) of every event's dur: from the floats where `float_ns` proves them exact,
@@ -225,7 +247,7 @@ def decode(data: bytes | bytearray, where: object, max_events: int, max_string: 
 
 
 def _chunked(data: bytes | bytearray, where: object, max_events: int, max_string: int) -> Columns | None:
-    span = _events_span(data)
+    span = events_span(data)
     if span is None:
         return None  # not an array, or a cut-off one: the generic path says which
     view, begin, end, top = span
@@ -240,56 +262,6 @@ def _chunked(data: bytes | bytearray, where: object, max_events: int, max_string
     else:
         decode_block(begin + 1, end)
     return acc.columns(top, data=data)
-
-
-def _events_span(data: bytes | bytearray) -> tuple[memoryview, int, int, dict[str, Any]] | None:
-    """Where the event array is: `view[begin]` is its "[" and `view[end]` its "]"; and the
-    top-level keys. None when there is no complete array."""
-    if bytes(data[:64]).lstrip()[:1] == b"{":
-        found = _find_events(data)
-        if found is not None:
-            return memoryview(data), *found
-        doc = top_decoder.decode(data)  # skips through the whole file without building events
-        view, top = memoryview(doc.traceEvents), {k: getattr(doc, k) for k in TOP_KEYS}
-    else:
-        view, top = memoryview(data), {}
-    begin, end = 0, len(view) - 1
-    while begin <= end and view[begin] in b" \t\r\n":
-        begin += 1
-    while end >= begin and view[end] in b" \t\r\n":
-        end -= 1
-    if end <= begin or view[begin] != ord("[") or view[end] != ord("]"):
-        return None
-    return view, begin, end, top
-
-
-def _find_events(data: bytes | bytearray) -> tuple[int, int, dict[str, Any]] | None:
-    """The traceEvents array's bounds without scanning the whole file (a skipping decode of
-    160 MB costs 0.2-0.3 s): guess "[" from the first `"traceEvents": [` and "]" from the
-    last few "]" in the file, then prove the guess by decoding the rest of the document with
-    a marker in the array's place; the marker must come back as top-level traceEvents. The
-    array itself is proven valid by decoding it. None: no proof, scan instead."""
-    m = _EVENTS_KEY.search(data)
-    if m is None:
-        return None
-    begin = end = m.end() - 1
-    stop = len(data)
-    for _ in range(4):
-        end = data.rfind(b"]", begin + 1, stop)
-        if end < 0 or begin + len(data) - end > MAX_OUTSIDE:
-            return None
-        stop = end
-        prefix, suffix = data[:begin], data[end + 1:]
-        if _MARK in prefix or _MARK in suffix:
-            return None
-        try:
-            doc = top_decoder.decode(b"".join((prefix, _MARK, suffix)))
-        except _FAST_ERRORS:
-            continue  # that "]" was inside something after the array: try the one before
-        if bytes(doc.traceEvents) != _MARK:
-            return None  # the key was not the top-level one (or is there twice)
-        return begin, end, {k: getattr(doc, k) for k in TOP_KEYS}
-    return None
 
 
 def _whole_typed(data: bytes | bytearray, where: object, max_events: int, max_string: int) -> Columns:

@@ -36,7 +36,19 @@ from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from traces.json_decoders import ARGS, FAST_ERRORS, SPLIT, arg_ids, decode_range, key_firsts, msgspec, times_text
+from traces.json_decoders import (
+    ARGS,
+    FAST_ERRORS,
+    NO_ID,
+    SPLIT,
+    arg_ids,
+    decode_range,
+    flow_ids,
+    flows_begin,
+    key_firsts,
+    msgspec,
+    times_text,
+)
 
 if TYPE_CHECKING:  # numpy only for the types: the worker must not import it
     import numpy as np
@@ -74,6 +86,8 @@ if msgspec is not None:
         dur: bytes = b""  # the same for dur
         ref: bytes = b""  # int32 per event: its argument set in `args`, -1: none
         args: list[bytes] = msgspec.field(default_factory=list)
+        corr: bytes = b""  # int64 per event: its correlation id (-1: none); empty: no event has one
+        flow: bytes = b""  # the same for the flow ids
 
 
 class Accumulator(Protocol):
@@ -86,6 +100,7 @@ class Accumulator(Protocol):
     args: dict[bytes, int]
     first: list[npt.NDArray[np.int64]]
     ref: list[npt.NDArray[np.int32]]
+    links: list[tuple[int, array[int] | bytes | None, array[int] | bytes | None]]
     n: int
 
     def text_times(self, ts: bytes, dur: bytes, n: int) -> None: ...
@@ -289,6 +304,8 @@ def merge(acc: Accumulator, part: Part) -> None:
     acc.text_times(part.ts, part.dur, part.n)
     ids = np.array([acc.args.setdefault(k, len(acc.args)) for k in part.args] + [-1], np.int32)
     acc.ref.append(ids[np.frombuffer(part.ref, np.int32)])  # -1 (no arguments) picks the last: -1
+    if part.corr or part.flow:
+        acc.links.append((acc.n, part.corr or None, part.flow or None))
     acc.n += part.n
 
 
@@ -302,6 +319,8 @@ class Block:
         self.args: dict[bytes, int] = {}
         self.first, self.ref = array("q"), array("i")
         self.ts: list[bytes] = []  # per chunk, comma-joined JSON texts
+        self.corr, self.flow = array("q"), array("q")  # as in `Part`: empty until an event has one
+        self.flows = False  # as in `traces.decode._Acc`: ids are read from the first flow on
         self.dur: list[bytes] = []
         self.n = 0
 
@@ -310,19 +329,25 @@ class Block:
         n = len(events)
         if self.n + n > self.max_events:
             raise _TooMany
+        before = len(self.keys)
         self.first.extend(key_firsts(self.keys, events, self.n))
+        self.flows = self.flows or (len(self.keys) > before and flows_begin(self.keys, before))
         if n:
             ts, dur = times_text(events)
             self.ts.append(ts)
             self.dur.append(dur)
-        ids = arg_ids(self.args, list(map(ARGS, events)), self.max_string)
+        ids, corr = arg_ids(self.args, list(map(ARGS, events)), self.max_string)
         self.ref.extend(repeat(-1, n) if ids is None else ids)
+        for column, values in ((self.corr, corr), (self.flow, flow_ids(events) if self.flows else None)):
+            if values is not None or column:
+                column.extend(repeat(NO_ID, self.n - len(column)))  # the earlier chunks had none
+                column.extend(repeat(NO_ID, n) if values is None else values)
         self.n += n
 
     def part(self, block: int) -> Part:
         return Part(block=block, n=self.n, keys=list(self.keys), firsts=array("q", self.keys.values()).tobytes(),
                     first=self.first.tobytes(), ts=b",".join(self.ts), dur=b",".join(self.dur), ref=self.ref.tobytes(),
-                    args=list(self.args))
+                    args=list(self.args), corr=self.corr.tobytes(), flow=self.flow.tobytes())
 
 
 class _TooMany(Exception):

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from array import array
+from collections import deque
 from collections.abc import Callable, Iterator
-from itertools import count, repeat
+from itertools import count, islice, repeat
 from operator import attrgetter
 from typing import Any, Literal
 
@@ -32,7 +34,11 @@ KNOWN_PHASES = ("X", "B", "E", "i", "I", "R", "n", "b", "e", "C", "M", "s", "t",
 CHUNK_BYTES = 128 << 10
 SPLIT = re.compile(rb"\}\s*,\s*\{")  # between two events, unless inside a string (then a chunk fails)
 KEY5 = attrgetter("ph", "cat", "name", "pid", "tid")
-TS, DUR, ARGS = attrgetter("ts"), attrgetter("dur"), attrgetter("args")
+TS, DUR, ARGS, ID = attrgetter("ts"), attrgetter("dur"), attrgetter("args"), attrgetter("id")
+NO_ID = -1
+FLOW_PHASES = ("s", "t", "f")
+# how ids are written: ints (Kineto), text or floats (`link_id`); booleans and objects are refused
+LINK_TYPE: Any = int | str | float | None
 NOTHING = (b"null", b"{}")  # encoded argument sets that are no arguments
 
 
@@ -49,14 +55,17 @@ if msgspec is not None:
     # The structs are built at run time (their fields come from SEL and TOP_KEYS), so mypy
     # cannot know their attributes: they are typed Any.
     # argument values stay raw JSON (no nested lists built for a million "Input Dims")
-    Args: Any = msgspec.defstruct("Args", [(f"a{i}", msgspec.Raw, None) for i in range(len(SEL))],
-                             rename={f"a{i}": k for i, k in enumerate(SEL)}, gc=False, omit_defaults=True)
+    # `corr`: Kineto's launch link (`traces.launch_links`), read here instead of in a second pass
+    # over the file; `take_correlations` resets it before a set is encoded, or every set would be unique
+    Args: Any = msgspec.defstruct("Args", [*[(f"a{i}", msgspec.Raw, None) for i in range(len(SEL))], ("corr", LINK_TYPE, NO_ID)],
+                             rename={**{f"a{i}": k for i, k in enumerate(SEL)}, "corr": "correlation"}, gc=False,
+                             omit_defaults=True)
 
     def _event(name: str, dur: Any) -> Any:
         return msgspec.defstruct(name, [
             ("ph", Literal[KNOWN_PHASES], ""), ("name", str | None, None), ("cat", str | None, None),
             ("pid", int | str | None, None), ("tid", int | str | None, None),
-            ("ts", msgspec.Raw, MISSING), dur, ("args", Args | None, None),
+            ("ts", msgspec.Raw, MISSING), dur, ("args", Args | None, None), ("id", LINK_TYPE, NO_ID),
         ], gc=False)  # ts stays JSON text: a float64 cannot hold an epoch µs with ns (traces.exact_time)
 
     Event: Any = _event("Event", ("dur", msgspec.Raw, MISSING))
@@ -97,12 +106,22 @@ def times_text(events: list[Any]) -> tuple[bytes, bytes]:
     return b",".join(map(TS, events)), b",".join(map(DUR, events))
 
 
-def arg_ids(ids: dict[bytes, int], args: list[Any], max_string: int) -> Iterator[int] | None:
-    """Per event, the id of its encoded argument set in `ids` (-1: none); None when no event
-    has any (one C-level encode). New sets get the next id in order of first appearance, so
-    the ids do not depend on where chunks are cut."""
-    if _all_empty(args):
-        return None
+def arg_ids(ids: dict[bytes, int], args: list[Any], max_string: int) -> tuple[Iterator[int] | None, array[int] | None]:
+    """Per event, the id of its encoded argument set in `ids` (-1: none), None when no event
+    has any (one C-level encode); and the events' correlation ids (`take_correlations`), None
+    when none has one. New sets get the next id in order of first appearance, so the ids do
+    not depend on where chunks are cut."""
+    try:
+        whole: bytes | None = encode(args)  # ~28 ns a set; comparing the sets (15 fields) took ~60 ns
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        whole = None
+    corr = None
+    if whole is None or b'"correlation"' in whole:
+        corr = take_correlations(args)
+        if corr is not None and whole is not None:
+            whole = encode(args)
+    if whole is not None and b'"' not in whole:  # a set with an argument encodes its key in quotes
+        return None, corr
     try:
         encoded = list(map(encode, args))  # None -> b"null", an empty set -> b"{}"
     except (TypeError, ValueError, OverflowError, RecursionError):
@@ -110,17 +129,55 @@ def arg_ids(ids: dict[bytes, int], args: list[Any], max_string: int) -> Iterator
     for key in dict.fromkeys(encoded):
         if key not in ids and key not in NOTHING:
             ids[key] = len(ids)
-    return map(ids.get, encoded, repeat(-1))
+    return map(ids.get, encoded, repeat(-1)), corr
 
 
-def _all_empty(args: list[Any]) -> bool:
-    """Whether every set is None or has no selected argument: one C-level encode of the list
-    (~28 ns a set; the sets' `==`, which compares 15 fields, took ~60 ns). A set with an
-    argument encodes its key in quotes; "{}" and "null" have none."""
+def take_correlations(args: list[Any]) -> array[int] | None:
+    """The sets' `correlation`s as ids (`link_ids`; None: no set has one), each reset to the
+    default so it is not encoded with the set (the generic path's dicts never hold it)."""
+    values = list(map(getattr, args, repeat("corr"), repeat(NO_ID)))
+    if values.count(NO_ID) == len(values):
+        return None
+    deque(map(setattr, filter(None, args), repeat("corr"), repeat(NO_ID)), 0)  # structs: dicts hold no correlation
+    return link_ids(values)
+
+
+def link_id(value: Any) -> int:
+    """A non-negative integer id from a JSON value (ints, integral floats, decimal or 0x text); -1 otherwise."""
+    if isinstance(value, bool):
+        return NO_ID
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        try:
+            value = int(value, 0)
+        except ValueError:
+            return NO_ID
+    return value if isinstance(value, int) and 0 <= value < 2**63 else NO_ID
+
+
+def flows_begin(keys: dict[tuple[Any, ...], int], before: int) -> bool:
+    """Whether the keys added since `keys` held `before` include a flow event's: from then on
+    the accumulators read the events' ids (`flow_ids`, ~30 ns an event); before it no event is
+    a flow, and `traces.launch_links` reads ids only from flows."""
+    return any(k[0] in FLOW_PHASES for k in islice(reversed(keys), len(keys) - before))
+
+
+def flow_ids(events: list[Any]) -> array[int]:
+    """The events' `id`s as ids (`link_ids`)."""
     try:
-        return b'"' not in encode(args)
-    except (TypeError, ValueError, OverflowError, RecursionError):
-        return False
+        return array("q", map(ID, events))
+    except (TypeError, OverflowError):
+        return link_ids(list(map(ID, events)))
+
+
+def link_ids(values: list[Any]) -> array[int]:
+    """Values as `link_id`s, at C speed when all are ints (the typed fields refuse booleans;
+    negative ones are `NO_ID` to the reader, which clamps them)."""
+    try:
+        return array("q", values)
+    except (TypeError, OverflowError):  # text, floats, null, past int64
+        return array("q", map(link_id, values))
 
 
 def _encode_one(value: Any, max_string: int) -> bytes:

@@ -15,8 +15,10 @@ The link, as producers write it (read from the trace, never guessed from times):
   and the host launch carry `correlation_id` (read as `correlation`), and flows as Perfetto's
   flow v2 (`bind_id` with `flow_out` / `flow_in` on the complete events themselves).
 
-At read time each file's links become dense group ids (`link_ids`, one pass of msgspec over
-the file with a four-field struct, only for traces with device events or flows); the builder
+At read time each file's links become dense group ids (`link_ids`, only for traces with device
+events or flows), from the correlations and flow ids the main decode read (`Columns.links`:
+a separate pass cost ~20 % of a GPU trace's read); xprof's names, and files only the checking
+path reads, take one pass of msgspec over the file with a four-field struct. The builder
 turns them into (launch, device event) index pairs on the finished table (`pair_links`), which
 the table keeps sparsely (`EventTable.link_src` / `link_dst`, 8 bytes per linked device event)
 and `assign_steps` follows (`launch_steps`). `flags` records how each device event was placed
@@ -35,14 +37,12 @@ import numpy as np
 import numpy.typing as npt
 
 from traces.decode import Columns
-from traces.json_decoders import msgspec
+from traces.json_decoders import FLOW_PHASES, NO_ID, link_id, msgspec
 from traces.table import EventTable, Kind
 
 LAUNCH_LINK = 2  # flags bit: a device event whose step is its launch's (not its start time's)
 VIA_FLOW = 4  # flags bit, with LAUNCH_LINK: the link came from a flow event, not a correlation argument
-FLOW_PHASES = ("s", "t", "f")
 DEVICE_CATS = {"kernel", "gpu_kernel", "device_kernel", "gpu_memcpy", "gpu_memset", "memcpy", "memset", "cuda_sync"}
-NO_ID = -1
 Int64s = npt.NDArray[np.int64]
 
 if msgspec is not None:  # typed ints first (C speed); Any when a producer writes ids as text, floats or null args
@@ -85,20 +85,6 @@ def wanted(ukeys: Sequence[tuple[Any, ...]], process_names: dict[Any, str]) -> b
     return any(str(p).startswith("/device:GPU") for p in process_names.values())
 
 
-def _id(value: Any) -> int:
-    """A non-negative integer id from a JSON value (ints, integral floats, decimal or 0x text); -1 otherwise."""
-    if isinstance(value, bool):
-        return NO_ID
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str):
-        try:
-            value = int(value, 0)
-        except ValueError:
-            return NO_ID
-    return value if isinstance(value, int) and 0 <= value < 2**63 else NO_ID
-
-
 def _decode(data: bytes | bytearray, n: int, xla: bool) -> _Raw | None:
     """The link fields of every event (None: the file does not decode to `n` events). `xla`:
     xprof's names (correlation_id, bind_id) are read too; Kineto writes only the others."""
@@ -121,7 +107,7 @@ def _decode(data: bytes | bytearray, n: int, xla: bool) -> _Raw | None:
         if len(events) != n:
             return None
         args = list(map(attrgetter("args"), events))
-        columns = [np.fromiter(map(_id, values), np.int64, n) for values in (
+        columns = [np.fromiter(map(link_id, values), np.int64, n) for values in (
             map(getattr, args, repeat("correlation"), repeat(None)), map(attrgetter("id"), events),
             map(getattr, args, repeat("correlation_id"), repeat(None)), map(attrgetter("bind_id"), events))]
     corr, flow, corr_id, bind = (*columns, none, none) if len(columns) == 2 else columns
@@ -144,21 +130,23 @@ def _decode_stdlib(data: bytes | bytearray, n: int) -> _Raw | None:
             continue
         args = ev.get("args")
         if isinstance(args, dict):
-            c = _id(args.get("correlation"))
-            corr[i] = c if c >= 0 else _id(args.get("correlation_id"))
-        flow[i], bind[i] = _id(ev.get("id")), _id(ev.get("bind_id"))
+            c = link_id(args.get("correlation"))
+            corr[i] = c if c >= 0 else link_id(args.get("correlation_id"))
+        flow[i], bind[i] = link_id(ev.get("id")), link_id(ev.get("bind_id"))
     return _Raw(corr, flow, bind)
 
 
 def link_ids(data: bytes | bytearray, ukeys: Sequence[tuple[Any, ...]], code: npt.NDArray[np.intp],
              ts_us: npt.NDArray[np.float64], dur_us: npt.NDArray[np.float64], keep: npt.NDArray[np.intp] | None, base: int,
-             notes: list[str], xla: bool = False) -> tuple[Int64s, npt.NDArray[np.bool_], int] | None:
+             notes: list[str], xla: bool = False,
+             links: tuple[Int64s, Int64s] | None = None) -> tuple[Int64s, npt.NDArray[np.bool_], int] | None:
     """Per kept event (`keep`: the file's indices of the complete and instant events the table
     gets; None: all), its link group (`base` + a dense id, -1: none) and whether the group came
     from a flow; and how many group ids were used. Correlation arguments win over flows; None
-    when the file holds no link at all."""
+    when the file holds no link at all. `links`: the correlations and flow ids the decode read
+    (`Columns.links`), which spare a pass over the file; xprof's (`xla`) are read by that pass."""
     n = len(code)
-    raw = _decode(data, n, xla)
+    raw = _decode(data, n, xla) if links is None or xla else _Raw(*links, np.full(n, NO_ID, np.int64))
     if raw is None:
         notes.append("could not read the launch links (correlation, flows): device work is put in steps by start time")
         return None
@@ -320,7 +308,8 @@ def add_launch_links(builder: Builder, data: bytes | bytearray, cols: Columns, k
     if part is None or not len(part["name"]) or not wanted(cols.ukeys, process_names):
         return
     xla = any(str(p).startswith(("/host:", "/device:")) for p in process_names.values())
-    got = link_ids(data, cols.ukeys, cols.code, cols.ts, cols.dur, keep, builder.link_groups, notes, xla)
+    got = link_ids(data, cols.ukeys, cols.code, cols.ts, cols.dur, keep, builder.link_groups, notes, xla,
+                   cols.links)
     if got is None:
         return
     link, via_flow, used = got

@@ -188,3 +188,17 @@ def test_no_idle_core_means_one_core() -> None:
             mock.patch.object(decode_pool, "Helper", None):  # would fail if used
         same(read_chrome_data(data), one_core(data))
     assert decode_pool.idle_core(None, 0.0)  # no /proc/stat: assume a core is free
+
+
+@pytest.mark.parametrize("link", ["correlation", "flow"])
+def test_worker_gives_the_one_core_launch_links(started: list[int], link: str) -> None:
+    """Correlation arguments and flow ids come back from the worker's blocks (`Part.corr`, `Part.flow`)."""
+    from tests.traces.test_launch_links import kineto
+
+    data = json.dumps({"traceEvents": kineto(link) * 3}).encode()
+    with worker_first():
+        table = read_chrome_data(data)
+    one = one_core(data)
+    assert started[0] > 0 and len(one.link_dst)
+    same(table, one)
+    assert np.array_equal(table.link_src, one.link_src) and np.array_equal(table.link_dst, one.link_dst)

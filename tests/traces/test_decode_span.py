@@ -1,4 +1,4 @@
-"""Finding the traceEvents array without a full skipping scan (`traces.decode._find_events`):
+"""Finding the traceEvents array without a full skipping scan (`traces.event_span.find_events`):
 a guess that is proven or dropped, so documents that could fool it read as the slow path
 reads them."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from traces import decode
+from traces import event_span
 from traces.chrome_reader import read_chrome_data
 from traces.table import EventTable
 
@@ -26,7 +26,7 @@ def test_the_guess_is_proven_on_ordinary_files() -> None:
     for doc in ({"traceEvents": EVENTS}, {"schemaVersion": 1, "deviceProperties": [{"a": [1]}], "traceEvents": EVENTS,
                                            "traceName": "/tmp/x]y.json"}):
         data = json.dumps(doc).encode()
-        begin, end, _ = decode._find_events(data)
+        begin, end, _ = event_span.find_events(data)
         assert json.loads(data[begin:end + 1]) == EVENTS
         assert names(read_chrome_data(data)) == ["op0", "op1", "op2"]
 

@@ -1,5 +1,6 @@
 """Runs the command the parsed arguments name; each command's work and printing lives in its
-own module (`cli.run`, `cli.env`, `cli.session_commands`), imported only when asked for."""
+own module (`cli.run`, `cli.program_run`, `cli.env`, `cli.session_commands`), imported only when
+asked for."""
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,12 @@ EXIT_USAGE = 2
 
 def dispatch(args: argparse.Namespace) -> int:
     """Exit codes: 0 success, 1 the run failed (the session keeps what it streamed), 2 bad
-    arguments or an unreadable file, 130 interrupted."""
+    arguments or an unreadable file, 130 interrupted; `run -- COMMAND`: the program's own."""
     if args.command == "run":
+        if args.program:
+            from cli.program_run import program_run
+
+            return program_run(args)
         return _run(args)
     if args.command == "env":
         from cli.env import env_command
@@ -43,9 +48,20 @@ def _run(args: argparse.Namespace) -> int:
     from cli.run import run_command
 
     try:
+        if args.framework is None:
+            raise SpecError("--framework is required (or give your own program after --: run -- python train.py)")
+        for option in ("trace_at", "trace_for", "name"):
+            if getattr(args, option) is not None:
+                raise SpecError(f"--{option.replace('_', '-')} is for your own program, given after --")
+        try:
+            steps = 50 if args.steps is None else int(args.steps)
+        except ValueError:
+            raise SpecError(f"--steps takes a number of measured steps here, not {args.steps!r} "
+                            "(A:B is for your own program, given after --)") from None
         spec = RunSpec(
             framework=args.framework, workload=args.workload, mode=args.mode, variant=args.variant,
-            batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, trace_steps=args.trace_steps,
+            batch_size=64 if args.batch_size is None else args.batch_size, steps=steps, warmup=args.warmup,
+            trace_steps=args.trace_steps,
             device=args.device, data=args.data, seed=args.seed, learning_rate=args.learning_rate,
             with_stack=args.with_stack, evaluate=not args.no_eval,
         ).resolved()

@@ -14,16 +14,23 @@ COMMANDS = ("run", "report", "compare", "export", "sessions", "env", "import")
 
 
 def _add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("run", help="run one workload headless and print its figures",
-                       description="Run one workload in a fresh worker process, with a progress bar and a summary table.")
-    p.add_argument("--framework", required=True, choices=FRAMEWORKS)
+    p = sub.add_parser("run", help="run one workload (or your own program, after --) headless and print its figures",
+                       usage="%(prog)s [options] [-- COMMAND ...]",
+                       description="Run one workload in a fresh worker process, with a progress bar and a summary table; "
+                                   "or, after --, your own program (e.g. -- python train.py --its --own args) under "
+                                   "Stepscope, its output passed through and its steps recorded (docs/programs.md).")
+    p.add_argument("--framework", default=None, choices=FRAMEWORKS, help="the built-in workload's framework "
+                   "(required without a COMMAND; a program's is detected)")
     p.add_argument("--workload", default="convnet", choices=WORKLOADS)
     p.add_argument("--mode", default="train", choices=MODES)
     p.add_argument("--variant", default=None,
                    help="execution mode: jax compiled|eager, torch eager|compiled, tf xla|compiled|eager "
                         "(default: the framework's fast mode)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=50, help="measured steps (the headline figures come from these)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="samples per step (default 64; for a COMMAND: tells Stepscope, for the throughput)")
+    p.add_argument("--steps", default=None, metavar="N | A:B",
+                   help="measured steps, the headline figures come from these (default 50); for a COMMAND: A:B, "
+                        "the steps whose trace is recorded (A to B-1)")
     p.add_argument("--warmup", type=int, default=5, help="steps run before measuring, left out of the figures")
     p.add_argument("--trace-steps", type=int, default=5,
                    help="steps in the profiler's trace window, after measuring (0: no trace)")
@@ -45,6 +52,12 @@ def _add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="run the same spec N times, each in a fresh worker (run-to-run variance)")
     p.add_argument("--json", action="store_true",
                    help="print the run's figures as one JSON object on stdout (a list with --repeat)")
+    p.add_argument("--trace-at", type=float, default=None, metavar="SECONDS",
+                   help="for a COMMAND without steps: start the trace this long after the program starts")
+    p.add_argument("--trace-for", type=float, default=None, metavar="SECONDS", help="with --trace-at: the trace's length")
+    p.add_argument("--name", default=None, help="for a COMMAND: the run's name (default: the script or module it runs)")
+    p.add_argument("program", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                   help="your program and its arguments, after --")
 
 
 def build_parser() -> argparse.ArgumentParser:

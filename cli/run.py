@@ -31,15 +31,16 @@ def default_runs_dir() -> Path:
     return Path(user_data_dir("stepscope", appauthor=False)) / "runs"
 
 
-def result_record(result: RunResult) -> dict[str, Any]:
-    """The run as one flat JSON-able object with the `report --json` fields (docs/architecture.md)."""
+def result_record(result: RunResult[Any]) -> dict[str, Any]:
+    """The run as one flat JSON-able object with the `report --json` fields (docs/architecture.md);
+    a worker's run or a program's (cli.program_run)."""
     record: dict[str, Any] = {"run_id": result.run_id, "status": result.status, "reason": result.reason,
                               "trace_events": None, "out_dir": str(result.out_dir)}
     record.update(result.summary)
-    spec = result.spec
+    spec = result.spec.to_dict()
     for key in ("framework", "workload", "mode", "variant", "batch_size"):
         if record.get(key) is None:
-            record[key] = getattr(spec, key)
+            record[key] = spec.get(key)
     return {key: record.get(key) for key in (*CONTRACT_FIELDS, "artifacts", "out_dir")}
 
 
@@ -70,8 +71,8 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return format_value(value, digits, grouping=False)
 
 
-def summary_table(record: dict[str, Any]) -> Table:
-    title = f"{record['framework']} · {record['workload']} · {record['mode']} · {record['variant']}"
+def summary_table(record: dict[str, Any], title: str | None = None) -> Table:
+    title = title or f"{record['framework']} · {record['workload']} · {record['mode']} · {record['variant']}"
     table = Table(title=title, show_header=False)
 
     def unit(value: Any, suffix: str, digits: int = 2) -> str | None:

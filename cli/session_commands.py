@@ -84,7 +84,7 @@ def report_command(path: Path, as_json: bool) -> int:
         text = key in ("run_id", "framework", "workload", "status")
         table.add_column(title, no_wrap=key == "run_id", justify="left" if text else "right")
     for row in rows:
-        shown = dict(row, framework=f"{row['framework']} {row['variant'] or ''}".strip(),
+        shown = dict(row, framework=f"{row['framework'] or '—'} {row['variant'] or ''}".strip(),
                      workload=f"{row['workload']} {row['mode'] or ''}".strip())
         table.add_row(*[format_value(shown[key], 3 if key in ("final_loss", "accuracy") else 1) for key, _ in columns])
     console = _console()
@@ -238,7 +238,9 @@ def sessions_command(directory: Path | None, as_json: bool) -> int:
     for path in list_sessions(directory):
         try:
             with Session.open_readonly(path) as session:
-                runs = [RunListing(run_id=r.run_id, framework=(r.spec or {}).get("framework"),
+                # A program's spec names no framework (workloads.program): its environment does.
+                runs = [RunListing(run_id=r.run_id, framework=(r.spec or {}).get("framework")
+                                   or (r.environment or {}).get("framework") or (r.summary or {}).get("framework"),
                                    workload=(r.spec or {}).get("workload"), status=r.status, started_at=r.started_at)
                         for r in session.runs()]
                 orphaned = bool(session.orphaned_runs())
@@ -257,7 +259,7 @@ def sessions_command(directory: Path | None, as_json: bool) -> int:
             continue
         console.print(f"[bold]{entry['path']}[/bold] — {len(entry['runs'])} run(s)")
         for run in entry["runs"]:
-            console.print(f"  {run['run_id']}  {run['framework']:<6} {run['workload']:<12} {run['status']}")
+            console.print(f"  {run['run_id']}  {run['framework'] or '—':<6} {run['workload'] or '—':<12} {run['status']}")
         if entry.get("needs_repair"):
             console.print(f"  [yellow]a run's writer died; before copying this file run:[/yellow] "
                           f"stepscope sessions --repair {entry['path']}", soft_wrap=True)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from profilers.samplers import SAMPLE_PERIOD_S, HostReader, NvmlReader, ProcessGone
+from profilers.samplers import SAMPLE_PERIOD_S, HostReader, NvmlReader, ProcessGone, ProcessTreeReader
 
 log = logging.getLogger("stepscope.profilers")
 
@@ -26,12 +26,12 @@ NO_DEVICE: dict[str, Any] = {"device_in_use": None, "device_peak": None, "device
 
 
 class HostMonitor:
-    """Samples process `pid` when `sample_if_due()` is called at or after each due time
-    (every `period` seconds); `t` counts from `clock_origin` (a perf_counter value). Used by
-    one thread; after the process has gone it reports nothing more."""
+    """Samples process `pid` (`with_children`: and its descendants, summed) when `sample_if_due()`
+    is called at or after each due time (every `period` seconds); `t` counts from `clock_origin`
+    (a perf_counter value). Used by one thread; after the process has gone it reports nothing more."""
 
     def __init__(self, pid: int, clock_origin: float, period: float = SAMPLE_PERIOD_S,
-                 nvml_factory: Callable[[], NvmlReader] = NvmlReader) -> None:
+                 nvml_factory: Callable[[], NvmlReader] = NvmlReader, with_children: bool = False) -> None:
         self.pid = pid
         self.period = period
         self._origin = clock_origin
@@ -43,7 +43,9 @@ class HostMonitor:
         self.peak_rss = 0
         self._reader: HostReader | None = None
         try:
-            self._reader = HostReader(pid)  # now, so the first sample's CPU % covers its first period
+            # Now, so the first sample's CPU % covers its first period. A user's program is read with
+            # its child processes; a worker alone (its one-process path is the benchmarked one).
+            self._reader = ProcessTreeReader(pid) if with_children else HostReader(pid)
         except (ProcessGone, OSError) as exc:
             log.debug("worker %d not sampled: %s", pid, exc)
         self.gone = self._reader is None

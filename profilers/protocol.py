@@ -1,4 +1,5 @@
-"""The event stream (docs/architecture.md, "The event stream"): from a worker to its controller, one JSON object per line.
+"""The event stream (docs/architecture.md, "The event stream"): from a worker (or the agent inside a
+user's program, docs/programs.md) to its controller, one JSON object per line.
 
 The worker writes on a descriptor of its own (`claim_protocol_channel`): fd 1 is moved to
 stderr at start, so whatever native libraries print can never corrupt the stream. The
@@ -29,10 +30,10 @@ _opt_str = (str, type(None))
 EVENT_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "hello": {
         "protocol": (int,), "framework": (str,), "framework_version": (str,), "device_kind": (str,),
-        "device_name": (str,), "host": (dict,), "spec": (dict,), "param_count": (int,), "pid": (int,),
+        "device_name": (str,), "host": (dict,), "spec": (dict,), "param_count": _opt_int, "pid": (int,),
     },
     "phase": {"name": (str,), "edge": (str,)},
-    "step": {"index": (int,), "phase": (str,), "step_ms": _num, "samples_per_s": _num, "loss": _opt_num},
+    "step": {"index": (int,), "phase": (str,), "step_ms": _num, "samples_per_s": _opt_num, "loss": _opt_num},
     "sample": {
         "host_rss": (int,), "cpu_percent": _num, "device_in_use": _opt_int, "device_peak": _opt_int,
         "device_memory_source": _opt_str, "gpu_util": _opt_num, "gpu_mem_used": _opt_int,
@@ -44,6 +45,10 @@ EVENT_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "artifact": {"kind": (str,), "path": (str,), "bytes": (int,)},
     "summary": {"summary": (dict,)},
     "error": {"message": (str,), "exc_type": (str,), "traceback": (str,)},
+    # From the agent inside a user's program (docs/programs.md).
+    "program": {"framework": (str,), "framework_version": (str,), "pid": (int,)},
+    "step_source": {"source": (str,), "detail": (str,)},
+    "notice": {"message": (str,)},
 }
 
 

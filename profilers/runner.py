@@ -23,11 +23,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic
+
+from typing_extensions import TypeVar
 
 from profilers.host_monitor import HostMonitor
 from profilers.protocol import MAX_LINE_BYTES, ProtocolError, parse_line
 from profilers.summary import summarize
+from workloads.program import ProgramSpec
 from workloads.spec import RunSpec
 
 log = logging.getLogger("stepscope.profilers")
@@ -49,12 +52,15 @@ SIGNAL_MEANING: dict[int, str] = {
 }
 
 ON_EVENT = Callable[[dict[str, Any]], None]
+# What was run: a built-in workload (RunSpec, the default) or a user's program (ProgramSpec,
+# profilers.program_runner), so a plain `RunResult` / `RunController` is a worker's.
+SpecT = TypeVar("SpecT", bound=RunSpec | ProgramSpec, default=RunSpec)
 
 
 @dataclass
-class RunResult:
+class RunResult(Generic[SpecT]):
     run_id: str
-    spec: RunSpec
+    spec: SpecT
     status: str  # "ok", "failed" or "cancelled"
     reason: str | None
     events: list[dict[str, Any]]
@@ -76,23 +82,31 @@ def worker_command(spec: RunSpec, out_dir: Path, clock_origin: float | None = No
     return command
 
 
-class RunController:
-    """Supervises one worker. `start()` then `wait()`, or `run()` for both; `cancel()` from
+class RunController(Generic[SpecT]):
+    """Supervises one worker (a user's program: the subclass ProgramController, in
+    profilers.program_runner). `start()` then `wait()`, or `run()` for both; `cancel()` from
     any thread. `on_event` is called from the reader thread for each valid event, and for the
     `sample` events the host monitor makes there; the worker's `device` events are folded into
     those samples and not passed on."""
 
+    spec: SpecT
+    _who = "the worker"  # how reasons name the supervised process
+
     def __init__(
-        self, spec: RunSpec, out_dir: Path | None = None, on_event: ON_EVENT | None = None,
+        self: RunController[RunSpec], spec: RunSpec, out_dir: Path | None = None, on_event: ON_EVENT | None = None,
         progress_timeout: float = DEFAULT_PROGRESS_TIMEOUT_S, command: Sequence[str] | None = None,
         run_id: str | None = None,
     ) -> None:
-        self.spec = spec.resolved()
+        self.spec = self._worker_spec = spec.resolved()
+        self._command = list(command) if command else None
+        self._init_state(run_id, out_dir, on_event, progress_timeout)
+
+    def _init_state(self, run_id: str | None, out_dir: Path | None, on_event: ON_EVENT | None,
+                    progress_timeout: float) -> None:
         self.run_id = run_id or new_run_id()
         self.out_dir = out_dir or Path(tempfile.mkdtemp(prefix=f"stepscope-{self.run_id}-"))
         self._on_event = on_event
         self.progress_timeout = progress_timeout
-        self._command = list(command) if command else None
         self.events: list[dict[str, Any]] = []
         self._log = bytearray()
         self._log_lock = threading.Lock()
@@ -112,7 +126,7 @@ class RunController:
         env["PYTHONUNBUFFERED"] = "1"
         self._last_progress = time.monotonic()
         clock_origin = time.perf_counter()  # the worker's t = 0, shared so that the monitor's samples line up
-        command = self._command or worker_command(self.spec, self.out_dir, clock_origin)
+        command = self._command or worker_command(self._worker_spec, self.out_dir, clock_origin)
         try:
             self._proc = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -127,7 +141,7 @@ class RunController:
             thread.start()
             self._threads.append(thread)
 
-    def run(self) -> RunResult:
+    def run(self) -> RunResult[SpecT]:
         self.start()
         return self.wait()
 
@@ -137,7 +151,7 @@ class RunController:
         self._signal(signal.SIGTERM)
         self._wake.set()
 
-    def wait(self) -> RunResult:
+    def wait(self) -> RunResult[SpecT]:
         proc = self._proc
         cancel_sent: float | None = None
         while proc is not None and proc.poll() is None:
@@ -149,19 +163,29 @@ class RunController:
             now = time.monotonic()
             if self._cancelled.is_set() and cancel_sent is None:
                 cancel_sent = now
-            if cancel_sent is not None and now - cancel_sent > CANCEL_GRACE_S:
-                self._signal(signal.SIGKILL)
+            late = self._cancel_signal(now - cancel_sent) if cancel_sent is not None else None
+            if late is not None:
+                self._signal(late)
             elif self._failure is not None:
                 self._signal(signal.SIGKILL)
             elif now - self._last_progress > self.progress_timeout:
-                self._fail(
-                    f"the worker made no progress for {self.progress_timeout:.0f} s ({self._last_event_text()}); "
-                    "it looks hung and was stopped. If compiling legitimately takes longer, raise --timeout"
-                )
+                self._fail(self._hung_reason())
                 self._signal(signal.SIGKILL)
+        self._after_exit()
         for thread in self._threads:
             thread.join(timeout=5.0)
         return self._result()
+
+    def _cancel_signal(self, elapsed: float) -> int | None:
+        """The signal a cancelled process gets `elapsed` s after the cancel (None: none now)."""
+        return signal.SIGKILL if elapsed > CANCEL_GRACE_S else None
+
+    def _hung_reason(self) -> str:
+        return (f"the worker made no progress for {self.progress_timeout:.0f} s ({self._last_event_text()}); "
+                "it looks hung and was stopped. If compiling legitimately takes longer, raise --timeout")
+
+    def _after_exit(self) -> None:
+        """Called once the process has exited, before its reader threads are joined."""
 
     # -- readers ---------------------------------------------------------------------
     def _read_events(self) -> None:
@@ -188,7 +212,7 @@ class RunController:
         try:
             event = parse_line(line)
         except ProtocolError as exc:
-            self._fail(f"the worker's event stream broke at line {number}: {exc}")
+            self._fail(f"{self._who}'s event stream broke at line {number}: {exc}")
             return
         kind = event["type"]
         if kind == "device":  # folded into the monitor's samples, not passed on
@@ -248,7 +272,7 @@ class RunController:
         with self._log_lock:
             return self._log.decode("utf-8", errors="replace")
 
-    def _result(self) -> RunResult:
+    def _result(self) -> RunResult[SpecT]:
         proc = self._proc
         code = proc.returncode if proc is not None else None
         log_text = self.log_text()
@@ -283,7 +307,8 @@ class RunController:
 
 
 def pump(fd: int, on_line: Callable[[bytes], None], monitor: HostMonitor | None,
-         on_sample: Callable[[dict[str, Any]], None], sampling: Callable[[], bool] = lambda: True) -> None:
+         on_sample: Callable[[dict[str, Any]], None], sampling: Callable[[], bool] = lambda: True,
+         wake_fd: int | None = None) -> None:
     """Read lines from `fd` until end of file, passing each to `on_line` (a last one without
     its newline too, and a run of more than MAX_LINE_BYTES without one, which parse_line then
     refuses), and pass the monitor's samples to `on_sample` as they fall due.
@@ -294,7 +319,8 @@ def pump(fd: int, on_line: Callable[[bytes], None], monitor: HostMonitor | None,
     times a second however fast the steps come (a wake costs 0.1-0.35 ms of CPU on a 2-vCPU VM;
     RunController runs this in a SCHED_IDLE thread, see yield_to_workload). Lines reach
     `on_event` up to 0.1 s late. Once sampling stops (the worker is gone, or the run failed), it
-    reads as lines come."""
+    reads as lines come; then `wake_fd` turning readable ends it too, after a last read of what
+    is there (a user's program may leave a child holding the pipe's write end open)."""
     _grow_pipe(fd)
     os.set_blocking(fd, False)
     pending = bytearray()
@@ -304,7 +330,8 @@ def pump(fd: int, on_line: Callable[[bytes], None], monitor: HostMonitor | None,
         if sampler is not None:
             time.sleep(sampler.seconds_to_next() or 0.0)
         else:
-            select.select([fd], [], [])
+            ready, _, _ = select.select([fd] if wake_fd is None else [fd, wake_fd], [], [])
+            eof = wake_fd in ready
         while True:
             try:
                 chunk = os.read(fd, 1 << 20)

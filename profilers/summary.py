@@ -1,7 +1,8 @@
 """The headline figures of a run, computed from its events.
 
 One function serves the worker (its `summary` event) and the controller (a run that died
-before sending one still gets figures from the steps it streamed). Only measured steps count:
+before sending one still gets figures from the steps it streamed, and a user's program never
+sends one). A step's `samples_per_s` may be null (a program whose batch size nobody knows). Only measured steps count:
 warm-up and trace-window steps are labelled in the stream and left out here.
 """
 from __future__ import annotations
@@ -19,8 +20,11 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def summarize(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def summarize(events: Iterable[dict[str, Any]], batch_size: int | None = None) -> dict[str, Any]:
+    """`batch_size`: the batch when the `hello` spec names none (a program run's --batch-size); with
+    neither, the batch the steps' own `samples_per_s` imply (a program's `stepscope.step(batch_size=)`)."""
     measured: list[float] = []
+    rates: list[float] = []  # the measured steps' batch per step, where a step reports its throughput
     last_loss: float | None = None
     compile_ms: float | None = None
     peak_rss = 0
@@ -33,6 +37,8 @@ def summarize(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         if kind == "step" and event["phase"] == "measure":
             measured.append(event["step_ms"])
             last_loss = event["loss"]
+            if event.get("samples_per_s") is not None:
+                rates.append(event["samples_per_s"] * event["step_ms"] / 1000.0)
         elif kind == "compile":
             compile_ms = (compile_ms or 0.0) + event["ms"]
         elif kind == "sample" or kind == "device":
@@ -47,7 +53,9 @@ def summarize(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         elif kind == "artifact":
             artifacts.append({"kind": event["kind"], "path": event["path"], "bytes": event["bytes"]})
     spec = hello.get("spec", {})
-    batch = spec.get("batch_size")
+    batch = spec.get("batch_size") or batch_size
+    if batch is None and rates and all(math.isfinite(r) for r in rates):
+        batch = round(float(np.median(rates))) or None
     times = np.asarray(measured, dtype=float)
     have = times.size > 0
     median = float(np.median(times)) if have else None

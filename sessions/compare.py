@@ -185,9 +185,10 @@ def _environment(record: RunRecord, row: dict[str, Any]) -> dict[str, Any]:
 
 def repeat_key(path: Path, record: RunRecord, environment: dict[str, Any]) -> str | None:
     """What makes runs repeats of each other: one session file, the whole stored RunSpec and the
-    environment. Imported traces and runs that did not finish `ok` are never pooled (a cut-short
-    run's few steps would weigh as much as a whole repeat in the run-first bootstrap)."""
-    if record.kind != "run" or record.status != "ok" or not record.spec:
+    environment (a program's: the same command, directory and options). Imported traces and runs
+    that did not finish `ok` are never pooled (a cut-short run's few steps would weigh as much as a
+    whole repeat in the run-first bootstrap)."""
+    if record.kind not in ("run", "program") or record.status != "ok" or not record.spec:
         return None
     return json.dumps({"session": str(path.resolve()), "spec": record.spec, "environment": environment},
                       sort_keys=True, default=str)

@@ -2,6 +2,8 @@
 
 Step statistics are recomputed from the stored steps, so a run interrupted before it sent its
 summary still reports what it measured; the rest comes from the stored summary.
+A program run's spec names no framework and maybe no batch size (workloads.program): those come
+from its environment and summary.
 """
 from __future__ import annotations
 
@@ -34,13 +36,13 @@ def headline(record: RunRecord, steps: dict[str, np.ndarray]) -> dict[str, Any]:
     env: dict[str, Any] = record.environment or {}
     measured = measured_step_ms(steps)
     stats = step_stats(measured)
-    batch = spec.get("batch_size")
+    batch = spec.get("batch_size") or summary.get("batch_size")
     losses = np.empty(0)
     if len(measured):
         losses = np.asarray(steps.get("loss", ()), dtype=float)[np.asarray(steps.get("phase", ())) == "measure"]
     out: dict[str, Any] = {
         "run_id": record.run_id,
-        "framework": spec.get("framework"),
+        "framework": spec.get("framework") or env.get("framework") or summary.get("framework"),
         "workload": spec.get("workload"),
         "mode": spec.get("mode"),
         "variant": spec.get("variant"),
@@ -54,7 +56,7 @@ def headline(record: RunRecord, steps: dict[str, np.ndarray]) -> dict[str, Any]:
         "step_ms_p99": stats.p99,
         "step_ms_mean": stats.mean,
         "step_ms_std": stats.std,
-        "samples_per_s": batch * 1000.0 / stats.median if batch and stats.median else None,
+        "samples_per_s": (batch * 1000.0 / stats.median if stats.median else None) if batch else summary.get("samples_per_s"),
         "compile_ms": summary.get("compile_ms"),
         "peak_host_mb": summary.get("peak_host_mb"),
         "peak_device_mb": summary.get("peak_device_mb"),

@@ -5,6 +5,8 @@ either reads the same. Callers watch through `on_event` (every event, on the con
 reader thread) and `on_started` (the controller, once its worker is spawned: keep it to cancel).
 `on_problem` hears at once (on the recorder's thread) when the session cannot take the run any
 more (a full disk): the worker is then cancelled and the run ends `failed` with that reason.
+A ProgramSpec (the user's own program, docs/programs.md) takes the same path through a
+ProgramController, recorded as a run of kind `program`.
 """
 from __future__ import annotations
 
@@ -14,21 +16,23 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, overload
 
-from profilers.runner import DEFAULT_PROGRESS_TIMEOUT_S, RunController, RunResult, new_run_id
+from profilers.program_runner import ON_OUTPUT, ProgramController
+from profilers.runner import DEFAULT_PROGRESS_TIMEOUT_S, RunController, RunResult, SpecT, new_run_id
 from sessions.recorder import SessionRecorder
 from sessions.traces import ingest_result
+from workloads.program import ProgramSpec
 from workloads.spec import RunSpec
 
 log = logging.getLogger("stepscope.sessions")
 
 
 @dataclass(frozen=True)
-class RecordedRun:
+class RecordedRun(Generic[SpecT]):
     """How the run ended, and what reached the session."""
 
-    result: RunResult
+    result: RunResult[SpecT]
     session_problem: str | None  # a sentence when the session misses something of the run
     trace_events: int | None  # events of the stored trace window, None when none was stored
     trace_problem: str | None  # why a trace artifact could not be parsed; the run is still good
@@ -39,21 +43,45 @@ class RecordedRun:
         return self.result.run_id
 
 
+@overload
 def record_run(
     spec: RunSpec, session_path: Path, *, out_dir: Path | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
     on_started: Callable[[RunController], None] | None = None,
     on_problem: Callable[[str], None] | None = None,
     progress_timeout: float = DEFAULT_PROGRESS_TIMEOUT_S, run_id: str | None = None,
-) -> RecordedRun:
-    """Run `spec` in a fresh worker, streaming every event into the session as it arrives.
+) -> RecordedRun: ...
+
+
+@overload
+def record_run(
+    spec: ProgramSpec, session_path: Path, *, out_dir: Path | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_started: Callable[[ProgramController], None] | None = None,
+    on_problem: Callable[[str], None] | None = None,
+    progress_timeout: float = DEFAULT_PROGRESS_TIMEOUT_S, run_id: str | None = None,
+    on_stdout: ON_OUTPUT | None = None, on_stderr: ON_OUTPUT | None = None, stdin_devnull: bool = False,
+) -> RecordedRun[ProgramSpec]: ...
+
+
+def record_run(
+    spec: RunSpec | ProgramSpec, session_path: Path, *, out_dir: Path | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_started: Callable[[Any], None] | None = None,
+    on_problem: Callable[[str], None] | None = None,
+    progress_timeout: float = DEFAULT_PROGRESS_TIMEOUT_S, run_id: str | None = None,
+    on_stdout: ON_OUTPUT | None = None, on_stderr: ON_OUTPUT | None = None, stdin_devnull: bool = False,
+) -> RecordedRun[Any]:
+    """Run `spec` in a fresh worker (a ProgramSpec: the user's program, its output passed to
+    `on_stdout` / `on_stderr`, its stdin the caller's unless `stdin_devnull`), streaming every
+    event into the session as it arrives.
 
     Raises SessionError (before any worker starts) when the session cannot be written; after
     that nothing raises: problems are in the returned record."""
     run_id = run_id or new_run_id()
     spec = spec.resolved()
     stopped = threading.Event()
-    controllers: list[RunController] = []
+    controllers: list[RunController[Any]] = []
 
     def stop(message: str) -> None:
         stopped.set()
@@ -62,14 +90,20 @@ def record_run(
         if on_problem is not None:
             on_problem(message)
 
-    recorder = SessionRecorder(session_path, run_id, spec.to_dict(), on_problem=stop)
+    kind = "program" if isinstance(spec, ProgramSpec) else "run"
+    recorder = SessionRecorder(session_path, run_id, spec.to_dict(), kind=kind, on_problem=stop)
 
     def deliver(event: dict[str, Any]) -> None:
         recorder.on_event(event)
         if on_event is not None:
             on_event(event)
 
-    controller = RunController(spec, out_dir=out_dir, on_event=deliver, progress_timeout=progress_timeout, run_id=run_id)
+    controller: RunController[Any]
+    if isinstance(spec, ProgramSpec):
+        controller = ProgramController(spec, out_dir=out_dir, on_event=deliver, progress_timeout=progress_timeout,
+                                       run_id=run_id, on_stdout=on_stdout, on_stderr=on_stderr, stdin_devnull=stdin_devnull)
+    else:
+        controller = RunController(spec, out_dir=out_dir, on_event=deliver, progress_timeout=progress_timeout, run_id=run_id)
     controllers.append(controller)
     controller.start()
     if stopped.is_set():  # the disk filled before the worker was there to cancel
@@ -77,7 +111,7 @@ def record_run(
     if on_started is not None:
         on_started(controller)
     result = controller.wait()
-    session_problem = recorder.finish(result)
+    session_problem = recorder.finish_with(result.status, result.reason, result.summary, result.log)
     if recorder.stop_reason is not None:  # what the session says, and what the caller prints, agree
         result = dataclasses.replace(result, status="failed", reason=recorder.stop_reason)
     trace_events, trace_problem = (None, None) if session_problem else ingest_result(session_path, result)

@@ -41,13 +41,15 @@ def ingest_trace(session_path: Path, run_id: str, framework: str | None, artifac
 
 
 def ingest_result(session_path: Path, result: Any) -> tuple[int | None, str | None]:
-    """After a run (a profilers.runner.RunResult): parse its trace into the session. Returns the
-    event count, or a problem sentence; a trace that cannot be read never fails the run."""
+    """After a run (a profilers.runner.RunResult, a worker's or a program's): parse its trace into
+    the session. Returns the event count, or a problem sentence; a trace that cannot be read never fails the run."""
     if result.status != "ok" or not result.summary.get("artifacts"):
         return None, None
     artifacts = [Artifact(a["kind"], Path(a["path"])) for a in result.summary["artifacts"]]
+    # A program's spec names no framework (workloads.program): the agent said which it imported.
+    framework = getattr(result.spec, "framework", None) or result.summary.get("framework")
     try:
-        table, _ = ingest_trace(session_path, result.run_id, result.spec.framework, artifacts)
+        table, _ = ingest_trace(session_path, result.run_id, framework, artifacts)
     except (TraceError, SessionError, OSError) as exc:
         return None, str(exc)
     return len(table), None

@@ -24,11 +24,15 @@ FRAMEWORKS = {"torch", "jax", "jaxlib", "tensorflow", "keras", "tf_keras", "opta
 QT = {"PySide6", "pyqtgraph", "shiboken6"}
 # The only modules allowed to import a framework: they run inside a worker process (bench/standalone/
 # holds the plain scripts the app is benchmarked against, each run as a process of its own).
+# agent/'s hook modules run inside the user's own program, on the framework it imported; examples/ are
+# the user-style programs that README shows.
+AGENT_HOOKS = ("agent/stepscope_agent/torch_agent.py", "agent/stepscope_agent/jax_agent.py",
+               "agent/stepscope_agent/tf_agent.py", "agent/stepscope_agent/keras_agent.py")
 FRAMEWORK_HOMES = ("workloads/", "profilers/torch_hooks.py", "profilers/jax_hooks.py", "profilers/tf_hooks.py",
-                   "bench/standalone/")
+                   "bench/standalone/", "examples/", *AGENT_HOOKS)
 QT_HOMES = ("gui/", "scripts/")
 # Rooms by rank: a room imports only rooms of a lower rank (and itself); equal ranks never import each other.
-RANKS = {"workloads": 0, "traces": 0, "profilers": 1, "sessions": 2, "cli": 3, "gui": 3, "main": 4}
+RANKS = {"agent": 0, "workloads": 0, "traces": 0, "profilers": 1, "sessions": 2, "cli": 3, "gui": 3, "main": 4}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,6 +124,25 @@ def test_imports_go_from_higher_rooms_to_lower_ones_only() -> None:
             if why:
                 bad.append(f"{rel(path)}:{line} imports {module}: {why}")
     assert not bad, "imports against the room order (docs/architecture.md, 'The import direction'):\n" + "\n".join(bad)
+
+
+def test_the_agent_loads_in_any_python_with_the_standard_library_only() -> None:
+    """agent/ runs inside the user's interpreter (docs/programs.md): Python >= 3.9 syntax, and at
+    import nothing but the standard library and itself; frameworks only in its hook modules."""
+    files = sorted((ROOT / "agent").rglob("*.py"))
+    assert files
+    own = {"stepscope", "stepscope_agent", "sitecustomize", "agent"}
+    bad = []
+    for path in files:
+        ast.parse(path.read_text(), str(path), feature_version=(3, 9))
+        for line, module in imports_of(path):
+            top = module.split(".")[0]
+            if top in own or top in sys.stdlib_module_names or top == "__future__":
+                continue
+            if top in FRAMEWORKS and rel(path) in AGENT_HOOKS:
+                continue
+            bad.append(f"{rel(path)}:{line} imports {module}")
+    assert not bad, "the agent imports beyond the standard library:\n" + "\n".join(bad)
 
 
 def test_the_layer_rule_itself() -> None:

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from gui.live.live_model import FALLBACK_COLOR, FRAMEWORK_COLORS, MB
+from gui.live.runs_model import figures_of
 from sessions.compare import LabeledRun, RunComparison, compare_runs, load_runs
 from sessions.compare_report import Report, build_report, load_run_trace, write_report
-from sessions.headline import headline
 from sessions.schema import SessionError
 from sessions.store import Session
 from traces.op_diff import OpDiff, op_diff
@@ -61,7 +61,7 @@ class RunEntry:
     def title(self) -> str:
         """What a legend says: framework, variant and batch, and the run id's tail to tell repeats apart."""
         f = self.figures
-        parts = [f"{f.get('framework') or '?'} {f.get('variant') or ''}".strip()]
+        parts = [f"{f.get('framework') or '?'} {f.get('variant') or f.get('workload') or ''}".strip()]
         if f.get("batch_size"):
             parts.append(f"batch {f['batch_size']}")
         parts.append(self.run_id[-6:] + (f" + {self.repeats - 1} repeat(s)" if self.repeats > 1 else ""))
@@ -126,7 +126,7 @@ class CompareModel:
             for record in records:
                 if (str(path), record.run_id) in known:
                     continue
-                figures = headline(record, session.steps(record.run_id))
+                figures = figures_of(record, session.steps(record.run_id))  # a program run's framework too
                 entry = RunEntry(path, record.run_id, figures, session.trace(record.run_id) is not None,
                                  checked=record.run_id in wanted)
                 added.append(entry)

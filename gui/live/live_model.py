@@ -21,6 +21,7 @@ MB = 1024.0 * 1024.0
 # One fixed colour per framework, so a run has the same colour in every plot and every session.
 FRAMEWORK_COLORS = {"torch": "#e4572e", "jax": "#2f7ed8", "tf": "#f0a202"}
 FALLBACK_COLOR = "#8e44ad"
+NEUTRAL_COLOR = "#7f8c8d"  # a program run until its `program` event says which framework it imported
 
 
 class GrowingSeries:
@@ -129,6 +130,8 @@ class RunSeries:
     last_t: float = 0.0
     phase_version: int = 0
     device_kind: str | None = None  # from the worker's hello (or the stored environment); None: not yet known
+    framework_version: str | None = None  # a program run's, from its `program` event
+    step_source: tuple[str, str] | None = None  # a program run's (source, detail), from its `step_source` event
 
     def __post_init__(self) -> None:
         for name in (*STEP_METRICS, *SAMPLE_METRICS):
@@ -138,7 +141,7 @@ class RunSeries:
 
     @property
     def color(self) -> str:
-        return FRAMEWORK_COLORS.get(self.framework, FALLBACK_COLOR)
+        return FRAMEWORK_COLORS.get(self.framework, FALLBACK_COLOR if self.framework else NEUTRAL_COLOR)
 
     def median_step_ms(self) -> float | None:
         """Median of the measured steps so far (warm-up and trace steps excluded, as in the headline)."""
@@ -176,6 +179,10 @@ class RunSeries:
         else:
             if kind == "hello":
                 self.device_kind = str(event.get("device_kind") or "") or None
+            elif kind == "program":  # the user's program imported its framework: the run takes its colour
+                self.framework, self.framework_version = str(event["framework"]), event.get("framework_version")
+            elif kind == "step_source":
+                self.step_source = (str(event["source"]), str(event.get("detail") or ""))
             self.last_t = max(self.last_t, t)
 
     def extend_steps(self, events: list[dict[str, Any]]) -> None:
@@ -276,6 +283,8 @@ class LiveModel:
                 self.add_run(run_id, event["framework"], event["label"], event["expected_steps"])
             elif (run := runs.get(run_id)) is not None:
                 run.apply(event)
+                if kind == "program":
+                    self.version += 1  # a new colour: views rebuild the run's curves
         self._apply_batches(batches)
         return n
 

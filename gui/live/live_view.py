@@ -38,9 +38,12 @@ PHASE_LABELS = {"compile": "compile", "warmup": "warm-up", "trace": "trace windo
 CPU_DEVICE_NOTE = ("No device memory on a CPU: JAX, PyTorch and TensorFlow report allocator figures only "
                    "for accelerators. Host memory (RSS) is the CPU's figure.")
 NO_DEVICE_NOTE = "The framework reported no allocator figures for this device."
+NO_THROUGHPUT_NOTE = ("No throughput: the batch size is not known. Give it in the \u201cYour program\u201d form "
+                      "(or to stepscope.step) to see samples/s.")
 FIRST_RUN_HINT = ("Nothing measured yet.\n\n1. Pick a preset on the left (e.g. \u201cConvNet \u2014 all three "
                   "frameworks\u201d) or tick frameworks and settings.\n2. Press Start (Ctrl+R): each framework runs in "
-                  "a worker of its own and streams its step times here.")
+                  "a worker of its own and streams its step times here.\n\nOr profile your own training script: "
+                  "the \u201cYour program\u201d tab (Ctrl+Shift+P).")
 
 
 class LiveViewPanel(QWidget):
@@ -132,9 +135,9 @@ class LiveViewPanel(QWidget):
             step_bottom.setLabel("bottom", "step")
             self.plots["host_mb"].setXLink(None)
         else:
-            step_bottom.setLabel("bottom", "time since worker start", units="s")
+            step_bottom.setLabel("bottom", "time since the run started", units="s")
             self.plots["host_mb"].setXLink(self.plots["step_ms"])
-        time_bottom.setLabel("bottom", "time since worker start", units="s")
+        time_bottom.setLabel("bottom", "time since the run started", units="s")
 
     def _update_legend(self) -> None:
         runs = [f'<span style="color:{run.color}">\u2501\u2501</span>&nbsp;{html.escape(run.label)}'
@@ -153,6 +156,8 @@ class LiveViewPanel(QWidget):
             kinds = {run.device_kind for run in runs}
             note = CPU_DEVICE_NOTE if "cpu" in kinds else (NO_DEVICE_NOTE if None not in kinds else "")
         self.plots["device_mb"].set_note(note)
+        no_rate = any(run.steps_done for run in runs) and not any(len(run.series["samples_per_s"]) for run in runs)
+        self.plots["samples_per_s"].set_note(NO_THROUGHPUT_NOTE if no_rate else "")  # a program's unknown batch size
 
     def apply_theme(self, background: str, foreground: str) -> None:
         for plot in self.plots.values():

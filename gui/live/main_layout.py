@@ -1,4 +1,4 @@
-"""The main window's layout: the banner over run panel | live plots over the runs list.
+"""The main window's layout: the banner over the run tabs | live plots over the runs list.
 
 Apart from the window so the window reads as wiring; the sizes are the ones a 1024-1440 px wide
 window starts with (the splitters keep what the user drags them to).
@@ -6,15 +6,12 @@ window starts with (the splitters keep what the user drags them to).
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMainWindow, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 
-def arrange(window: QMainWindow, banner: QWidget, run_panel: QWidget, live_view: QWidget, runs_list: QWidget) -> None:
-    """Make the window's central widget from its four parts."""
-    scroll = QScrollArea()
-    scroll.setWidget(run_panel)
-    scroll.setWidgetResizable(True)
-    scroll.setMinimumWidth(300)
+def arrange(window: QMainWindow, banner: QWidget, run_tabs: QWidget, live_view: QWidget, runs_list: QWidget) -> None:
+    """Make the window's central widget from its four parts (the run tabs scroll page by page)."""
+    run_tabs.setMinimumWidth(300)
     right = QSplitter(Qt.Orientation.Vertical)
     right.addWidget(live_view)
     right.addWidget(runs_list)
@@ -22,7 +19,7 @@ def arrange(window: QMainWindow, banner: QWidget, run_panel: QWidget, live_view:
     right.setStretchFactor(1, 1)
     right.setSizes([620, 220])
     main = QSplitter(Qt.Orientation.Horizontal)
-    main.addWidget(scroll)
+    main.addWidget(run_tabs)
     main.addWidget(right)
     main.setStretchFactor(1, 1)
     main.setSizes([320, 1120])

@@ -1,12 +1,11 @@
-"""The main window: run panel | live plots over the runs list, one session file open at a time.
+"""The main window: run tabs (a built-in workload, or your program) | live plots over the runs list.
 
 It wires models to views and the run queue to both: the queue's callbacks (its own thread) come
 in as queued Qt signals, per-step events go straight into the LiveModel's inbox (drained by the
-plots' timer), and every failure goes to the one NotificationManager.
+plots' timer), and every failure (and a program's notice) goes to the one NotificationManager.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,17 +14,19 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QPalette, QS
 from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from gui.analysis_windows import AnalysisWindows, update_inspect_action
-from gui.live import session_checks
+from gui.live import run_names, session_checks
 from gui.live.framework_probe import FrameworkProbe
 from gui.live.live_model import LiveModel
 from gui.live.live_view import FIRST_RUN_HINT, LiveViewPanel
 from gui.live.main_actions import MainSlots, build_main_actions, icon
 from gui.live.main_layout import arrange
+from gui.live.program_panel import ProgramPanel
 from gui.live.queue_status import QueueStatus
 from gui.live.recent_sessions import RecentSessions
 from gui.live.run_panel import RunPanel
 from gui.live.run_panel_model import FRAMEWORK_NAMES, FrameworkState, RunPanelModel
 from gui.live.run_queue import QueueCallbacks, RunQueue
+from gui.live.run_tabs import RunTabs
 from gui.live.runs_list import RunsListPanel
 from gui.live.runs_model import RunsModel
 from gui.notification_view import NotificationBanner
@@ -33,8 +34,8 @@ from gui.notifications import NotificationManager
 from profilers.framework_check import FrameworkReport
 from profilers.runner import RunResult
 from sessions.schema import SessionError
-from sessions.store import SUFFIX, Session, default_session_path
-from workloads.spec import FRAMEWORKS, RunSpec, SpecError
+from sessions.store import SUFFIX, default_session_path
+from workloads.spec import FRAMEWORKS, SpecError
 
 
 class MainWindow(QMainWindow):
@@ -57,7 +58,8 @@ class MainWindow(QMainWindow):
         self.runs_model = RunsModel()
         self.queue = RunQueue(self.session_path, QueueCallbacks(
             run_started=self.runStarted.emit, event=self.live_model.post, run_finished=self.runFinished.emit,
-            queue_finished=self.queueFinished.emit, error=self._on_queue_error))
+            queue_finished=self.queueFinished.emit, error=self._on_queue_error,
+            notice=lambda run_id, message: self.notifications.notify(message, "info")))
         self._current_run: str | None = None
         self._probing = set(probe_frameworks)  # frameworks whose check has not answered yet
         self._waiting = False  # Start was pressed while a chosen framework was still being checked
@@ -66,7 +68,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setWindowIcon(icon("stepscope"))
         self.resize(1440, 900)
-        self._restore_settings()
+        self.run_panel.restore_settings(self.settings)
         self.runStarted.connect(self._on_run_started)
         self.runFinished.connect(self._on_run_finished)
         self.queueFinished.connect(self._on_queue_finished)
@@ -83,6 +85,10 @@ class MainWindow(QMainWindow):
         self.run_panel = RunPanel(self.panel_model)
         self.run_panel.startRequested.connect(self.start_runs)
         self.run_panel.stopRequested.connect(self.stop_runs)
+        self.program_panel = ProgramPanel(self.settings)
+        self.program_panel.startRequested.connect(self.start_program)
+        self.program_panel.stopRequested.connect(self.stop_runs)
+        self.run_tabs = RunTabs(self.run_panel, self.program_panel)
         self.live_view = LiveViewPanel(self.live_model)
         self.runs_list = RunsListPanel(self.runs_model)
         self.runs_list.selectionChanged.connect(self._on_runs_selected)
@@ -90,14 +96,15 @@ class MainWindow(QMainWindow):
         self.runs_list.compareRequested.connect(self.compare_runs)
         self.analysis = AnalysisWindows(self.notifications)
         self.banner = NotificationBanner(self.notifications)
-        arrange(self, self.banner, self.run_panel, self.live_view, self.runs_list)
+        arrange(self, self.banner, self.run_tabs, self.live_view, self.runs_list)
         self.queue_status = QueueStatus(self.statusBar())
         self.status_label, self.time_label, self.progress = (
             self.queue_status.label, self.queue_status.time_label, self.queue_status.progress)
 
     def _build_actions(self) -> None:
         actions = build_main_actions(self, MainSlots(
-            start=self.start_runs, stop=self.stop_runs, open=self._on_open_triggered, save_as=self._on_save_as_triggered,
+            start=lambda: self.start_program() if self.run_tabs.program_shown else self.start_runs(), stop=self.stop_runs,
+            open=self._on_open_triggered, save_as=self._on_save_as_triggered,
             quit=self.close, inspect=lambda: self.inspect_trace(None), compare=lambda: self.compare_runs(None)))
         self.start_action, self.stop_action = actions.start, actions.stop
         self.open_action, self.save_as_action = actions.open, actions.save_as
@@ -121,17 +128,8 @@ class MainWindow(QMainWindow):
         return self.analysis.compare(self.session_path, ids if len(ids) >= 2 else [r.run_id for r in self.runs_model.rows])
 
     # -- settings ---------------------------------------------------------------------------
-    def _restore_settings(self) -> None:
-        raw = self.settings.value("run_panel", "")
-        if raw:
-            try:
-                self.panel_model.load_dict(json.loads(str(raw)))
-            except (ValueError, TypeError):
-                pass  # unreadable settings: keep the defaults
-
     def _save_settings(self) -> None:
-        self.settings.setValue("run_panel", json.dumps(self.panel_model.to_dict()))
-        self.settings.sync()
+        self.run_panel.save_settings(self.settings)
 
     def recent_sessions(self) -> list[str]:
         """The session files opened lately, newest first (the File > Open Recent menu)."""
@@ -148,7 +146,8 @@ class MainWindow(QMainWindow):
                                       "error")
         elif problem is not None:
             self.notifications.notify(f"Could not open the session: {problem}", "error")
-            self.run_panel.set_blocked("No session is open: open or create one with File → Open.")
+            for panel in (self.run_panel, self.program_panel):
+                panel.set_blocked("No session is open: open or create one with File → Open.")
             self.start_action.setEnabled(False)
             return
         self._check_session(self.session_path)
@@ -188,6 +187,7 @@ class MainWindow(QMainWindow):
             self.runs_list.select([self.runs_model.rows[-1].run_id])
         self.status_label.setText(f"{len(self.runs_model.rows)} run(s) in {path}")
         self.run_panel.set_blocked(None)
+        self.program_panel.set_blocked(None)
         self.start_action.setEnabled(True)
         self.live_view.set_hint(FIRST_RUN_HINT if not self.runs_model.rows else
                                 "Select runs in the list below to see their curves, or press Start for a new queue.")
@@ -215,17 +215,7 @@ class MainWindow(QMainWindow):
         if self.queue.running:
             self.notifications.notify("Stop the running queue before saving the session under a new name.", "warning")
             return False
-        try:
-            if self.session_path.exists():
-                with Session.open_readonly(self.session_path) as session:
-                    session.copy_to(path)
-            else:
-                Session.create_or_open(path).close()
-        except SessionError as exc:
-            self.notifications.notify(f"Could not save the session: {exc}", "error")
-            return False
-        self.notifications.notify(f"Saved as {path}", "info")
-        return self.open_session(path)
+        return session_checks.save_copy(self.session_path, path, self.notifications) and self.open_session(path)
 
     def _on_open_triggered(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "Open session", str(self.session_path.parent),
@@ -274,6 +264,18 @@ class MainWindow(QMainWindow):
             self._set_running(False)
             self.notifications.notify("Choose at least one framework that imports.", "warning")
             return
+        self._start_queue(specs)
+
+    def start_program(self) -> None:
+        """Run the program of the "Your program" form, or say under the form what to fix first."""
+        if self.queue.running or self.run_panel.blocked is not None or \
+                session_checks.refuse_read_only(self.session_path, self.notifications, self._on_save_as_triggered):
+            return
+        spec = self.program_panel.take_spec()
+        if spec is not None:
+            self._start_queue([spec])
+
+    def _start_queue(self, specs: Sequence[run_names.AnySpec]) -> None:
         self._save_settings()
         self.live_model.clear()
         self.runs_list.select([])
@@ -297,24 +299,22 @@ class MainWindow(QMainWindow):
 
     def _set_running(self, running: bool) -> None:
         self.run_panel.set_running(running)
+        self.program_panel.set_running(running)
         self.start_action.setEnabled(not running)
         self.stop_action.setEnabled(running)
         self.open_action.setEnabled(not running)
         self.save_as_action.setEnabled(not running)
         self.queue_status.set_running(running)
 
-    def _on_run_started(self, run_id: str, spec: RunSpec, index: int, total: int) -> None:
+    def _on_run_started(self, run_id: str, spec: run_names.AnySpec, index: int, total: int) -> None:
         self._current_run = run_id
         self.queue_status.position = (index, total)
-        expected = spec.warmup + spec.steps + spec.trace_steps
-        same = sum(1 for r in self.live_model.runs.values() if r.framework == spec.framework)
-        label = f"{FRAMEWORK_NAMES[spec.framework]} {spec.variant}" + (f" #{same + 1}" if same else "")
-        self.live_model.announce(run_id, spec.framework, label, expected)
+        self.live_model.announce(run_id, *run_names.live_run(spec, self.live_model.runs.values()))
         self._reload_runs()
 
     def _on_run_finished(self, run_id: str, result: RunResult, problem: str | None) -> None:
         self._reload_runs()
-        name = FRAMEWORK_NAMES.get(result.spec.framework, result.spec.framework)
+        name = run_names.display_name(result.spec)
         self.queue_status.run_finished(name, result.status, result.reason)
         if result.status == "failed":
             self.notifications.notify(f"The {name} run failed: {result.reason}", "error",
@@ -347,22 +347,22 @@ class MainWindow(QMainWindow):
         self.live_model.clear()
         try:
             for run_id in run_ids:
-                row = self.runs_model.row(run_id)
                 steps, samples, phases = self.runs_model.curves(run_id)
-                fw = row.figures.get("framework") or "?" if row else "?"
-                label = f"{FRAMEWORK_NAMES.get(fw, fw)} {row.figures.get('variant') or ''} · {run_id[9:15]}" if row else run_id
-                kind = row.record.environment.get("device_kind") if row else None
-                self.live_model.add_stored(run_id, fw, label, steps, samples, phases, str(kind) if kind else None)
+                fw, label, kind = run_names.stored_run(run_id, self.runs_model.row(run_id))
+                self.live_model.add_stored(run_id, fw, label, steps, samples, phases, kind)
         except SessionError as exc:
             self.notifications.notify(f"Could not read the run's curves: {exc}", "error")
 
     def _on_status_tick(self) -> None:
+        newest = next(reversed(self.live_model.runs.values()), None)  # what the program tab says of its last run
+        if newest is not None and run_names.is_program_run(newest):
+            self.program_panel.show_status(*run_names.live_status(newest, with_label=True))
         if not self.queue.running:
             return
         run = self.live_model.runs.get(self._current_run or "")
         self.queue_status.tick(run)
         if run is not None and not self.runs_list.update_live(run.run_id, run.steps_done, run.expected_steps,
-                                                              run.median_step_ms()):
+                                                              run.median_step_ms(), run.framework):
             self._reload_runs()  # its row is not listed yet
 
     def _on_framework_reported(self, report: FrameworkReport) -> None:

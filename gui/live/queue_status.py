@@ -12,6 +12,7 @@ import time
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
 from gui.live.live_model import RunSeries
+from gui.live.run_names import is_program_run, live_status
 
 
 class QueueStatus:
@@ -47,13 +48,17 @@ class QueueStatus:
         index, total = self.position
         fraction = min(1.0, run.steps_done / run.expected_steps) if run and run.expected_steps else 0.0
         overall = (index + fraction) / max(total, 1)
-        self.progress.setMaximum(1000)
+        open_ended = run is not None and not run.expected_steps and total == 1  # a program: steps not known ahead
+        self.progress.setMaximum(0 if open_ended else 1000)  # 0: a busy bar, no fraction to show
         self.progress.setValue(int(overall * 1000))
         elapsed = time.monotonic() - self.started
         eta = f", about {elapsed / overall - elapsed:.0f} s left" if overall > 0.02 else ""
         self.time_label.setText(f"elapsed {elapsed:.0f} s{eta}")
         if run is not None:
-            self.label.setText(f"Run {index + 1}/{total}: {run.label}, step {run.steps_done}/{run.expected_steps}")
+            steps = f"{run.steps_done}/{run.expected_steps}" if run.expected_steps else str(run.steps_done)
+            known, tip = live_status(run) if is_program_run(run) else ("", "")
+            self.label.setText(f"Run {index + 1}/{total}: {run.label}" + (f" · {known}" if known else "") + f", step {steps}")
+            self.label.setToolTip(tip)
 
     def run_finished(self, name: str, status: str, reason: str | None) -> None:
         self.statuses.append(status)
@@ -69,5 +74,7 @@ class QueueStatus:
         self.label.setText(f"{'Stopped' if cancelled else 'Finished'} after {elapsed:.1f} s"
                            + (f": {outcome}" if outcome else ""))
         self.time_label.clear()
+        self.label.setToolTip("")
+        self.progress.setMaximum(max(self.progress.maximum(), 1))
         self.progress.setValue(self.progress.maximum() if not cancelled else self.progress.value())
         self.progress.hide()

@@ -1,9 +1,11 @@
-"""The run panel: what to run. A view of RunPanelModel; Start/Stop are requests the window acts on."""
+"""The run panel: what to run. A view of RunPanelModel; Start/Stop are requests the window acts on.
+Its settings are kept in QSettings (as the model's dict) from one session of the app to the next."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -107,6 +109,18 @@ class RunPanel(QWidget):
         self.blocked: str | None = None  # why nothing can be recorded (no session could be opened)
         model.connect(self._on_model_changed)
         self._on_model_changed("all")
+
+    def restore_settings(self, settings: QSettings) -> None:
+        raw = settings.value("run_panel", "")
+        if raw:
+            try:
+                self.model.load_dict(json.loads(str(raw)))
+            except (ValueError, TypeError):
+                pass  # unreadable settings: keep the defaults
+
+    def save_settings(self, settings: QSettings) -> None:
+        settings.setValue("run_panel", json.dumps(self.model.to_dict()))
+        settings.sync()
 
     def _guard(self, setter: Callable[..., object], *args: object) -> None:
         """Pass a widget's change to the model, unless it came from the model's own update."""

@@ -1,8 +1,11 @@
-"""Runs queued specs one after another in a background thread (`sessions.record_run`).
+"""Runs queued specs one after another in a background thread (`sessions.record_run`): built-in
+workloads (RunSpec) and the user's own program (ProgramSpec, its stdin /dev/null: the app has no
+terminal to give it) alike.
 
 Qt-free: it reports through plain callbacks, called on its own thread, so the window decides how
 to cross into the GUI thread. Each run streams into the session file (the recorder) and into the
-caller's live model (`on_event`) at once. `cancel()` stops the running worker and drops the rest.
+caller's live model (`on_event`) at once, and a program's `notice` events are also handed to
+`notice`. `cancel()` stops the running worker or program and drops the rest.
 When the session can take no more of a run (a full disk), `error` is called at once, while the
 run is being stopped, not only when it has ended.
 """
@@ -11,26 +14,33 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gui.live.run_names import AnySpec
 from profilers.runner import RunController, RunResult, new_run_id
-from sessions.record_run import record_run
+from sessions.record_run import RecordedRun, record_run
 from sessions.schema import SessionError
-from workloads.spec import RunSpec
+from workloads.program import ProgramSpec
 
 log = logging.getLogger("stepscope.gui")
+
+
+def display_name(spec: AnySpec) -> str:
+    """The run in the queue's messages: "The torch run …", "The train.py run …"."""
+    return spec.label if isinstance(spec, ProgramSpec) else spec.framework
 
 
 @dataclass
 class QueueCallbacks:
     """What the queue reports; every callback runs on the queue's thread."""
 
-    run_started: Callable[[str, RunSpec, int, int], None] = lambda run_id, spec, index, total: None
+    run_started: Callable[[str, AnySpec, int, int], None] = lambda run_id, spec, index, total: None
     event: Callable[[str, dict[str, Any]], None] = lambda run_id, event: None
-    run_finished: Callable[[str, RunResult, str | None], None] = lambda run_id, result, problem: None
+    notice: Callable[[str, str], object] = lambda run_id, message: None  # a program's `notice` event
+    run_finished: Callable[[str, RunResult[Any], str | None], None] = lambda run_id, result, problem: None
     queue_finished: Callable[[bool], None] = lambda cancelled: None
     error: Callable[[str, str], None] = lambda message, detail: None
 
@@ -43,7 +53,7 @@ class RunQueue:
     callbacks: QueueCallbacks = field(default_factory=QueueCallbacks)
     progress_timeout: float = 600.0
     _thread: threading.Thread | None = None
-    _controller: RunController | None = None
+    _controller: RunController[Any] | None = None
     _cancelled: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,7 +61,7 @@ class RunQueue:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, specs: list[RunSpec]) -> None:
+    def start(self, specs: Sequence[AnySpec]) -> None:
         if self.running:
             raise RuntimeError("a queue is already running; stop it first")
         self._cancelled.clear()
@@ -70,7 +80,7 @@ class RunQueue:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _run_all(self, specs: list[RunSpec], session_path: Path) -> None:
+    def _run_all(self, specs: list[AnySpec], session_path: Path) -> None:
         try:
             for index, spec in enumerate(specs):
                 if self._cancelled.is_set():
@@ -78,29 +88,41 @@ class RunQueue:
                 try:
                     self._run_one(spec, session_path, index, len(specs))
                 except Exception as exc:  # a bug here must not leave the window waiting for ever
-                    log.exception("the %s run failed inside Stepscope", spec.framework)
-                    self.callbacks.error(f"The {spec.framework} run failed inside Stepscope: {type(exc).__name__}: {exc}",
+                    log.exception("the %s run failed inside Stepscope", display_name(spec))
+                    self.callbacks.error(f"The {display_name(spec)} run failed inside Stepscope: {type(exc).__name__}: {exc}",
                                          traceback.format_exc())
         finally:
             self.callbacks.queue_finished(self._cancelled.is_set())
 
-    def _run_one(self, spec: RunSpec, session_path: Path, index: int, total: int) -> None:
+    def _run_one(self, spec: AnySpec, session_path: Path, index: int, total: int) -> None:
         run_id = new_run_id()
+        name = display_name(spec)
 
-        def on_started(controller: RunController) -> None:
+        def on_event(event: dict[str, Any]) -> None:
+            self.callbacks.event(run_id, event)
+            if event["type"] == "notice":
+                self.callbacks.notice(run_id, str(event.get("message", "")))
+
+        def on_started(controller: RunController[Any]) -> None:
             with self._lock:
                 self._controller = controller
             self.callbacks.run_started(run_id, controller.spec, index, total)
             if self._cancelled.is_set():  # cancelled while the worker was being spawned
                 controller.cancel()
 
+        def on_problem(message: str) -> None:
+            self.callbacks.error(f"The {name} run was stopped: {message}", "")
+
         try:
-            recorded = record_run(spec, session_path, on_event=lambda event: self.callbacks.event(run_id, event),
-                                  on_started=on_started, progress_timeout=self.progress_timeout, run_id=run_id,
-                                  on_problem=lambda message: self.callbacks.error(
-                                      f"The {spec.framework} run was stopped: {message}", ""))
+            recorded: RecordedRun[Any]
+            if isinstance(spec, ProgramSpec):
+                recorded = record_run(spec, session_path, on_event=on_event, on_started=on_started, on_problem=on_problem,
+                                      progress_timeout=self.progress_timeout, run_id=run_id, stdin_devnull=True)
+            else:
+                recorded = record_run(spec, session_path, on_event=on_event, on_started=on_started, on_problem=on_problem,
+                                      progress_timeout=self.progress_timeout, run_id=run_id)
         except (SessionError, ValueError) as exc:
-            self.callbacks.error(f"Could not start the {spec.framework} run: {exc}", "")
+            self.callbacks.error(f"Could not start the {name} run: {exc}", "")
             return
         finally:
             with self._lock:

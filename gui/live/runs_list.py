@@ -92,15 +92,20 @@ class RunsListPanel(QWidget):
         self.tree.blockSignals(False)
         self._show_details()
 
-    def update_live(self, run_id: str, steps_done: int, expected: int, median_ms: float | None) -> bool:
+    def update_live(self, run_id: str, steps_done: int, expected: int, median_ms: float | None,
+                    framework: str | None = None) -> bool:
         """Show a streaming run's steps so far and running median in its row, from the live model
-        (no file read, twice a second); False when the run has no row yet."""
+        (no file read, twice a second), and its framework once a program has imported one; False
+        when the run has no row yet."""
         keys = [key for key, _, _ in COLUMNS]
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
             if item is not None and item.data(0, Qt.ItemDataRole.UserRole) == run_id:
                 item.setText(keys.index("steps"), f"{steps_done}/{expected}" if expected else str(steps_done))
                 item.setText(keys.index("step_ms_median"), format_cell("step_ms_median", median_ms))
+                if framework and item.text(keys.index("framework")) != framework:
+                    item.setText(keys.index("framework"), framework)
+                    item.setForeground(keys.index("framework"), QColor(FRAMEWORK_COLORS.get(framework, "#888888")))
                 return True
         return False
 

@@ -1,5 +1,9 @@
 """The runs of the open session, Qt-free: one row of headline figures per run, read from the file.
 
+A run of the user's own program stores no framework in its spec (it is not known until the
+program imports one): its figures take it from the stored environment (the `hello`/`program`
+event's) or summary, so the list, the legends and the comparison view name it like any run.
+
 Reading happens through a fresh read-only Session each time (a Session belongs to one thread, and
 the recorder writes the same file from its own), so the list is always what the file holds.
 """
@@ -23,6 +27,24 @@ COLUMNS = (  # (key, header, format)
     ("peak_host_mb", "Peak host (MB)", "{:,.0f}"), ("peak_device_mb", "Peak device (MB)", "{:,.0f}"),
     ("accuracy", "Accuracy", "{:.3f}"), ("run_id", "Run", "{}"),
 )
+
+
+def is_program(record: RunRecord) -> bool:
+    return record.kind == "program" or record.spec.get("kind") == "program"
+
+
+def figures_of(record: RunRecord, steps: dict[str, np.ndarray]) -> dict[str, Any]:
+    """`sessions.headline`'s figures, with a program run's framework (and version) filled in from
+    what it stored besides its spec."""
+    figures = headline(record, steps)
+    if figures["framework"] is None:
+        for source in (record.environment, record.summary):
+            framework = (source or {}).get("framework")
+            if isinstance(framework, str) and framework:
+                figures["framework"] = framework
+                figures["framework_version"] = figures["framework_version"] or source.get("framework_version")
+                break
+    return figures
 
 
 def format_cell(key: str, value: Any) -> str:
@@ -58,7 +80,7 @@ class RunsModel:
             return
         with Session.open_readonly(self.path) as session:
             for record in session.runs():
-                self.rows.append(RunRow(record, headline(record, session.steps(record.run_id))))
+                self.rows.append(RunRow(record, figures_of(record, session.steps(record.run_id))))
 
     def row(self, run_id: str) -> RunRow | None:
         return next((r for r in self.rows if r.run_id == run_id), None)

@@ -1,6 +1,7 @@
 """What the window says about a session file as it opens it, so a problem shows up at once and not
 when Start fails later (issue 15): a folder or file that cannot be written, and runs that a
-crashed writer left `running`, with the fix offered beside the message.
+crashed writer left `running`, with the fix offered beside the message; and what it says as it
+repairs one or saves a copy under a new name.
 
 Qt-free: it turns the session layer's findings into notifications (`gui.notifications`), with the
 window's Save As and repair passed in as their actions.
@@ -72,6 +73,22 @@ def refuse_read_only(path: Path, notifications: NotificationManager, save_as: Ca
     if problem:
         notifications.notify(problem, "error", actions=(NotificationAction("Save As…", save_as),))
     return problem is not None
+
+
+def save_copy(source: Path, path: Path, notifications: NotificationManager) -> bool:
+    """Copy `source` to `path` (a consistent snapshot; a new empty session while `source` has no
+    file yet) and say how it went."""
+    try:
+        if source.exists():
+            with Session.open_readonly(source) as session:
+                session.copy_to(path)
+        else:
+            Session.create_or_open(path).close()
+    except SessionError as exc:
+        notifications.notify(f"Could not save the session: {exc}", "error")
+        return False
+    notifications.notify(f"Saved as {path}", "info")
+    return True
 
 
 def repair(path: Path, notifications: NotificationManager) -> bool:

@@ -17,6 +17,7 @@ from gui.live.run_panel_model import FrameworkState
 from gui.notifications import NotificationManager
 
 ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # read when pytest-qt makes the QApplication, after this import
 
 
 @pytest.fixture

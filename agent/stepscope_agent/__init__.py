@@ -1,0 +1,187 @@
+"""The agent inside the user's program (docs/programs.md): boots from sitecustomize when the
+controller left a channel, hooks each framework once the program imports it, and streams steps,
+captures and notices to the controller.
+
+Whatever goes wrong in here becomes a `notice` and the hook stands down; the user's program
+never sees an exception of ours. Standard library only at import: framework modules are touched
+only through the module objects the import watcher hands over.
+"""
+from __future__ import annotations
+
+import atexit
+import importlib
+import json
+import os
+import platform
+import sys
+from types import ModuleType
+from typing import Any, Callable
+
+from .capture import CaptureBackend, CaptureWindow
+from .channel import Channel, open_channel
+from .clock import SOURCE_FRAMEWORK, Ready, StepClock
+from .imports import ImportWatcher, install
+
+PROTOCOL_VERSION = 1
+EXIT_DRAIN_S = 10.0
+PREFERENCE = ("jax", "torch", "tf")  # when no step source says: tf and torch are often imported for data only
+HOOKS = {"torch": "torch_agent", "jax": "jax_agent", "tensorflow": "tf_agent", "keras": "keras_agent",
+         "tf_keras": "keras_agent"}
+
+
+class Framework:
+    """What a framework module registers with `Agent.register`."""
+
+    name = ""
+    version = ""
+
+    def describe(self) -> dict[str, Any]:
+        """device_kind (cpu, gpu, tpu, ...), device_name, param_count (None when unknown)."""
+        return {"device_kind": "cpu", "device_name": "cpu", "param_count": None}
+
+    def batch_hint(self) -> int | None:
+        return None
+
+    def capture_backend(self) -> CaptureBackend | None:
+        return None
+
+
+class Agent:
+    def __init__(self, channel: Channel, plan: dict[str, Any], watcher: ImportWatcher) -> None:
+        self.channel = channel
+        self.plan = plan
+        self.watcher = watcher
+        self.frameworks: dict[str, Framework] = {}
+        self._backends: dict[str, CaptureBackend | None] = {}
+        self.window = CaptureWindow(channel.emit, plan)
+        self.clock = StepClock(channel.emit, channel.at, self.window, self._first_step, self._backend_for, self._batch)
+        self._exit_registered = False
+        self._noticed: set[str] = set()
+
+    # -- what framework modules call -----------------------------------------------------
+    def register(self, framework: Framework) -> None:
+        self.frameworks[framework.name] = framework
+        self.channel.emit("program", framework=framework.name, framework_version=framework.version, pid=os.getpid())
+        if not self._exit_registered:  # after the framework's own atexit handlers, so ours runs before them
+            atexit.register(self.at_exit)
+            self._exit_registered = True
+        if self.window.first == 0 and self.clock.index == 0 and not self.window.active:
+            self.window.before_step(0, self.backend(framework.name))
+
+    def notice(self, message: str, once: str | None = None) -> None:
+        if once is not None:
+            if once in self._noticed:
+                return
+            self._noticed.add(once)
+        self.channel.emit("notice", message=message)
+
+    def guarded(self, what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call one of our hooks; an exception becomes a notice (once per hook), never the program's."""
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:
+            self.notice(f"stepscope's {what} hook failed and stands down ({type(exc).__name__}: {exc})", once=what)
+            return None
+
+    def backend(self, name: str | None) -> CaptureBackend | None:
+        if name is None or name not in self.frameworks:
+            return None
+        if name not in self._backends:
+            self._backends[name] = self.guarded(f"{name} capture", self.frameworks[name].capture_backend)
+        return self._backends[name]
+
+    def main_framework(self) -> str | None:
+        from_source = self.clock.framework()
+        if from_source in self.frameworks:
+            return from_source
+        return next((name for name in PREFERENCE if name in self.frameworks), None)
+
+    # -- steps ---------------------------------------------------------------------------------
+    def begin(self, source: str, what: str | None = None) -> None:
+        self.guarded("step", self.clock.begin, source, what)
+
+    def end(self, source: str, loss: float | None = None, batch_size: int | None = None,
+            ready: Ready | None = None, what: str | None = None) -> None:
+        self.guarded("step", self.clock.end, source, loss, batch_size, ready, what)
+
+    def _backend_for(self, source: str) -> CaptureBackend | None:
+        return self.backend(SOURCE_FRAMEWORK.get(source) or self.main_framework())
+
+    def _batch(self, source: str) -> int | None:
+        if self.plan.get("batch_size"):
+            return int(self.plan["batch_size"])
+        name = SOURCE_FRAMEWORK.get(source) or self.main_framework()
+        framework = self.frameworks.get(name or "")
+        return self.guarded("batch size", framework.batch_hint) if framework is not None else None
+
+    def _first_step(self, source: str) -> None:
+        name = SOURCE_FRAMEWORK.get(source) or self.main_framework()
+        framework = self.frameworks.get(name or "")
+        described = (self.guarded("device", framework.describe) if framework else None) or {}
+        self.channel.emit(
+            "hello", protocol=PROTOCOL_VERSION, framework=name or "unknown",
+            framework_version=framework.version if framework else "",
+            device_kind=str(described.get("device_kind") or "cpu"), device_name=str(described.get("device_name") or "cpu"),
+            host={"hostname": platform.node(), "python": platform.python_version(), "executable": sys.executable,
+                  "cpu_count": os.cpu_count()},
+            spec={}, param_count=described.get("param_count"), pid=os.getpid())
+
+    def at_exit(self) -> None:
+        self.clock.drain(EXIT_DRAIN_S)
+        self.guarded("capture", self.window.program_ending)
+
+
+AGENT: Agent | None = None
+
+
+def boot() -> None:
+    """Called by sitecustomize; a no-op without a live channel."""
+    global AGENT
+    if AGENT is not None:
+        return
+    channel = open_channel()
+    if channel is None:
+        return
+    try:
+        plan = json.loads(os.environ.get("STEPSCOPE_PLAN") or "{}")
+    except ValueError:
+        plan = {}
+    watcher = install()
+    AGENT = Agent(channel, plan, watcher)
+    for module_name, hook in HOOKS.items():
+        watcher.watch(module_name, _hook_loader(hook))
+    AGENT.window.start_timer(channel.now, lambda: AGENT.backend(AGENT.main_framework()) if AGENT else None)
+
+
+def _hook_loader(hook: str) -> Callable[[ModuleType], None]:
+    def load(module: ModuleType) -> None:
+        agent = AGENT
+        if agent is None:
+            return
+        try:
+            importlib.import_module("." + hook, __name__).install(agent, module)
+        except Exception as exc:
+            agent.notice(f"stepscope could not hook {module.__name__} ({type(exc).__name__}: {exc}); "
+                         "steps from it are not detected")
+    return load
+
+
+def user_step_begin() -> bool:
+    """`with stepscope.step():` entered; False when no agent runs (the caller marks steps itself)."""
+    if AGENT is None:
+        return False
+    AGENT.begin("stepscope.step")
+    return True
+
+
+def user_step_end(loss: Any = None, batch_size: int | None = None) -> bool:
+    """A step ended (`stepscope.step(...)` called, or its `with` block left)."""
+    if AGENT is None:
+        return False
+    plain = loss if isinstance(loss, (int, float)) or loss is None else None
+    ready: Ready | None = None
+    if loss is not None and plain is None:  # a framework scalar: read on the completion thread, where waiting is free
+        def ready() -> float | None:
+            return float(loss)
+    AGENT.end("stepscope.step", None if plain is None else float(plain), batch_size, ready)
+    return True

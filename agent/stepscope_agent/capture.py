@@ -1,0 +1,152 @@
+"""The capture window: the framework's own profiler on for exactly steps A..B-1, or from T for D seconds.
+
+Framework-neutral: each framework module hands over a `CaptureBackend` (torch.profiler,
+jax.profiler, tf.profiler). Start and stop happen on the program's own thread at step boundaries
+(so the window holds whole steps), except for the time-based window, which has no steps to wait
+for and runs on a timer thread. Anything a profiler raises becomes a `notice`, never the program's
+exception.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable
+
+
+class CaptureBackend:
+    """What a framework module provides. `start` turns its profiler on with the next step numbered
+    `first_step` (None for a time-based window); `boundary(n)` says step n-1 ended and step n
+    begins (to mark steps in the trace); `stop` turns it off and returns the files written as
+    (kind, path): kind `chrome-trace` or `xplane`; `refusal` is a sentence when it cannot run
+    (the program already runs its own profiler)."""
+
+    framework = ""
+
+    def start(self, out_dir: str, first_step: int | None) -> None:
+        raise NotImplementedError
+
+    def boundary(self, next_step: int) -> None:
+        pass
+
+    def stop(self) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def refusal(self) -> str | None:
+        return None
+
+
+class CaptureWindow:
+    def __init__(self, emit: Callable[..., None], plan: dict[str, Any]) -> None:
+        self._emit = emit
+        steps = plan.get("steps")
+        self.first: int | None = int(steps[0]) if steps else None
+        self.end: int | None = int(steps[1]) if steps else None  # exclusive
+        self.trace_at: float | None = plan.get("trace_at")
+        self.trace_for: float | None = plan.get("trace_for")
+        self.out_dir = str(plan.get("out_dir") or os.getcwd())
+        self.backend: CaptureBackend | None = None
+        self.done = False
+        self.traced_steps: list[int] = []
+        self._lock = threading.Lock()
+
+    @property
+    def active(self) -> bool:
+        return self.backend is not None
+
+    def covers(self, step: int) -> bool:
+        return self.active and self.first is not None and self.end is not None and self.first <= step < self.end
+
+    # -- by step number ----------------------------------------------------------------
+    def before_step(self, step: int, backend: CaptureBackend | None) -> None:
+        """Step `step` is about to begin: start the window if it starts here."""
+        if self.done or self.active or self.first is None or step != self.first or backend is None:
+            return
+        self._start(backend, step)
+
+    def after_step(self, step: int, sync: Callable[[], Any] | None) -> None:
+        """Step `step` has ended on the host: mark the boundary or close the window."""
+        if not self.active or self.first is None:
+            return
+        assert self.end is not None and self.backend is not None
+        self.traced_steps.append(step)
+        if step + 1 >= self.end:
+            if sync is not None:
+                try:
+                    sync()  # the last step's device work belongs in the trace
+                except Exception:
+                    pass
+            self._stop("")
+        else:
+            try:
+                self.backend.boundary(step + 1)
+            except Exception as exc:
+                self._emit("notice", message=f"marking step {step + 1} in the trace failed ({type(exc).__name__}: {exc})")
+
+    def program_ending(self) -> None:
+        if self.active:
+            self._stop("the program ended inside the capture window")
+
+    # -- by time -------------------------------------------------------------------------
+    def start_timer(self, now: Callable[[], float], pick_backend: Callable[[], CaptureBackend | None]) -> None:
+        if self.trace_at is None or not self.trace_for:
+            return
+        at, length = float(self.trace_at), float(self.trace_for)
+
+        def run() -> None:
+            time.sleep(max(at - now(), 0.0))
+            backend = pick_backend()
+            if backend is None:
+                self._emit("notice", message=f"no framework was imported by {at:.1f} s: nothing to trace")
+                return
+            if not self._start(backend, None):
+                return
+            time.sleep(length)
+            self._stop("")
+
+        threading.Thread(target=run, name="stepscope-capture-timer", daemon=True).start()
+
+    # -- both --------------------------------------------------------------------------------
+    def _start(self, backend: CaptureBackend, first_step: int | None) -> bool:
+        with self._lock:
+            if self.active or self.done:
+                return False
+            refusal = backend.refusal()
+            if refusal:
+                self.done = True
+                self._emit("notice", message=refusal)
+                return False
+            os.makedirs(self.out_dir, exist_ok=True)
+            try:
+                backend.start(self.out_dir, first_step)
+            except Exception as exc:
+                self.done = True
+                self._emit("notice", message=f"the {backend.framework} profiler did not start "
+                                             f"({type(exc).__name__}: {exc}); no trace for this run")
+                return False
+            self.backend = backend
+            self._emit("phase", name="trace", edge="start")
+            return True
+
+    def _stop(self, why: str) -> None:
+        with self._lock:
+            backend, self.backend = self.backend, None
+            if backend is None:
+                return
+            self.done = True
+            try:
+                files = backend.stop()
+            except Exception as exc:
+                files = []
+                self._emit("notice", message=f"the {backend.framework} profiler failed to write its trace "
+                                             f"({type(exc).__name__}: {exc})")
+            self._emit("phase", name="trace", edge="end")
+            if why:
+                last = self.traced_steps[-1] if self.traced_steps else "none"
+                self._emit("notice", message=f"{why} (after step {last}); the trace holds what ran until then")
+            for kind, path in files:
+                try:
+                    size = os.path.getsize(path)
+                except OSError:
+                    continue
+                self._emit("artifact", kind=kind, path=os.path.abspath(path), bytes=size)

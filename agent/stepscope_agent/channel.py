@@ -1,0 +1,87 @@
+"""The event channel to the controller: JSON lines on the pipe whose write end it passed us.
+
+`STEPSCOPE_CHANNEL` is "<fd>:<inode>". A process writes only if that descriptor is open and
+still the pipe the controller made (a Python started by the program with the fd number reused
+stays silent), and only the process that claimed it: forked children (DataLoader workers) and
+processes it starts with the fd inherited (`os.system("python x.py")`) are silent, so lines never
+interleave. Writes of a line are atomic below PIPE_BUF; a gone controller silences the channel.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from typing import Any
+
+OWNER_VARIABLE = "STEPSCOPE_CHANNEL_OWNER"
+
+
+def _clean(value: Any) -> Any:
+    """JSON without NaN/Infinity (the controller's parser is strict JSON): non-finite floats -> None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+class Channel:
+    def __init__(self, fd: int, clock_origin: float) -> None:
+        self._fd = fd
+        self._origin = clock_origin
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self.open = True
+
+    def now(self) -> float:
+        """Seconds on the controller's clock (perf_counter is CLOCK_MONOTONIC, shared by all processes)."""
+        return time.perf_counter() - self._origin
+
+    def at(self, perf_counter_value: float) -> float:
+        return max(perf_counter_value - self._origin, 0.0)
+
+    def emit(self, kind: str, /, t: float | None = None, **fields: Any) -> None:
+        if not self.open or os.getpid() != self._pid:
+            return
+        event = {"type": kind, "t": round(self.now() if t is None else t, 6)}
+        event.update(_clean(fields))
+        data = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
+        with self._lock:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view):]
+            except OSError:  # the controller is gone (EPIPE) or the descriptor was closed by the program
+                self.open = False
+
+    def close_in_child(self) -> None:
+        self.open = False
+
+
+def open_channel(environ: Any = None) -> Channel | None:
+    """The channel the controller left for this process, or None (no channel, a stale descriptor,
+    or a process started by the program rather than the program itself)."""
+    env = os.environ if environ is None else environ
+    text = env.get("STEPSCOPE_CHANNEL", "")
+    owner = env.get(OWNER_VARIABLE)
+    if not text or (owner and owner != str(os.getpid())):
+        return None
+    try:
+        fd_text, inode_text = text.split(":")
+        fd, inode = int(fd_text), int(inode_text)
+        if os.fstat(fd).st_ino != inode:
+            return None
+        origin = float(env.get("STEPSCOPE_CLOCK_ORIGIN", "nan"))
+    except (ValueError, OSError):
+        return None
+    if not math.isfinite(origin):
+        origin = time.perf_counter()
+    env[OWNER_VARIABLE] = str(os.getpid())  # inherited: later Pythons know they are not the program
+    os.set_inheritable(fd, False)  # and programs it starts (a shell, a compiler) do not hold the pipe open
+    channel = Channel(fd, origin)
+    os.register_at_fork(after_in_child=channel.close_in_child)
+    return channel

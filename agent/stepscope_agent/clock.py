@@ -1,0 +1,158 @@
+"""StepClock: the program's steps, from whichever source found them, as `step` events.
+
+Sources rank as in docs/programs.md: a higher one takes over as soon as it fires, a lower one is
+ignored from then on, and numbering never restarts. A source reports `end(...)` when a step has
+ended on the host, and `begin(...)` if it also knows when one starts.
+
+Honest times under asynchronous dispatch: a source whose framework queues work (JAX, CUDA) hands
+a `ready` callable that blocks until the step's device work is done (and returns the loss). A
+completion thread of the clock's own calls it, in step order, and timestamps its return, so a
+step's time runs from the previous step's completion to this one's: a backlog of queued work
+shows as long steps instead of hiding, and the program's thread never waits. A synchronous step
+(no `ready`) is stamped on the spot, without waking any thread.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from .capture import CaptureBackend, CaptureWindow
+
+PRIORITY: dict[str, int] = {
+    "stepscope.step": 0,
+    "torch.profiler": 1, "keras": 1, "jax.StepTraceAnnotation": 1, "tf.profiler.Trace": 1,
+    "torch.optim": 2,
+    "jax.jit": 3, "tf.function": 3,
+}
+SOURCE_FRAMEWORK = {"torch.profiler": "torch", "torch.optim": "torch", "keras": "tf", "tf.profiler.Trace": "tf",
+                    "tf.function": "tf", "jax.StepTraceAnnotation": "jax", "jax.jit": "jax"}
+
+Ready = Callable[[], Optional[float]]  # blocks until the step's device work is done; the loss or None
+_Pending = tuple[int, str, Optional[Ready], Optional[float], Optional[int]]
+
+
+class StepClock:
+    def __init__(self, emit: Callable[..., None], at: Callable[[float], float], window: CaptureWindow,
+                 on_first_step: Callable[[str], None], backend_for: Callable[[str], CaptureBackend | None],
+                 batch_size: Callable[[str], int | None]) -> None:
+        self._emit = emit
+        self._at = at  # perf_counter value -> the stream's t
+        self.window = window
+        self._on_first_step = on_first_step
+        self._backend_for = backend_for
+        self._batch_size = batch_size
+        self.source: str | None = None
+        self.index = 0  # the number of the next step
+        self._last_end = time.perf_counter()
+        self._begun: float | None = None
+        self._lock = threading.Lock()
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._wake = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+
+    # -- sources ---------------------------------------------------------------------------
+    def drives(self, source: str, what: str | None = None) -> bool:
+        """Whether `source` drives the step numbers (taking over from a lower one if it fires first now);
+        `what` names the hooked thing (the jitted function's name) for the `step_source` sentence."""
+        current = self.source
+        if current == source:
+            return True
+        if current is not None and PRIORITY[source] >= PRIORITY[current]:
+            return False
+        self.source = source
+        detail = describe_source(source, what)
+        if current is not None:
+            detail += f" (took over from {current} at step {self.index})"
+        self._emit("step_source", source=source, detail=detail)
+        return True
+
+    def framework(self) -> str | None:
+        return SOURCE_FRAMEWORK.get(self.source or "")
+
+    def begin(self, source: str, what: str | None = None) -> None:
+        if not self.drives(source, what):
+            return
+        self._begun = time.perf_counter()
+        self.window.before_step(self.index, self._backend_for(source))
+
+    def end(self, source: str, loss: float | None = None, batch_size: int | None = None,
+            ready: Ready | None = None, what: str | None = None) -> None:
+        if not self.drives(source, what):
+            return
+        index = self.index
+        self.index += 1
+        if index == 0:
+            if self._begun is not None:
+                self._last_end = self._begun
+            self._on_first_step(source)
+        phase = "trace" if self.window.covers(index) else ("warmup" if index == 0 else "measure")
+        batch = batch_size or self._batch_size(source)
+        with self._lock:
+            if ready is None and not self._queue and self._idle.is_set():
+                self._finish(index, phase, time.perf_counter(), loss, batch)
+            else:
+                self._queue.append((index, phase, ready, loss, batch))
+                self._idle.clear()
+                self._ensure_thread()
+                self._wake.notify()
+        self._begun = None
+        self.window.after_step(index, ready)
+        self.window.before_step(index + 1, self._backend_for(source))
+
+    # -- completion ------------------------------------------------------------------------
+    def _finish(self, index: int, phase: str, t_end: float, loss: float | None, batch: int | None) -> None:
+        """Emit one step (under the lock: steps leave in order)."""
+        step_ms = max((t_end - self._last_end) * 1000.0, 0.0)
+        self._last_end = t_end
+        per_s = batch * 1000.0 / step_ms if batch and step_ms > 0 else None
+        self._emit("step", t=self._at(t_end), index=index, phase=phase, step_ms=round(step_ms, 6),
+                   samples_per_s=None if per_s is None else round(per_s, 3), loss=loss)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._complete, name="stepscope-completion", daemon=True)
+            self._thread.start()
+
+    def _complete(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue:
+                    self._idle.set()
+                    self._wake.wait()
+                index, phase, ready, loss, batch = self._queue[0]
+            if ready is not None:
+                try:
+                    value = ready()
+                    if value is not None and loss is None:
+                        loss = float(value)
+                except Exception:
+                    pass  # a donated or deleted output: the step is over as far as we can tell
+            t_end = time.perf_counter()
+            with self._lock:
+                self._queue.popleft()
+                self._finish(index, phase, t_end, loss, batch)
+
+    def drain(self, timeout: float) -> None:
+        """Wait (at exit) until every step handed to the completion thread has been sent."""
+        self._idle.wait(timeout)
+
+
+SOURCE_DETAIL = {
+    "stepscope.step": "each stepscope.step() call in the program marks a step",
+    "torch.profiler": "the program's torch.profiler steps (prof.step(), ProfilerStep#N)",
+    "keras": "Keras batches (fit / evaluate / predict), through a callback added from outside",
+    "jax.StepTraceAnnotation": "the program's jax.profiler.StepTraceAnnotation(step_num=...) blocks",
+    "tf.profiler.Trace": "the program's tf.profiler.experimental.Trace(step_num=...) blocks",
+    "torch.optim": "each torch.optim optimizer step (a global optimizer step hook)",
+    "jax.jit": "each call of the jitted function the program calls over and over",
+    "tf.function": "each call of the tf.function the program calls over and over",
+}
+
+
+def describe_source(source: str, name: Any = None) -> str:
+    detail = SOURCE_DETAIL.get(source, source)
+    return detail if not name else f"{detail}: {name}"

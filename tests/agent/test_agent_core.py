@@ -1,0 +1,159 @@
+"""The agent's core (docs/programs.md): the channel, the step clock, the capture window and the
+one-line marker, with no framework involved, in real subprocesses as the controller runs them."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.stepscope_agent.capture import CaptureBackend, CaptureWindow
+from agent.stepscope_agent.clock import StepClock
+from tests.agent.harness import AGENT_DIR, run_under_agent
+
+PROGRAM = str(Path(__file__).parent / "programs" / "marked_loop.py")
+
+
+@pytest.mark.parametrize("form", ["call", "with"])
+def test_marked_steps_are_numbered_from_zero_with_loss_and_throughput(form: str) -> None:
+    run = run_under_agent([sys.executable, PROGRAM, form, "6"])
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "ran 6 steps\n"
+    steps = run.steps
+    assert [s["index"] for s in steps] == list(range(6))
+    assert [s["phase"] for s in steps] == ["warmup"] + ["measure"] * 5
+    assert all(s["step_ms"] >= 4.5 for s in steps[1:])
+    assert all(s["samples_per_s"] == pytest.approx(8000.0 / s["step_ms"], rel=1e-3) for s in steps[1:])
+    if form == "call":
+        assert [s["loss"] for s in steps] == [float(i) for i in range(6)]
+    assert [e["source"] for e in run.of("step_source")] == ["stepscope.step"]
+    assert len(run.of("hello")) == 1 and run.events.index(run.of("hello")[0]) < run.events.index(steps[0])
+
+
+@pytest.mark.parametrize("form", ["fork", "system"])
+def test_only_the_program_itself_writes_events(form: str) -> None:
+    run = run_under_agent([sys.executable, PROGRAM, form, "3"])
+    assert run.returncode == 0, run.stderr
+    assert [s["loss"] for s in run.steps] == [0.0, 1.0, 2.0]
+
+
+def test_exit_code_and_output_are_the_programs() -> None:
+    run = run_under_agent([sys.executable, PROGRAM, "call", "2"], extra_env={"EXIT_CODE": "3"})
+    assert run.returncode == 3 and run.stdout == "ran 2 steps\n" and len(run.steps) == 2
+
+
+def test_without_a_channel_the_marker_runs_alone_and_nothing_is_installed() -> None:
+    env = dict(os.environ, PYTHONPATH=str(AGENT_DIR))
+    env.pop("STEPSCOPE_CHANNEL", None)
+    code = ("import sys, stepscope\nfor i in range(3): stepscope.step(loss=1.0)\n"
+            "print('stepscope_agent' in sys.modules, any(type(f).__name__ == 'ImportWatcher' for f in sys.meta_path))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout == "False False\n" and out.stderr == ""
+
+
+def test_a_stale_channel_is_left_alone(tmp_path: Path) -> None:
+    """A descriptor number that now names something else (here: nothing) gets no events."""
+    env = dict(os.environ, PYTHONPATH=str(AGENT_DIR), STEPSCOPE_CHANNEL="987:12345", STEPSCOPE_CLOCK_ORIGIN="0.0")
+    out = subprocess.run([sys.executable, PROGRAM, "call", "2"], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout == "ran 2 steps\n" and out.stderr == ""
+
+
+def test_the_environments_own_sitecustomize_still_runs(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text("import builtins\nbuiltins.SHADOWED_RAN = True\n")
+    code = "import builtins; print(getattr(builtins, 'SHADOWED_RAN', False))"
+    run = run_under_agent([sys.executable, "-c", code], extra_env={"PYTHONPATH": str(tmp_path)})
+    assert run.stdout == "True\n", run.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The clock and the window in-process, with a recording emit and a fake profiler
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def __call__(self, kind: str, /, t: float | None = None, **fields: Any) -> None:
+        self.events.append({"type": kind, **fields})
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == kind]
+
+
+class FakeProfiler(CaptureBackend):
+    framework = "fake"
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.calls: list[tuple[str, int | None]] = []
+
+    def start(self, out_dir: str, first_step: int | None) -> None:
+        self.calls.append(("start", first_step))
+
+    def boundary(self, next_step: int) -> None:
+        self.calls.append(("boundary", next_step))
+
+    def stop(self) -> list[tuple[str, str]]:
+        self.calls.append(("stop", None))
+        self.out.write_text("trace")
+        return [("chrome-trace", str(self.out))]
+
+
+def make_clock(emit: Recorder, plan: dict[str, Any], backend: CaptureBackend | None = None) -> StepClock:
+    window = CaptureWindow(emit, plan)
+    return StepClock(emit, lambda value: value, window, lambda source: None, lambda source: backend, lambda source: None)
+
+
+def test_a_higher_source_takes_over_and_numbering_goes_on() -> None:
+    emit = Recorder()
+    clock = make_clock(emit, {})
+    for _ in range(2):
+        clock.end("jax.jit", what="train_step")
+    clock.end("torch.optim")  # higher: takes over
+    clock.end("jax.jit")  # lower now: ignored
+    clock.end("torch.optim")
+    clock.end("stepscope.step")
+    assert [s["index"] for s in emit.of("step")] == [0, 1, 2, 3, 4]
+    sources = emit.of("step_source")
+    assert [s["source"] for s in sources] == ["jax.jit", "torch.optim", "stepscope.step"]
+    assert "train_step" in sources[0]["detail"] and "took over from jax.jit at step 2" in sources[1]["detail"]
+
+
+def test_the_window_holds_exactly_the_asked_steps(tmp_path: Path) -> None:
+    emit = Recorder()
+    profiler = FakeProfiler(tmp_path / "t.json")
+    clock = make_clock(emit, {"steps": [2, 4], "out_dir": str(tmp_path)}, profiler)
+    for _ in range(6):
+        clock.end("torch.optim")
+    assert profiler.calls == [("start", 2), ("boundary", 3), ("stop", None)]
+    assert [s["phase"] for s in emit.of("step")] == ["warmup", "measure", "trace", "trace", "measure", "measure"]
+    assert [(e["name"], e["edge"]) for e in emit.of("phase")] == [("trace", "start"), ("trace", "end")]
+    assert emit.of("artifact") == [{"type": "artifact", "kind": "chrome-trace", "path": str(tmp_path / "t.json"), "bytes": 5}]
+
+
+def test_asynchronous_steps_are_timed_at_completion_and_keep_their_order() -> None:
+    """Dispatch returns at once but the device takes 20 ms a step: the steps must say 20 ms."""
+    emit = Recorder()
+    clock = make_clock(emit, {})
+    device_free = [time.perf_counter()]
+
+    def dispatch() -> Any:
+        done_at = max(device_free[0], time.perf_counter()) + 0.02
+        device_free[0] = done_at
+
+        def ready() -> float:
+            time.sleep(max(done_at - time.perf_counter(), 0.0))
+            return 0.5
+        return ready
+
+    for _ in range(8):
+        clock.end("jax.jit", ready=dispatch())
+    clock.drain(5.0)
+    steps = emit.of("step")
+    assert [s["index"] for s in steps] == list(range(8))
+    assert all(s["loss"] == 0.5 for s in steps)
+    assert all(s["step_ms"] == pytest.approx(20.0, abs=6.0) for s in steps[1:])

@@ -25,6 +25,8 @@ from .imports import ImportWatcher, install
 PROTOCOL_VERSION = 1
 EXIT_DRAIN_S = 10.0
 PREFERENCE = ("jax", "torch", "tf")  # when no step source says: tf and torch are often imported for data only
+# A framework's name -> its top-level modules (importing one of them is importing the framework).
+HOOK_OF = {"tf": ("tensorflow", "keras", "tf_keras"), "torch": ("torch",), "jax": ("jax",)}
 HOOKS = {"torch": "torch_agent", "jax": "jax_agent", "tensorflow": "tf_agent", "keras": "keras_agent",
          "tf_keras": "keras_agent"}
 
@@ -54,19 +56,29 @@ class Agent:
         self.frameworks: dict[str, Framework] = {}
         self._backends: dict[str, CaptureBackend | None] = {}
         self.window = CaptureWindow(channel.emit, plan)
-        self.clock = StepClock(channel.emit, channel.at, self.window, self._first_step, self._backend_for, self._batch)
+        self.clock = StepClock(channel.emit, channel.at, self.window, self._first_step, self._backend_for, self._batch,
+                               step=channel.step)
+        self.incidental: set[str] = set()  # imported by another framework's import (TF imports jax), not the program
         self._exit_registered = False
         self._noticed: set[str] = set()
 
     # -- what framework modules call -----------------------------------------------------
     def register(self, framework: Framework) -> None:
         self.frameworks[framework.name] = framework
-        self.channel.emit("program", framework=framework.name, framework_version=framework.version, pid=os.getpid())
+        if self.watcher.importing(besides=HOOK_OF.get(framework.name, (framework.name,))):
+            self.incidental.add(framework.name)  # announced once one of its step sources fires, if ever
+        else:
+            self._announce(framework.name)
         if not self._exit_registered:  # after the framework's own atexit handlers, so ours runs before them
             atexit.register(self.at_exit)
             self._exit_registered = True
-        if self.window.first == 0 and self.clock.index == 0 and not self.window.active:
+        if self.window.first == 0 and self.clock.index == 0 and not self.window.active and framework.name not in self.incidental:
             self.window.before_step(0, self.backend(framework.name))
+
+    def _announce(self, name: str) -> None:
+        self.incidental.discard(name)
+        framework = self.frameworks[name]
+        self.channel.emit("program", framework=name, framework_version=framework.version, pid=os.getpid())
 
     def notice(self, message: str, once: str | None = None) -> None:
         if once is not None:
@@ -94,15 +106,25 @@ class Agent:
         from_source = self.clock.framework()
         if from_source in self.frameworks:
             return from_source
-        return next((name for name in PREFERENCE if name in self.frameworks), None)
+        return next((name for name in PREFERENCE if name in self.frameworks and name not in self.incidental), None)
 
     # -- steps ---------------------------------------------------------------------------------
-    def begin(self, source: str, what: str | None = None) -> None:
-        self.guarded("step", self.clock.begin, source, what)
+    def begin(self, source: str, what: str | None = None, at: float | None = None) -> None:
+        if self.incidental:
+            self._claim(source)
+        self.guarded("step", self.clock.begin, source, what, at)
 
     def end(self, source: str, loss: float | None = None, batch_size: int | None = None,
             ready: Ready | None = None, what: str | None = None) -> None:
+        if self.incidental:
+            self._claim(source)
         self.guarded("step", self.clock.end, source, loss, batch_size, ready, what)
+
+    def _claim(self, source: str) -> None:
+        """A step source of a framework that came in with another's import fired: the program uses it after all."""
+        name = SOURCE_FRAMEWORK.get(source)
+        if name in self.incidental:
+            self._announce(name)
 
     def _backend_for(self, source: str) -> CaptureBackend | None:
         return self.backend(SOURCE_FRAMEWORK.get(source) or self.main_framework())
@@ -129,6 +151,7 @@ class Agent:
     def at_exit(self) -> None:
         self.clock.drain(EXIT_DRAIN_S)
         self.guarded("capture", self.window.program_ending)
+        self.channel.flush()
 
 
 AGENT: Agent | None = None
@@ -148,6 +171,7 @@ def boot() -> None:
         plan = {}
     watcher = install()
     AGENT = Agent(channel, plan, watcher)
+    atexit.register(AGENT.channel.flush)  # first registered, so it runs last: whatever was still buffered
     for module_name, hook in HOOKS.items():
         watcher.watch(module_name, _hook_loader(hook))
     AGENT.window.start_timer(channel.now, lambda: AGENT.backend(AGENT.main_framework()) if AGENT else None)

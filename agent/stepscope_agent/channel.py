@@ -29,12 +29,24 @@ def _clean(value: Any) -> Any:
     return value
 
 
+FLUSH_S = 0.05  # step events wait at most this long in the process before they are written
+
+
+def _number(x: float | None) -> str:
+    """A JSON number, or null for None and for what strict JSON cannot hold (NaN, Infinity)."""
+    if x is None or not math.isfinite(x):
+        return "null"
+    return repr(float(x))
+
+
 class Channel:
     def __init__(self, fd: int, clock_origin: float) -> None:
         self._fd = fd
         self._origin = clock_origin
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self._pending = bytearray()
+        self._flushed = 0.0
         self.open = True
 
     def now(self) -> float:
@@ -47,12 +59,36 @@ class Channel:
     def emit(self, kind: str, /, t: float | None = None, **fields: Any) -> None:
         if not self.open or os.getpid() != self._pid:
             return
-        event = {"type": kind, "t": round(self.now() if t is None else t, 6)}
+        if t is None:
+            t = self.now()
+        event = {"type": kind, "t": round(t, 6)}
         event.update(_clean(fields))
-        data = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
+        self._send((json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8"), flush=True)
+
+    def step(self, t: float, index: int, phase: str, step_ms: float, samples_per_s: float | None,
+             loss: float | None) -> None:
+        """A `step` event, formatted by hand (a tenth of json.dumps's cost) and sent with the next
+        flush: at most FLUSH_S after the previous one, or with the next other event, or at exit.
+        A step costs the program ~3 us instead of a pipe write (30+ us on a busy 2-core machine);
+        a crash loses at most the last FLUSH_S of steps."""
+        if not self.open or os.getpid() != self._pid:
+            return
+        line = (f'{{"type":"step","t":{t:.6f},"index":{index},"phase":"{phase}","step_ms":{_number(step_ms)},'
+                f'"samples_per_s":{_number(samples_per_s)},"loss":{_number(loss)}}}\n')
+        self._send(line.encode("ascii"), flush=time.perf_counter() - self._flushed >= FLUSH_S)
+
+    def flush(self) -> None:
+        self._send(b"", flush=True)
+
+    def _send(self, data: bytes, flush: bool) -> None:
         with self._lock:
+            self._pending += data
+            if not flush or not self._pending:
+                return
+            self._flushed = time.perf_counter()
             try:
-                view = memoryview(data)
+                view = memoryview(bytes(self._pending))
+                self._pending.clear()
                 while view:
                     view = view[os.write(self._fd, view):]
             except OSError:  # the controller is gone (EPIPE) or the descriptor was closed by the program

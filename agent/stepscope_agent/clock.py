@@ -14,6 +14,7 @@ shows as long steps instead of hiding, and the program's thread never waits. A s
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 from typing import Any, Callable, Optional
@@ -36,8 +37,12 @@ _Pending = tuple[int, str, Optional[Ready], Optional[float], Optional[int]]
 class StepClock:
     def __init__(self, emit: Callable[..., None], at: Callable[[float], float], window: CaptureWindow,
                  on_first_step: Callable[[str], None], backend_for: Callable[[str], CaptureBackend | None],
-                 batch_size: Callable[[str], int | None]) -> None:
+                 batch_size: Callable[[str], int | None], step: Callable[..., None] | None = None) -> None:
         self._emit = emit
+        self._step = step or (lambda t, index, phase, step_ms, per_s, loss: emit(
+            "step", t=t, index=index, phase=phase, step_ms=step_ms, samples_per_s=per_s, loss=loss))
+        self._forked = False
+        os.register_at_fork(after_in_child=self._in_child)
         self._at = at  # perf_counter value -> the stream's t
         self.window = window
         self._on_first_step = on_first_step
@@ -47,6 +52,7 @@ class StepClock:
         self.index = 0  # the number of the next step
         self._last_end = time.perf_counter()
         self._begun: float | None = None
+        self._resume = (-1, 0.0)  # (step, time): the first step after the capture window starts no earlier
         self._lock = threading.Lock()
         self._queue: collections.deque[_Pending] = collections.deque()
         self._wake = threading.Condition(self._lock)
@@ -73,15 +79,27 @@ class StepClock:
     def framework(self) -> str | None:
         return SOURCE_FRAMEWORK.get(self.source or "")
 
-    def begin(self, source: str, what: str | None = None) -> None:
-        if not self.drives(source, what):
+    def _in_child(self) -> None:
+        """A forked child (a DataLoader worker) has no completion thread and no channel: it counts nothing."""
+        self._forked = True
+
+    def begin(self, source: str, what: str | None = None, at: float | None = None) -> None:
+        """A step begins (now, or at the perf_counter value `at`: a source that learns late that a
+        call was a step, e.g. the jitted function called a second time, dates step 0 back)."""
+        if self._forked or not self.drives(source, what):
             return
-        self._begun = time.perf_counter()
+        self._begun = time.perf_counter() if at is None else at
         self.window.before_step(self.index, self._backend_for(source))
 
     def end(self, source: str, loss: float | None = None, batch_size: int | None = None,
             ready: Ready | None = None, what: str | None = None) -> None:
+        if self._forked:
+            return
+        took_over = self.index > 0 and self.source != source
         if not self.drives(source, what):
+            return
+        if took_over:  # the lower source has just ended this step: the higher one's first end is a boundary
+            self._resume = (self.index, time.perf_counter())
             return
         index = self.index
         self.index += 1
@@ -100,17 +118,20 @@ class StepClock:
                 self._ensure_thread()
                 self._wake.notify()
         self._begun = None
+        tracing = self.window.active
         self.window.after_step(index, ready)
         self.window.before_step(index + 1, self._backend_for(source))
+        if tracing and not self.window.active:  # the profiler's stop and export are not the next step's time
+            self._resume = (index + 1, time.perf_counter())
 
     # -- completion ------------------------------------------------------------------------
     def _finish(self, index: int, phase: str, t_end: float, loss: float | None, batch: int | None) -> None:
         """Emit one step (under the lock: steps leave in order)."""
-        step_ms = max((t_end - self._last_end) * 1000.0, 0.0)
+        start = max(self._last_end, self._resume[1]) if index == self._resume[0] else self._last_end
+        step_ms = max((t_end - start) * 1000.0, 0.0)
         self._last_end = t_end
         per_s = batch * 1000.0 / step_ms if batch and step_ms > 0 else None
-        self._emit("step", t=self._at(t_end), index=index, phase=phase, step_ms=round(step_ms, 6),
-                   samples_per_s=None if per_s is None else round(per_s, 3), loss=loss)
+        self._step(self._at(t_end), index, phase, round(step_ms, 6), None if per_s is None else round(per_s, 3), loss)
 
     def _ensure_thread(self) -> None:
         if self._thread is None:

@@ -33,9 +33,11 @@ class _Loader(importlib.abc.Loader):
         return create(spec) if create is not None else None
 
     def exec_module(self, module: ModuleType) -> None:
+        self._watcher.in_progress.append(self._name)
         try:
             self._real.exec_module(module)
         finally:
+            self._watcher.in_progress.remove(self._name)
             if getattr(module, "__loader__", None) is self:
                 module.__loader__ = self._real
             spec = getattr(module, "__spec__", None)
@@ -48,7 +50,13 @@ class ImportWatcher(importlib.abc.MetaPathFinder):
     def __init__(self) -> None:
         self._callbacks: dict[str, Callback] = {}
         self._busy: set[str] = set()
+        self.in_progress: list[str] = []  # watched modules whose import is running, outermost first
         self._lock = threading.RLock()
+
+    def importing(self, besides: tuple[str, ...]) -> bool:
+        """Whether a watched module other than those in `besides` is being imported right now (so
+        they come in as part of it: TensorFlow imports jax where jax is installed)."""
+        return any(name not in besides for name in self.in_progress)
 
     def watch(self, name: str, callback: Callback) -> None:
         """`callback(module)` once `name` has been imported (at once if it already has been)."""

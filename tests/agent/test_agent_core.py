@@ -113,11 +113,12 @@ def test_a_higher_source_takes_over_and_numbering_goes_on() -> None:
     clock = make_clock(emit, {})
     for _ in range(2):
         clock.end("jax.jit", what="train_step")
-    clock.end("torch.optim")  # higher: takes over
+    clock.end("torch.optim")  # higher: takes over; its first end is only a boundary (the jit call ended that step)
     clock.end("jax.jit")  # lower now: ignored
     clock.end("torch.optim")
+    clock.end("stepscope.step")  # takes over: a boundary
     clock.end("stepscope.step")
-    assert [s["index"] for s in emit.of("step")] == [0, 1, 2, 3, 4]
+    assert [s["index"] for s in emit.of("step")] == [0, 1, 2, 3]
     sources = emit.of("step_source")
     assert [s["source"] for s in sources] == ["jax.jit", "torch.optim", "stepscope.step"]
     assert "train_step" in sources[0]["detail"] and "took over from jax.jit at step 2" in sources[1]["detail"]
@@ -157,3 +158,17 @@ def test_asynchronous_steps_are_timed_at_completion_and_keep_their_order() -> No
     assert [s["index"] for s in steps] == list(range(8))
     assert all(s["loss"] == 0.5 for s in steps)
     assert all(s["step_ms"] == pytest.approx(20.0, abs=6.0) for s in steps[1:])
+
+
+def test_the_profilers_stop_is_not_counted_in_the_next_step(tmp_path: Path) -> None:
+    class SlowExport(FakeProfiler):
+        def stop(self) -> list[tuple[str, str]]:
+            time.sleep(0.3)  # torch.profiler's export of a big trace
+            return super().stop()
+
+    emit = Recorder()
+    clock = make_clock(emit, {"steps": [1, 2], "out_dir": str(tmp_path)}, SlowExport(tmp_path / "t.json"))
+    for _ in range(4):
+        time.sleep(0.01)
+        clock.end("torch.optim")
+    assert all(s["step_ms"] < 100 for s in emit.of("step")[1:])

@@ -20,6 +20,7 @@ from typing import Any, Callable
 from .capture import CaptureBackend, CaptureWindow
 from .channel import Channel, open_channel
 from .clock import SOURCE_FRAMEWORK, Ready, StepClock
+from .device_memory import start_device_sampler
 from .imports import ImportWatcher, install
 
 PROTOCOL_VERSION = 1
@@ -45,6 +46,10 @@ class Framework:
         return None
 
     def capture_backend(self) -> CaptureBackend | None:
+        return None
+
+    def device_memory(self) -> tuple[int, int, str] | None:
+        """The allocator's (bytes in use, peak bytes, source name) on the program's accelerator, or None."""
         return None
 
 
@@ -147,6 +152,8 @@ class Agent:
             host={"hostname": platform.node(), "python": platform.python_version(), "executable": sys.executable,
                   "cpu_count": os.cpu_count()},
             spec={}, param_count=described.get("param_count"), pid=os.getpid())
+        if framework is not None and described.get("device_kind", "cpu") != "cpu":
+            start_device_sampler(framework.device_memory, self.channel.emit)
 
     def at_exit(self) -> None:
         self.clock.drain(EXIT_DRAIN_S)

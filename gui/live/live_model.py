@@ -186,9 +186,15 @@ class RunSeries:
             self.last_t = max(self.last_t, t)
 
     def extend_steps(self, events: list[dict[str, Any]]) -> None:
-        """Append a batch of step events: one array per metric, not one append per value."""
+        """Append a batch of step events: one array per metric, not one append per value. A
+        program's step 0 (warm-up) holds its imports and set-up, seconds long: its time and
+        throughput are left off the curves, which would otherwise flatten every other step."""
         if events:
-            self._extend(events, [(name, name, 1.0) for name in STEP_METRICS])
+            timed = events
+            if self.step_source is not None:
+                timed = [e if e.get("phase") != "warmup" else {**e, "step_ms": None, "samples_per_s": None} for e in events]
+            self._extend(timed, [(name, name, 1.0) for name in STEP_METRICS])
+            events = timed
             first = self.steps_done
             number = np.arange(first, first + len(events), dtype=float)
             for name in STEP_METRICS:
@@ -297,10 +303,15 @@ class LiveModel:
 
     def add_stored(self, run_id: str, framework: str, label: str, steps: dict[str, np.ndarray],
                    samples: dict[str, np.ndarray], phases: list[dict[str, Any]],
-                   device_kind: str | None = None) -> RunSeries:
-        """Show a run read back from a session file, with the same curves as when it streamed."""
+                   device_kind: str | None = None, program: bool = False) -> RunSeries:
+        """Show a run read back from a session file, with the same curves as when it streamed
+        (a program's warm-up step 0 off the time and throughput curves, as in `extend_steps`)."""
         run = self.add_run(run_id, framework, label, len(steps.get("t", ())))
         run.device_kind = device_kind
+        if program and "phase" in steps:
+            warm = np.asarray(steps["phase"]).astype(str) == "warmup"
+            steps = {**steps, **{name: np.where(warm, np.nan, np.asarray(steps[name], dtype=float))
+                                 for name in ("step_ms", "samples_per_s") if name in steps}}
         for edge in phases:
             run.apply({"type": "phase", "t": edge["t"], "name": edge["name"], "edge": edge["edge"]})
         t = np.asarray(steps.get("t", ()), dtype=float)

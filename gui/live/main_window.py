@@ -348,8 +348,9 @@ class MainWindow(QMainWindow):
         try:
             for run_id in run_ids:
                 steps, samples, phases = self.runs_model.curves(run_id)
-                fw, label, kind = run_names.stored_run(run_id, self.runs_model.row(run_id))
-                self.live_model.add_stored(run_id, fw, label, steps, samples, phases, kind)
+                row = self.runs_model.row(run_id)
+                fw, label, kind = run_names.stored_run(run_id, row)
+                self.live_model.add_stored(run_id, fw, label, steps, samples, phases, kind, run_names.stored_program(row))
         except SessionError as exc:
             self.notifications.notify(f"Could not read the run's curves: {exc}", "error")
 

@@ -59,6 +59,11 @@ def stored_run(run_id: str, row: RunRow | None) -> tuple[str, str, str | None]:
     return framework, stored_label(run_id, row.figures, is_program(row.record)), str(kind) if kind else None
 
 
+def stored_program(row: RunRow | None) -> bool:
+    """Whether a stored run is one of the user's programs (its warm-up step is drawn differently)."""
+    return row is not None and is_program(row.record)
+
+
 def is_program_run(run: RunSeries) -> bool:
     """A streaming run of the user's program: its framework is not known yet, or its steps are found
     by a step source (a built-in workload has neither)."""

@@ -27,7 +27,8 @@ QT = {"PySide6", "pyqtgraph", "shiboken6"}
 # agent/'s hook modules run inside the user's own program, on the framework it imported; examples/ are
 # the user-style programs that README shows.
 AGENT_HOOKS = ("agent/stepscope_agent/torch_agent.py", "agent/stepscope_agent/jax_agent.py",
-               "agent/stepscope_agent/tf_agent.py", "agent/stepscope_agent/keras_agent.py")
+               "agent/stepscope_agent/torch_capture.py",
+               "agent/stepscope_agent/tf_agent.py", "agent/stepscope_agent/keras_agent.py", "agent/stepscope_agent/tf_capture.py")
 FRAMEWORK_HOMES = ("workloads/", "profilers/torch_hooks.py", "profilers/jax_hooks.py", "profilers/tf_hooks.py",
                    "bench/standalone/", "examples/", *AGENT_HOOKS)
 QT_HOMES = ("gui/", "scripts/")

@@ -63,6 +63,7 @@ class Agent:
         self.window = CaptureWindow(channel.emit, plan)
         self.clock = StepClock(channel.emit, channel.at, self.window, self._first_step, self._backend_for, self._batch,
                                step=channel.step)
+        self._plan_batch = int(plan.get("batch_size") or 0)
         self.incidental: set[str] = set()  # imported by another framework's import (TF imports jax), not the program
         self._exit_registered = False
         self._noticed: set[str] = set()
@@ -135,8 +136,8 @@ class Agent:
         return self.backend(SOURCE_FRAMEWORK.get(source) or self.main_framework())
 
     def _batch(self, source: str) -> int | None:
-        if self.plan.get("batch_size"):
-            return int(self.plan["batch_size"])
+        if self._plan_batch:
+            return self._plan_batch
         name = SOURCE_FRAMEWORK.get(source) or self.main_framework()
         framework = self.frameworks.get(name or "")
         return self.guarded("batch size", framework.batch_hint) if framework is not None else None

@@ -73,8 +73,9 @@ class Channel:
         a crash loses at most the last FLUSH_S of steps."""
         if not self.open or os.getpid() != self._pid:
             return
-        line = (f'{{"type":"step","t":{t:.6f},"index":{index},"phase":"{phase}","step_ms":{_number(step_ms)},'
-                f'"samples_per_s":{_number(samples_per_s)},"loss":{_number(loss)}}}\n')
+        per_s = "null" if samples_per_s is None else f"{samples_per_s:.3f}"
+        line = (f'{{"type":"step","t":{t:.6f},"index":{index},"phase":"{phase}","step_ms":{step_ms:.6f},'
+                f'"samples_per_s":{per_s},"loss":{_number(loss)}}}\n')
         self._send(line.encode("ascii"), flush=time.perf_counter() - self._flushed >= FLUSH_S)
 
     def flush(self) -> None:

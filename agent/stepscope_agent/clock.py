@@ -107,7 +107,7 @@ class StepClock:
             if self._begun is not None:
                 self._last_end = self._begun
             self._on_first_step(source)
-        phase = "trace" if self.window.covers(index) else ("warmup" if index == 0 else "measure")
+        phase = "trace" if self.window.active and self.window.covers(index) else ("measure" if index else "warmup")
         batch = batch_size or self._batch_size(source)
         with self._lock:
             if ready is None and not self._queue and self._idle.is_set():
@@ -118,11 +118,13 @@ class StepClock:
                 self._ensure_thread()
                 self._wake.notify()
         self._begun = None
-        tracing = self.window.active
-        self.window.after_step(index, ready)
-        self.window.before_step(index + 1, self._backend_for(source))
-        if tracing and not self.window.active:  # the profiler's stop and export are not the next step's time
-            self._resume = (index + 1, time.perf_counter())
+        window = self.window
+        if window.active:
+            window.after_step(index, ready)
+            if not window.active:  # the profiler's stop and export are not the next step's time
+                self._resume = (index + 1, time.perf_counter())
+        if window.first == index + 1 and not window.done:  # (cheap tests first: this runs at every step)
+            window.before_step(index + 1, self._backend_for(source))
 
     # -- completion ------------------------------------------------------------------------
     def _finish(self, index: int, phase: str, t_end: float, loss: float | None, batch: int | None) -> None:
@@ -131,7 +133,7 @@ class StepClock:
         step_ms = max((t_end - start) * 1000.0, 0.0)
         self._last_end = t_end
         per_s = batch * 1000.0 / step_ms if batch and step_ms > 0 else None
-        self._step(self._at(t_end), index, phase, round(step_ms, 6), None if per_s is None else round(per_s, 3), loss)
+        self._step(self._at(t_end), index, phase, step_ms, per_s, loss)
 
     def _ensure_thread(self) -> None:
         if self._thread is None:

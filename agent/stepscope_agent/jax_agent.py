@@ -97,6 +97,15 @@ class JaxFramework(Framework):
     def capture_backend(self) -> CaptureBackend | None:
         return self._profiler.new_capture()
 
+    def device_memory(self) -> tuple[int, int, str] | None:
+        """The first device's allocator (`memory_stats()`: bytes in use and their peak); None on a
+        CPU, whose client keeps no such figures."""
+        stats = self._jax.devices()[0].memory_stats()
+        if not stats or "bytes_in_use" not in stats:
+            return None
+        in_use = int(stats["bytes_in_use"])
+        return in_use, int(stats.get("peak_bytes_in_use", in_use)), "jax.memory_stats"
+
 
 def _cpu_name() -> str | None:
     try:

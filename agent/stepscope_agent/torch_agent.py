@@ -1,12 +1,15 @@
 """PyTorch hooks (docs/programs.md): steps from the program's own `torch.profiler` steps or from
 its optimizer steps, the loss from the last scalar `backward()`, the device and parameter count
-from the optimizer's parameters, the batch size from the DataLoader, and the capture window as a
-`torch.profiler` Chrome trace whose `ProfilerStep#N` markers carry the run's step numbers.
+from the optimizer's parameters, the batch size from the DataLoader. The capture window, and
+living alongside the program's own profilers, is torch_capture.py's.
 
 Step sources:
 
 * `torch.profiler` -- each `prof.step()` the program calls on its own profiler (never the calls
-  our capture profiler makes) ends a step.
+  our capture profiler makes) ends a step. Where the program also steps an optimizer, the first
+  optimizer step has already ended step 0 when `prof.step()` first fires: that first
+  `prof.step()` is only the boundary where it takes over (the clock's rule), so no step is
+  counted twice.
 * `torch.optim` -- each step of the FIRST optimizer instance that steps ends a step (a global
   optimizer step post hook). Programs that step several optimizers per iteration (a GAN's
   generator and discriminator) thus count one step per iteration; the other optimizers are
@@ -18,43 +21,43 @@ current stream and the agent's completion thread waits for it (then reads the lo
 are device-honest and the program's thread never waits. On the CPU the loss is read on the spot
 (about a microsecond) and no thread is involved.
 
+Cost: the patched `Tensor.backward` runs on every backward, so it only keeps a reference to a
+scalar tensor (no agent call, and no `detach()` unless retain_graph / create_graph keep the graph
+alive); the loss is read, or detached for the completion thread, once per step.
+
 Everything here runs inside the user's program: every patched function calls the original with
-the same arguments and returns its result unchanged, and our own work runs under
-`agent.guarded`, so a failure becomes a notice and that hook stands down.
+the same arguments and returns its result unchanged, and our own work is guarded, so a failure
+becomes a notice and that hook stands down.
 """
 from __future__ import annotations
 
 import atexit
 import functools
 import importlib
-import os
 import platform
-import threading
 import weakref
 from typing import Any, Callable
 
 from . import Agent, Framework
 from .capture import CaptureBackend
 from .clock import PRIORITY, Ready
+from .torch_capture import OWN_MARK, TorchCapture
 
 ASYNC_DEVICES = ("cuda", "xpu", "mps")
-OWN_MARK = "_stepscope_capture"  # set on the capture's own torch.profiler.profile: its step()/start() are not the program's
-REFUSAL = ("the program runs its own torch.profiler, so Stepscope's capture window was skipped "
-           "(its trace is the program's own)")
-AUTOGRAD_REFUSAL = ("a PyTorch profiler (torch.autograd.profiler) is already running in the program, "
-                    "so Stepscope's capture window was skipped")
+LOSS_HOOK = "loss (Tensor.backward)"
+OPTIM_HOOK = "torch.optim step"
 
 
 def _as_float(tensor: Any) -> float | None:
+    """A one-element tensor's value; item(), not float(): that warns on a tensor that requires grad."""
     try:
-        return float(tensor)
+        return float(tensor.item())
     except Exception:  # complex, or a tensor that cannot be read: no loss rather than a failure
         return None
 
 
-def _on_agent_thread() -> bool:
-    """Whether this is one of the agent's own threads (the capture timer, the completion thread)."""
-    return threading.current_thread().name.startswith("stepscope-")
+def _reraise(exc: Exception) -> None:
+    raise exc
 
 
 def _cpu_name() -> str:
@@ -77,30 +80,36 @@ class TorchHooks:
         self.agent = agent
         self.torch = torch
         self.down: set[str] = set()  # hooks that failed and stand down
-        self.loss: Any = None  # detached last scalar tensor backward() was called on, since the last step
+        self.loss: Any = None  # the last scalar tensor backward() was called on, since the last step
         self.optimizer: Callable[[], Any] | None = None  # weak reference to the first optimizer that stepped
         self.device_type: str | None = None  # of the optimizer's parameters
         self.device_index: int | None = None
         self.loader_batch: int | None = None
-        self.user_profilers: set[int] = set()  # ids of the program's own started torch.profiler profiles
-        self.user_scheduled: set[int] = set()  # ... those with a schedule (they will be stepped)
-        self.user_profiler_seen = False
-        self.deferred_steps = 0  # optimizer steps left to a scheduled profiler's prof.step() since its last call
-        self.capture: TorchCapture | None = None
-        self.pending = False  # the capture has work for the program's thread (a time window's start or stop)
+        self.capture = TorchCapture(agent, torch)
         self._optim_priority = PRIORITY["torch.optim"]
 
     def run(self, name: str, function: Callable[..., Any], *args: Any) -> None:
         """Our part of a patched call: `function` returns True when done; anything else stands the hook down."""
         if name in self.down:
             return
-        if self.agent.guarded(name, function, *args) is not True:
-            self.down.add(name)
+        try:
+            if function(*args) is True:
+                return
+        except Exception as exc:
+            self.failed(name, exc)
+            return
+        self.down.add(name)
+
+    def failed(self, name: str, exc: Exception) -> None:
+        """Hook `name` raised: it stands down, with the agent's notice (once per hook)."""
+        self.down.add(name)
+        self.agent.guarded(name, _reraise, exc)
 
     # -- the program's calls -------------------------------------------------------------
-    def backward_called(self, tensor: Any) -> bool:
+    def backward_called(self, tensor: Any, keeps_graph: bool = False) -> bool:
+        """Every backward (inlined in the patch): a reference is enough once backward has freed the graph."""
         if tensor.numel() == 1:
-            self.loss = tensor.detach()
+            self.loss = tensor.detach() if keeps_graph else tensor
         return True
 
     def loader_iterated(self, loader: Any) -> bool:
@@ -118,42 +127,12 @@ class TorchHooks:
         source = self.agent.clock.source
         if source is not None and PRIORITY.get(source, 99) < self._optim_priority:
             return True  # a higher source drives the steps (and reads the loss)
-        if self.user_scheduled and self.deferred_steps < 1:
-            # the program's own scheduled torch.profiler will be stepped: its prof.step() is the step (not
-            # counted twice when it takes over); a second optimizer step without one means it is not stepped
-            self.deferred_steps += 1
-            return True
         self._end("torch.optim", type(optimizer).__name__)
         return True
 
     def profiler_stepped(self) -> bool:
-        self.deferred_steps = 0
         self._end("torch.profiler", None)
         return True
-
-    def profiler_starting(self, prof: Any) -> bool:
-        self.user_profiler_seen = True
-        capture = self.capture
-        if capture is not None and capture.running:
-            capture.abort("the program started its own torch.profiler")
-        self.user_profilers.add(id(prof))
-        if getattr(prof, "record_steps", False):
-            self.user_scheduled.add(id(prof))
-        return True
-
-    def profiler_stopped(self, prof: Any) -> bool:
-        self.user_profilers.discard(id(prof))
-        self.user_scheduled.discard(id(prof))
-        return True
-
-    def capture_work(self) -> bool:
-        capture = self.capture
-        return capture.on_program_thread() if capture is not None else True
-
-    def at_exit(self) -> None:
-        capture = self.capture
-        if capture is not None:
-            self.agent.guarded("torch capture", capture.at_exit)
 
     # -- steps -----------------------------------------------------------------------------
     def _adopt(self, optimizer: Any) -> None:
@@ -170,14 +149,16 @@ class TorchHooks:
     def _end(self, source: str, what: str | None) -> None:
         tensor, self.loss = self.loss, None
         device = self.device_type
-        if device not in ASYNC_DEVICES and tensor is not None and tensor.device.type in ASYNC_DEVICES:
+        if device not in ASYNC_DEVICES and tensor is not None and not getattr(tensor, "is_cpu", False) \
+                and tensor.device.type in ASYNC_DEVICES:  # parameters on the CPU, the loss on a GPU (offloading)
             device = tensor.device.type
         if device is None and self.torch.cuda.is_initialized():
             device = "cuda"
         if device not in ASYNC_DEVICES:
             self.agent.end(source, loss=None if tensor is None else _as_float(tensor), what=what)
             return
-        self.agent.end(source, ready=self._ready(str(device), tensor), what=what)
+        # detached: a queued step holds the value only, never the graph (retain_graph=True keeps one alive)
+        self.agent.end(source, ready=self._ready(str(device), None if tensor is None else tensor.detach()), what=what)
 
     def _ready(self, device: str, tensor: Any) -> Ready:
         """Record an event on the device's current stream now; the completion thread waits for it."""
@@ -244,153 +225,7 @@ class TorchFramework(Framework):
         return self.hooks.loader_batch
 
     def capture_backend(self) -> CaptureBackend | None:
-        if self.hooks.capture is None:
-            self.hooks.capture = TorchCapture(self.hooks)
         return self.hooks.capture
-
-
-class TorchCapture(CaptureBackend):
-    """torch.profiler on for the capture window; `ProfilerStep#N` numbered as the run's steps.
-
-    torch.profiler records the thread that starts it (its state is thread-local), so it must start
-    and stop on the program's own thread. A step window does (the step hooks call in from there);
-    a time window's start and stop come from the agent's timer thread, so they are deferred to the
-    next PyTorch call we hook in the program (a backward, an optimizer step, a DataLoader epoch,
-    prof.step()) or, for the stop, the program's exit; the file is then announced by us."""
-
-    framework = "torch"
-
-    def __init__(self, hooks: TorchHooks) -> None:
-        self.hooks = hooks
-        self.prof: Any = None
-        self.first: int | None = None
-        self.out_dir = ""
-        self.files: list[tuple[str, str]] = []
-        self.deferred: str | None = None  # "start" or "stop", for the program's thread to do
-        self._lock = threading.Lock()
-
-    @property
-    def running(self) -> bool:
-        return self.prof is not None or self.deferred == "start"
-
-    def refusal(self) -> str | None:
-        if self.hooks.user_profilers or self.hooks.agent.clock.source == "torch.profiler":
-            return REFUSAL
-        if self.hooks.torch.autograd._profiler_enabled():
-            return REFUSAL if self.hooks.user_profiler_seen else AUTOGRAD_REFUSAL
-        return None
-
-    def start(self, out_dir: str, first_step: int | None) -> None:
-        self.first, self.out_dir, self.files = first_step, out_dir, []
-        if _on_agent_thread():
-            self._defer("start")
-            return
-        self._start_now()
-
-    def boundary(self, next_step: int) -> None:
-        prof = self.prof
-        if prof is None or self.first is None:
-            return
-        prof.step_num = next_step - 1  # step() names the next marker ProfilerStep#<step_num + 1>
-        prof.step()
-
-    def stop(self) -> list[tuple[str, str]]:
-        with self._lock:
-            if self.deferred == "start":  # the program's thread never came by: nothing was recorded
-                self.deferred, self.hooks.pending = None, False
-                self.hooks.agent.notice("no PyTorch backward, optimizer step or DataLoader batch ran on the program's "
-                                        "thread during the time window, so there is no PyTorch trace")
-                return []
-            if self.prof is not None and _on_agent_thread():
-                self.deferred, self.hooks.pending = "stop", True
-                return []  # announced when the program's thread stops it (at its next PyTorch call, or at exit)
-        return self._stop_now()
-
-    def abort(self, why: str) -> None:
-        """The program starts a profiler of its own inside our window: ours stops first (two cannot run)
-        and its trace is written at once; the window's own stop later returns that file."""
-        if self.deferred == "start":
-            self.deferred, self.hooks.pending = None, False
-            self.hooks.agent.notice(f"{why} as Stepscope's time window began, so Stepscope's capture was skipped")
-            return
-        step = self.prof.step_num if self.prof is not None else None
-        files = self._stop_now()
-        if self.deferred == "stop":
-            self.deferred, self.hooks.pending = None, False
-            self._announce(files)
-        if self.first is None or step is None:
-            self.hooks.agent.notice(f"{why} inside Stepscope's capture window, so the capture stopped there")
-        else:
-            self.hooks.agent.notice(f"{why} during step {step}, inside Stepscope's capture window, so the capture stopped "
-                                    f"there (its trace holds steps {self.first}..{step - 1} and the start of step {step})")
-
-    # -- the program's thread ----------------------------------------------------------------
-    def on_program_thread(self) -> bool:
-        """A hook in the program found deferred work: do it here, on the program's thread."""
-        with self._lock:
-            what, self.deferred, self.hooks.pending = self.deferred, None, False
-        if what == "start":
-            try:
-                self._start_now()
-            except Exception as exc:
-                self.hooks.agent.notice(f"the torch profiler did not start ({type(exc).__name__}: {exc}); "
-                                        "no trace for this run")
-        elif what == "stop":
-            self._announce(self._stop_now())
-        return True
-
-    def at_exit(self) -> None:
-        """The program ends: a stop deferred by a time window that no PyTorch call picked up is done now (a
-        window still open is closed by the agent's own exit work, which calls stop() on this thread)."""
-        if self.deferred == "stop":
-            self.on_program_thread()
-
-    def _defer(self, what: str) -> None:
-        with self._lock:
-            self.deferred, self.hooks.pending = what, True
-
-    def _announce(self, files: list[tuple[str, str]]) -> None:
-        for kind, path in files:
-            try:
-                size = os.path.getsize(path)
-            except OSError:
-                continue
-            self.hooks.agent.channel.emit("artifact", kind=kind, path=os.path.abspath(path), bytes=size)
-
-    def _start_now(self) -> None:
-        torch, first_step = self.hooks.torch, self.first
-        profiler = importlib.import_module("torch.profiler")
-        activities = [profiler.ProfilerActivity.CPU]
-        if torch.cuda.is_initialized():  # never initialise CUDA ourselves
-            activities.append(profiler.ProfilerActivity.CUDA)
-        xpu = getattr(torch, "xpu", None)
-        if hasattr(profiler.ProfilerActivity, "XPU") and xpu is not None and getattr(xpu, "is_initialized", bool)():
-            activities.append(profiler.ProfilerActivity.XPU)
-        options: Any = {"activities": activities, "record_shapes": True, "profile_memory": True,
-                        "with_stack": bool(self.hooks.agent.plan.get("with_stack"))}
-        if first_step is not None:  # a schedule that always records: torch then marks ProfilerStep#N
-            record = profiler.ProfilerAction.RECORD
-            options["schedule"] = lambda step: record
-        prof = profiler.profile(**options)
-        setattr(prof, OWN_MARK, True)
-        if first_step is not None:
-            prof.step_num = first_step
-        prof.start()
-        self.prof = prof
-
-    def _stop_now(self) -> list[tuple[str, str]]:
-        prof, self.prof = self.prof, None
-        if prof is None:
-            return self.files
-        prof.stop()
-        if self.first is not None:
-            name = f"torch-steps-{self.first}-{prof.step_num}.trace.json.gz"
-        else:
-            name = f"torch-time-{os.getpid()}.trace.json.gz"
-        path = os.path.join(self.out_dir, name)
-        prof.export_chrome_trace(path)  # gzipped: the name ends in .gz
-        self.files = [("chrome-trace", path)]
-        return self.files
 
 
 def _wrap(original: Callable[..., Any], around: Callable[..., Any]) -> Callable[..., Any]:
@@ -401,7 +236,7 @@ def _wrap(original: Callable[..., Any], around: Callable[..., Any]) -> Callable[
 
 def install(agent: Agent, torch: Any) -> None:
     hooks = TorchHooks(agent, torch)
-    run = hooks.run
+    capture, run, down = hooks.capture, hooks.run, hooks.down
     optim = importlib.import_module("torch.optim.optimizer")
     profiler = importlib.import_module("torch.profiler.profiler")
     data = importlib.import_module("torch.utils.data")
@@ -410,9 +245,14 @@ def install(agent: Agent, torch: Any) -> None:
 
     def patched_backward(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = backward(self, *args, **kwargs)
-        if hooks.pending:
-            run("torch capture", hooks.capture_work)
-        run("loss (Tensor.backward)", hooks.backward_called, self)
+        if capture.pending:
+            run("torch capture", capture.on_program_thread)
+        if LOSS_HOOK not in down:  # run(LOSS_HOOK, hooks.backward_called, ...) inlined: every backward pays this
+            try:
+                if self.numel() == 1:  # retain_graph / create_graph keep the graph: then the value only
+                    hooks.loss = self.detach() if args or kwargs else self
+            except Exception as exc:
+                hooks.failed(LOSS_HOOK, exc)
         return result
     torch.Tensor.backward = _wrap(backward, patched_backward)
 
@@ -422,20 +262,20 @@ def install(agent: Agent, torch: Any) -> None:
     def patched_step(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = step(self, *args, **kwargs)
         if not getattr(self, OWN_MARK, False):
-            if hooks.pending:
-                run("torch capture", hooks.capture_work)
+            if capture.pending:
+                run("torch capture", capture.on_program_thread)
             run("torch.profiler step", hooks.profiler_stepped)
         return result
 
     def patched_start(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not getattr(self, OWN_MARK, False):
-            run("torch.profiler start", hooks.profiler_starting, self)
+            run("torch.profiler start", capture.program_profiler_starting, self)
         return start(self, *args, **kwargs)
 
     def patched_stop(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = stop(self, *args, **kwargs)
         if not getattr(self, OWN_MARK, False):
-            run("torch.profiler stop", hooks.profiler_stopped, self)
+            run("torch.profiler stop", capture.program_profiler_stopped, self)
         return result
     profile.step = _wrap(step, patched_step)
     profile.start = _wrap(start, patched_start)  # __enter__ calls start()
@@ -444,8 +284,8 @@ def install(agent: Agent, torch: Any) -> None:
     loader_iter = data.DataLoader.__iter__
 
     def patched_iter(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if hooks.pending:
-            run("torch capture", hooks.capture_work)
+        if capture.pending:
+            run("torch capture", capture.on_program_thread)
         run("DataLoader batch size", hooks.loader_iterated, self)
         return loader_iter(self, *args, **kwargs)
     data.DataLoader.__iter__ = _wrap(loader_iter, patched_iter)
@@ -457,10 +297,14 @@ def install(agent: Agent, torch: Any) -> None:
                      once="torch.optim hook")
     else:
         def optimizer_hook(optimizer: Any, args: Any, kwargs: Any) -> None:
-            if hooks.pending:
-                run("torch capture", hooks.capture_work)
-            run("torch.optim step", hooks.optimizer_stepped, optimizer)
+            if capture.pending:
+                run("torch capture", capture.on_program_thread)
+            if OPTIM_HOOK not in down:  # run() inlined: every optimizer step pays this
+                try:
+                    hooks.optimizer_stepped(optimizer)
+                except Exception as exc:
+                    hooks.failed(OPTIM_HOOK, exc)
         register(optimizer_hook)
 
-    atexit.register(hooks.at_exit)
+    atexit.register(agent.guarded, "torch capture", capture.at_exit)
     agent.register(TorchFramework(hooks))  # last: with --steps 0:B the capture starts here

@@ -187,3 +187,16 @@ def test_device_memory_is_sampled_only_where_the_framework_reports_it() -> None:
     assert thread is not None
     thread.join(timeout=5)
     assert [(e["device_in_use"], e["device_peak"]) for e in emit.of("device")] == [(100, 150), (120, 150)]
+
+
+def test_jax_device_memory_comes_from_memory_stats_and_a_cpu_gives_none() -> None:
+    from types import SimpleNamespace
+
+    from agent.stepscope_agent.jax_agent import JaxFramework
+
+    def framework(stats: dict[str, int] | None) -> JaxFramework:
+        device = SimpleNamespace(memory_stats=lambda: stats)
+        return JaxFramework(SimpleNamespace(devices=lambda: [device]), None, None)  # type: ignore[arg-type]
+
+    assert framework(None).device_memory() is None
+    assert framework({"bytes_in_use": 5, "peak_bytes_in_use": 9}).device_memory() == (5, 9, "jax.memory_stats")

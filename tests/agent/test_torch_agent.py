@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agent.stepscope_agent import torch_agent
+from agent.stepscope_agent import torch_agent, torch_capture
 from tests.agent.harness import ROOT, AgentRun, run_under_agent
 
 pytest.importorskip("torch")
@@ -110,10 +110,12 @@ def test_a_time_window_records_the_programs_thread(tmp_path: Path) -> None:
 def test_the_programs_own_profiler_steps_are_the_steps_and_the_window_is_skipped(tmp_path: Path) -> None:
     run = run_under_agent([sys.executable, OWN_PROFILER, "6", str(tmp_path)],
                           plan={"steps": [2, 4], "out_dir": str(tmp_path)})
-    assert_numbered(run, 6)  # the optimizer steps defer to prof.step(): no step counted twice
-    assert [e["source"] for e in run.of("step_source")] == ["torch.profiler"]
+    assert_numbered(run, 6)  # no step counted twice: prof.step()'s first call, after step 0's optimizer step, is a boundary
+    optim, profiler = run.of("step_source")
+    assert optim["source"] == "torch.optim"
+    assert profiler["source"] == "torch.profiler" and profiler["detail"].endswith("(took over from torch.optim at step 1)")
     assert [s["loss"] for s in run.steps] == printed_losses(run.stdout)
-    assert [e["message"] for e in run.of("notice")] == [torch_agent.REFUSAL]
+    assert [e["message"] for e in run.of("notice")] == [torch_capture.REFUSAL]
     assert not run.of("artifact") and not run.of("phase")
     assert run.stdout.endswith("own trace True\n")  # the program's own profiler did its job
     assert sorted(p.name for p in tmp_path.iterdir()) == ["own.json"]
@@ -202,6 +204,9 @@ class FakeTensor:
     def __float__(self) -> float:
         FakeEvent.log.append("read loss")
         return self.value
+
+    def item(self) -> float:
+        return float(self)
 
     def numel(self) -> int:
         return 1

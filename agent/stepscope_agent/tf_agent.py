@@ -76,6 +76,13 @@ class TFFramework(Framework):
     def capture_backend(self) -> CaptureBackend | None:
         return self.profiler.backend()
 
+    def device_memory(self) -> tuple[int, int, str] | None:
+        """TF's allocator on the first GPU (`get_memory_info`: current and peak bytes); None without one."""
+        if not self.tf.config.list_logical_devices("GPU"):
+            return None
+        info = self.tf.config.experimental.get_memory_info("GPU:0")
+        return int(info["current"]), int(info["peak"]), "tf.get_memory_info"
+
 
 def install(agent: Agent, tf: Any) -> None:
     profiler = Profiler(agent)

@@ -227,6 +227,15 @@ class TorchFramework(Framework):
     def capture_backend(self) -> CaptureBackend | None:
         return self.hooks.capture
 
+    def device_memory(self) -> tuple[int, int, str] | None:
+        """The CUDA caching allocator's figures for the device the optimizer steps on (as the built-in
+        worker reports them); None elsewhere. Called off the program's thread, never before CUDA is up."""
+        hooks, torch = self.hooks, self.hooks.torch
+        if hooks.device_type != "cuda" or not torch.cuda.is_initialized():
+            return None
+        index = torch.cuda.current_device() if hooks.device_index is None else hooks.device_index
+        return int(torch.cuda.memory_allocated(index)), int(torch.cuda.max_memory_allocated(index)), "torch.cuda"
+
 
 def _wrap(original: Callable[..., Any], around: Callable[..., Any]) -> Callable[..., Any]:
     patched = functools.wraps(original)(around)

@@ -200,3 +200,24 @@ def test_jax_device_memory_comes_from_memory_stats_and_a_cpu_gives_none() -> Non
 
     assert framework(None).device_memory() is None
     assert framework({"bytes_in_use": 5, "peak_bytes_in_use": 9}).device_memory() == (5, 9, "jax.memory_stats")
+
+
+def test_torch_and_tf_device_memory_read_their_allocators_on_a_gpu_only() -> None:
+    from types import SimpleNamespace
+
+    from agent.stepscope_agent.tf_agent import TFFramework
+    from agent.stepscope_agent.torch_agent import TorchFramework
+
+    cuda = SimpleNamespace(is_initialized=lambda: True, current_device=lambda: 0,
+                           memory_allocated=lambda index: 10 + index, max_memory_allocated=lambda index: 20 + index)
+    hooks = SimpleNamespace(torch=SimpleNamespace(__version__="2", cuda=cuda), device_type="cuda", device_index=1)
+    assert TorchFramework(hooks).device_memory() == (11, 21, "torch.cuda")  # type: ignore[arg-type]
+    hooks.device_type = "cpu"
+    assert TorchFramework(hooks).device_memory() is None  # type: ignore[arg-type]
+
+    def tf(gpus: list[str]) -> TFFramework:
+        config = SimpleNamespace(list_logical_devices=lambda kind: gpus,
+                                 experimental=SimpleNamespace(get_memory_info=lambda name: {"current": 3, "peak": 7}))
+        return TFFramework(SimpleNamespace(__version__="2", config=config), None)  # type: ignore[arg-type]
+
+    assert tf(["GPU:0"]).device_memory() == (3, 7, "tf.get_memory_info") and tf([]).device_memory() is None

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from .capture import CaptureBackend, CaptureWindow
 from .channel import Channel, open_channel
-from .clock import SOURCE_FRAMEWORK, Ready, StepClock
+from .clock import SOURCE_FRAMEWORK, Done, Ready, StepClock
 from .device_memory import start_device_sampler
 from .imports import ImportWatcher, install
 
@@ -121,10 +121,10 @@ class Agent:
         self.guarded("step", self.clock.begin, source, what, at)
 
     def end(self, source: str, loss: float | None = None, batch_size: int | None = None,
-            ready: Ready | None = None, what: str | None = None) -> None:
+            ready: Ready | None = None, what: str | None = None, done: Done | None = None) -> None:
         if self.incidental:
             self._claim(source)
-        self.guarded("step", self.clock.end, source, loss, batch_size, ready, what)
+        self.guarded("step", self.clock.end, source, loss, batch_size, ready, what, done)
 
     def _claim(self, source: str) -> None:
         """A step source of a framework that came in with another's import fired: the program uses it after all."""

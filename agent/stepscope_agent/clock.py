@@ -30,8 +30,10 @@ PRIORITY: dict[str, int] = {
 SOURCE_FRAMEWORK = {"torch.profiler": "torch", "torch.optim": "torch", "keras": "tf", "tf.profiler.Trace": "tf",
                     "tf.function": "tf", "jax.StepTraceAnnotation": "jax", "jax.jit": "jax"}
 
+Done = Callable[[], bool]  # non-blocking: has the step's device work finished?
 Ready = Callable[[], Optional[float]]  # blocks until the step's device work is done; the loss or None
 _Pending = tuple[int, str, Optional[Ready], Optional[float], Optional[int]]
+_Deferred = tuple[int, str, Optional[Ready], Done, Optional[float], Optional[int]]
 
 
 class StepClock:
@@ -52,6 +54,7 @@ class StepClock:
         self.index = 0  # the number of the next step
         self._last_end = time.perf_counter()
         self._begun: float | None = None
+        self._deferred: _Deferred | None = None  # the last step, when its end is asked at the next start
         self._resume = (-1, 0.0)  # (step, time): the first step after the capture window starts no earlier
         self._lock = threading.Lock()
         self._queue: collections.deque[_Pending] = collections.deque()
@@ -92,9 +95,15 @@ class StepClock:
         self.window.before_step(self.index, self._backend_for(source))
 
     def end(self, source: str, loss: float | None = None, batch_size: int | None = None,
-            ready: Ready | None = None, what: str | None = None) -> None:
+            ready: Ready | None = None, what: str | None = None, done: Done | None = None) -> None:
+        """A step ended on the host. With `ready` (asynchronous dispatch) its time runs to when its
+        work is done: with `done` too (a non-blocking "finished yet?"), the clock first asks at the
+        next step's start (`poll`) and stamps it then if so, waking no thread while the device
+        keeps up; otherwise, or without `done`, the completion thread waits for it."""
         if self._forked:
             return
+        if self._deferred is not None:
+            self.poll()
         took_over = self.index > 0 and self.source != source
         if not self.drives(source, what):
             return
@@ -109,22 +118,51 @@ class StepClock:
             self._on_first_step(source)
         phase = "trace" if self.window.active and self.window.covers(index) else ("measure" if index else "warmup")
         batch = batch_size or self._batch_size(source)
+        window = self.window
         with self._lock:
             if ready is None and not self._queue and self._idle.is_set():
                 self._finish(index, phase, time.perf_counter(), loss, batch)
+            elif done is not None and not self._queue and self._idle.is_set() and not window.active \
+                    and window.first != index + 1:  # (a window's edges settle at once, before its profiler moves)
+                self._deferred = (index, phase, ready, done, loss, batch)
             else:
                 self._queue.append((index, phase, ready, loss, batch))
                 self._idle.clear()
                 self._ensure_thread()
                 self._wake.notify()
         self._begun = None
-        window = self.window
         if window.active:
             window.after_step(index, ready)
             if not window.active:  # the profiler's stop and export are not the next step's time
                 self._resume = (index + 1, time.perf_counter())
         if window.first == index + 1 and not window.done:  # (cheap tests first: this runs at every step)
             window.before_step(index + 1, self._backend_for(source))
+
+    def poll(self) -> None:
+        """A step is starting (or the program ends): settle the previous step if it was left to ask."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is None:
+            return
+        index, phase, ready, done, loss, batch = deferred
+        now = time.perf_counter()
+        try:
+            finished = bool(done())
+        except Exception:
+            finished = False
+        if finished and ready is not None:
+            try:
+                value = ready()  # the work is done: this only reads the loss
+                loss = loss if loss is not None or value is None else float(value)
+            except Exception:
+                pass
+        with self._lock:
+            if finished and not self._queue and self._idle.is_set():
+                self._finish(index, phase, now, loss, batch)
+            else:
+                self._queue.append((index, phase, ready, loss, batch))
+                self._idle.clear()
+                self._ensure_thread()
+                self._wake.notify()
 
     # -- completion ------------------------------------------------------------------------
     def _finish(self, index: int, phase: str, t_end: float, loss: float | None, batch: int | None) -> None:
@@ -161,6 +199,7 @@ class StepClock:
 
     def drain(self, timeout: float) -> None:
         """Wait (at exit) until every step handed to the completion thread has been sent."""
+        self.poll()
         self._idle.wait(timeout)
 
 

@@ -41,8 +41,8 @@ from collections.abc import Callable
 from typing import Any
 
 from . import Agent
-from .clock import Ready
-from .jax_outputs import FirstCall, LossAt, as_float, block, first_call, first_ready, loss_index, quick_loss
+from .clock import Done, Ready
+from .jax_outputs import FirstCall, LossAt, as_float, block, first_call, first_ready, follow, loss_index, quick_loss
 
 JIT = "jax.jit"
 
@@ -195,8 +195,13 @@ class JitHook:
         try:
             if fn is self.hot:
                 # no agent.begin: the previous step's end already opened this one (the window's
-                # before_step included), and a begin only dates step 0, which was dated at the switch
-                return STEP if self.agent.clock.source == JIT else PLAIN
+                # before_step included), and a begin only dates step 0, which was dated at the switch;
+                # poll: the previous step is settled now if its outputs are ready (no thread wakes)
+                clock = self.agent.clock
+                if clock.source != JIT:
+                    return PLAIN
+                clock.poll()
+                return STEP
             if self.hot is not None:
                 return PLAIN
             fn.calls += 1
@@ -213,7 +218,7 @@ class JitHook:
             if fn is self.hot and self.local.annotations:
                 self.local.last_out = (fn, out)  # the annotation's step ends when this is done
             if what == STEP:
-                self.agent.end(JIT, ready=self.ready_for(fn, out), what=fn.name)
+                self.agent.end(JIT, ready=self.ready_for(fn, out), what=fn.name, done=self.done_for(fn, out))
             elif what == FIRST and fn.first is not None:
                 leaves, at = self._loss_index(fn, out)
                 fn.first = first_call(fn.first[0], leaves, at)
@@ -254,6 +259,18 @@ class JitHook:
         leaves, known = loss_index(out, fn.loss_at, self.jax)
         fn.loss_at = known
         return leaves, known[1]
+
+    def done_for(self, fn: Function, out: Any) -> Done | None:
+        """Non-blocking: are the call's outputs ready? (its loss leaf: one execution's outputs are
+        ready together). None until the loss's path is known: the completion thread then waits."""
+        known = fn.loss_at
+        if known is None or known[2] is None:
+            return None
+        path = known[2]
+
+        def done() -> bool:
+            return bool(follow(out, path).is_ready())
+        return done
 
     def ready_for(self, fn: Function, out: Any) -> Ready:
         """Blocks (on the completion thread) until the call's outputs are ready; returns the loss."""

@@ -47,14 +47,18 @@ def plan(spec: ProgramSpec, out_dir: Path) -> dict[str, Any]:
     }
 
 
-def program_env(spec: ProgramSpec, channel: str, clock_origin: float, out_dir: Path) -> dict[str, str]:
+def program_env(spec: ProgramSpec, channel: str, clock_origin: float, out_dir: Path,
+                unbuffered: bool = True) -> dict[str, str]:
     """The program's environment: the caller's, the user's additions, the agent first on
-    PYTHONPATH, and the three STEPSCOPE_ variables the agent reads. PYTHONUNBUFFERED (unless the
-    user set it) makes a Python program's output reach the terminal as it is printed, as it would
-    without Stepscope, rather than in 8 KiB blocks through the pipe."""
+    PYTHONPATH, and the three STEPSCOPE_ variables the agent reads. `unbuffered` sets
+    PYTHONUNBUFFERED (unless the user set it), so that a Python program's output reaches a
+    terminal (or the app's log) as it is printed, as it would without Stepscope, rather than in
+    8 KiB blocks through our pipe; where our own output is not a terminal either, the program
+    keeps the block buffering it would have had (a print is then not a write: no cost per line)."""
     env = program_base_env(spec)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(AGENT_DIR), env.get("PYTHONPATH")]))
-    env.setdefault("PYTHONUNBUFFERED", "1")
+    if unbuffered:
+        env.setdefault("PYTHONUNBUFFERED", "1")
     env["STEPSCOPE_CHANNEL"] = channel
     env["STEPSCOPE_CLOCK_ORIGIN"] = repr(clock_origin)
     env["STEPSCOPE_PLAN"] = json.dumps(plan(spec, out_dir), separators=(",", ":"))

@@ -18,6 +18,7 @@ import re
 import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -97,7 +98,8 @@ class ProgramController(RunController[ProgramSpec]):
             self._proc = subprocess.Popen(
                 list(spec.command), stdin=subprocess.DEVNULL if self._stdin_devnull else None,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=spec.cwd,
-                env=program_env(spec, pipe.channel, clock_origin, self.out_dir),
+                env=program_env(spec, pipe.channel, clock_origin, self.out_dir,
+                                unbuffered=self._stdin_devnull or sys.stdout.isatty()),
                 start_new_session=True, pass_fds=(pipe.write_fd,) if pipe.write_fd is not None else (),
             )
         except (OSError, ValueError) as exc:

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import psutil
 import pytest
@@ -277,3 +278,16 @@ def test_the_spec_checks_and_names() -> None:
     assert stored["kind"] == "program" and stored["framework"] is None and stored["workload"] == "t.py"
     assert stored["mode"] == "train" and stored["variant"] is None
     assert ProgramSpec.from_dict(json.loads(json.dumps(stored))) == spec
+
+
+def test_output_is_unbuffered_only_where_someone_watches_it_live() -> None:
+    """The app's log (no terminal to pass through) and a terminal get PYTHONUNBUFFERED; a pipe (a
+    script, a benchmark) leaves the program's own block buffering, as it would be without Stepscope."""
+    from profilers.program_launch import program_env
+
+    spec = fake_spec("ok")
+    assert program_env(spec, "5:6", 0.0, Path("/tmp"), unbuffered=True)["PYTHONUNBUFFERED"] == "1"
+    watched = {**os.environ}
+    watched.pop("PYTHONUNBUFFERED", None)
+    with mock.patch.dict(os.environ, watched, clear=True):
+        assert "PYTHONUNBUFFERED" not in program_env(spec, "5:6", 0.0, Path("/tmp"), unbuffered=False)

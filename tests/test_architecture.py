@@ -30,7 +30,7 @@ AGENT_HOOKS = ("agent/stepscope_agent/torch_agent.py", "agent/stepscope_agent/ja
                "agent/stepscope_agent/torch_capture.py",
                "agent/stepscope_agent/tf_agent.py", "agent/stepscope_agent/keras_agent.py", "agent/stepscope_agent/tf_capture.py")
 FRAMEWORK_HOMES = ("workloads/", "profilers/torch_hooks.py", "profilers/jax_hooks.py", "profilers/tf_hooks.py",
-                   "bench/standalone/", "examples/", *AGENT_HOOKS)
+                   "bench/standalone/", "bench/agent_step_cost/", "examples/", *AGENT_HOOKS)
 QT_HOMES = ("gui/", "scripts/")
 # Rooms by rank: a room imports only rooms of a lower rank (and itself); equal ranks never import each other.
 RANKS = {"agent": 0, "workloads": 0, "traces": 0, "profilers": 1, "sessions": 2, "cli": 3, "gui": 3, "main": 4}

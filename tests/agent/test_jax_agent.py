@@ -164,13 +164,3 @@ def test_the_programs_own_profiler_wins(mode: str, tmp_path: Path) -> None:
     assert [s["index"] for s in run.steps] == list(range(6 if mode == "around" else 8))
 
 
-def test_overhead_per_step_is_reported() -> None:
-    """Rough: tiny jitted optax steps through the hooked and the plain jit, interleaved inside one run
-    (not asserted: a busy machine moves these by tens of microseconds)."""
-    run = run_under_agent(program("jax_overhead.py"))
-    assert run.returncode == 0, run.stderr
-    figures = dict(line.split() for line in run.stdout.splitlines())
-    assert len(run.steps) == 3 * 50 + 12 * 200  # every hooked call a step, the plain jit's calls none
-    print(f"\njax agent overhead: {figures['agent_us_per_step']} us per step (wall) on a {figures['step_us']} us "
-          f"CPU step ({figures['agent_percent']} %); CPU: {figures['thread_cpu_us_per_step']} us on the program's "
-          f"thread, {figures['process_cpu_us_per_step']} us in all threads")

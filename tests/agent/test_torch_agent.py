@@ -161,15 +161,6 @@ def test_with_two_optimizers_only_the_first_counts_steps() -> None:
     assert run.of("hello")[0]["param_count"] == 9  # the discriminator's Linear(8, 1)
 
 
-def test_overhead_per_step_is_reported() -> None:
-    """Rough: CPU time of tiny training steps with the hooks in and out, inside one run (not asserted)."""
-    run = run_under_agent([sys.executable, str(PROGRAMS / "torch_overhead.py")])
-    assert run.returncode == 0, run.stderr
-    figures = dict(line.split() for line in run.stdout.splitlines())
-    print(f"\ntorch agent overhead: {figures['agent_us_per_step']} us per step on a {figures['step_us']} us CPU step "
-          f"({figures['agent_percent']} %)")
-
-
 # -- the asynchronous-device path, without a GPU: a stand-in torch -------------------------------
 class FakeEvent:
     log: list[str] = []

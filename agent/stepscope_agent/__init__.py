@@ -64,6 +64,7 @@ class Agent:
         self.clock = StepClock(channel.emit, channel.at, self.window, self._first_step, self._backend_for, self._batch,
                                step=channel.step)
         self._plan_batch = int(plan.get("batch_size") or 0)
+        self._batch_from: dict[str, Framework] = {}
         self.incidental: set[str] = set()  # imported by another framework's import (TF imports jax), not the program
         self._exit_registered = False
         self._noticed: set[str] = set()
@@ -138,9 +139,16 @@ class Agent:
     def _batch(self, source: str) -> int | None:
         if self._plan_batch:
             return self._plan_batch
-        name = SOURCE_FRAMEWORK.get(source) or self.main_framework()
-        framework = self.frameworks.get(name or "")
-        return self.guarded("batch size", framework.batch_hint) if framework is not None else None
+        framework = self._batch_from.get(source)  # (cached: this runs at every step)
+        if framework is None:
+            framework = self.frameworks.get(SOURCE_FRAMEWORK.get(source) or self.main_framework() or "")
+            if framework is None:
+                return None
+            self._batch_from[source] = framework
+        try:
+            return framework.batch_hint()
+        except Exception:
+            return None
 
     def _first_step(self, source: str) -> None:
         name = SOURCE_FRAMEWORK.get(source) or self.main_framework()

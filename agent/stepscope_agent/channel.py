@@ -46,6 +46,7 @@ class Channel:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._pending = bytearray()
+        self._steps: list[tuple[float, int, str, float, float | None, float | None]] = []
         self._flushed = 0.0
         self.open = True
 
@@ -67,22 +68,27 @@ class Channel:
 
     def step(self, t: float, index: int, phase: str, step_ms: float, samples_per_s: float | None,
              loss: float | None) -> None:
-        """A `step` event, formatted by hand (a tenth of json.dumps's cost) and sent with the next
-        flush: at most FLUSH_S after the previous one, or with the next other event, or at exit.
-        A step costs the program ~3 us instead of a pipe write (30+ us on a busy 2-core machine);
-        a crash loses at most the last FLUSH_S of steps."""
-        if not self.open or os.getpid() != self._pid:
+        """A `step` event, kept as a tuple and formatted (by hand: a tenth of json.dumps's cost)
+        and sent with the next flush: at most FLUSH_S after the previous one, with the next other
+        event, or at exit. Formatting in a batch costs the program a third of formatting each step
+        between its framework calls (cold caches); a crash loses at most the last FLUSH_S of steps."""
+        if self._pid != os.getpid() or not self.open:
             return
-        per_s = "null" if samples_per_s is None else f"{samples_per_s:.3f}"
-        line = (f'{{"type":"step","t":{t:.6f},"index":{index},"phase":"{phase}","step_ms":{step_ms:.6f},'
-                f'"samples_per_s":{per_s},"loss":{_number(loss)}}}\n')
-        self._send(line.encode("ascii"), flush=time.perf_counter() - self._flushed >= FLUSH_S)
+        self._steps.append((t, index, phase, step_ms, samples_per_s, loss))
+        if time.perf_counter() - self._flushed >= FLUSH_S:
+            self._send(b"", flush=True)
 
     def flush(self) -> None:
         self._send(b"", flush=True)
 
     def _send(self, data: bytes, flush: bool) -> None:
         with self._lock:
+            if self._steps:  # steps first: they happened before whatever event comes now
+                steps, self._steps = self._steps, []
+                self._pending += "".join([
+                    f'{{"type":"step","t":{t:.6f},"index":{index},"phase":"{phase}","step_ms":{step_ms:.6f},'
+                    f'"samples_per_s":{"null" if per_s is None else f"{per_s:.3f}"},"loss":{_number(loss)}}}\n'
+                    for t, index, phase, step_ms, per_s, loss in steps]).encode("ascii")
             self._pending += data
             if not flush or not self._pending:
                 return

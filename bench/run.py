@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import app_vs_standalone
+from bench import app_vs_standalone, program_overhead
 from bench.common import RESULTS, ROOT, run_python, write_result
 
 FRAMEWORKS = ("torch", "jax", "tf")
@@ -42,6 +42,11 @@ def standalone() -> None:
     write_result("app_vs_standalone", {"goal": "ratio within 0.97..1.03", "results": results})
 
 
+def program() -> None:
+    print("example programs bare vs under stepscope run…", file=sys.stderr)
+    write_result("program_overhead", program_overhead.run([]))
+
+
 def module(name: str) -> Callable[[], None]:
     """A benchmark module that writes its own result file."""
     def run() -> None:
@@ -54,7 +59,7 @@ def module(name: str) -> Callable[[], None]:
 BENCHES: dict[str, Callable[[], None]] = {
     "telemetry": telemetry, "standalone": standalone, "session_store": module("session_store"),
     "trace_reader": module("trace_reader"), "gui_startup": module("gui_startup"), "gui_live_plots": module("gui_live_plots"),
-    "gui_inspector": module("gui_inspector"),
+    "gui_inspector": module("gui_inspector"), "program": program,
 }
 
 
@@ -99,6 +104,11 @@ def table() -> str:
                               f"{x['app_ms']:.2f} vs {x['standalone_ms']:.2f} ms; ratio {pct:+.2f} % "
                               f"({len(x['app_ms_median_per_round'])} interleaved rounds){interval}", "within 3 %",
                               met, r["machine"]["date"]))
+    if (r := _load("program_overhead")):
+        for x in r["results"]:
+            lines.append(_row(f"example program under `stepscope run` vs bare, {x['example']}.py "
+                              f"(steps from {x['step_source'] or 'nothing'})", _program_figure(x), "within 3 %",
+                              program_overhead.met(x), r["machine"]["date"]))
     if (r := _load("session_store")):
         reopen, rec = r["reopen"], r["recording"]
         report = reopen.get("report", {})
@@ -127,6 +137,19 @@ def table() -> str:
                               "first frame < 2 s, ≥ 30 fps", size["first_frame_s"] < 2 and size["fps"] >= 30,
                               size.get("measured", r["machine"]["date"])))  # each size is run apart
     return "\n".join(lines)
+
+
+def _program_figure(x: dict[str, Any]) -> str:
+    low, high = x["ratio_ci95"]
+    redone = x.get("rounds_redone", [])
+    recorded = x["steps_recorded_per_round"] + [r["steps_recorded"] for r in redone]
+    steps = (f"{x['steps_expected']:,} steps recorded each round" if x["steps_ok"] else
+             f"**steps recorded {recorded}, expected {x['steps_expected']:,}**")
+    if redone:
+        steps += f"; {len(redone)} round(s) redone (one side > 2× the other: other load)"
+    return (f"{x['under_ms']:.2f} vs {x['bare_ms']:.2f} ms/step (own timing, N={x['steps']:,}); ratio "
+            f"{(x['ratio'] - 1) * 100:+.1f} % ({x['rounds']} interleaved rounds), 95 % CI {(low - 1) * 100:+.1f} … "
+            f"{(high - 1) * 100:+.1f} %; {steps}")
 
 
 def _inspector_figure(size: dict[str, Any]) -> str:

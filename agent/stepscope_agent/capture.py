@@ -47,6 +47,7 @@ class CaptureWindow:
         self.out_dir = str(plan.get("out_dir") or os.getcwd())
         self.backend: CaptureBackend | None = None
         self.done = False
+        self.stopped_at = 0.0  # perf_counter when the profiler was stopped (0: not yet)
         self.traced_steps: list[int] = []
         self._lock = threading.Lock()
 
@@ -54,8 +55,13 @@ class CaptureWindow:
     def active(self) -> bool:
         return self.backend is not None
 
-    def covers(self, step: int) -> bool:
-        return self.active and self.first is not None and self.end is not None and self.first <= step < self.end
+    def covers(self, step: int, began: float = 0.0) -> bool:
+        """Whether step `step` (begun at perf_counter `began`) is traced, so it is labelled `trace`
+        and kept out of the statistics, which the profiler's cost would skew. A time window covers
+        every step that ends while it is on, and the one during which it stopped (its export)."""
+        if self.first is None or self.end is None:
+            return self.active or self.stopped_at > began
+        return self.active and self.first <= step < self.end
 
     # -- by step number ----------------------------------------------------------------
     def before_step(self, step: int, backend: CaptureBackend | None) -> None:
@@ -136,6 +142,7 @@ class CaptureWindow:
             self.done = True
             try:
                 files = backend.stop()
+                self.stopped_at = time.perf_counter()
             except Exception as exc:
                 files = []
                 self._emit("notice", message=f"the {backend.framework} profiler failed to write its trace "

@@ -116,9 +116,10 @@ class StepClock:
             if self._begun is not None:
                 self._last_end = self._begun
             self._on_first_step(source)
-        phase = "trace" if self.window.active and self.window.covers(index) else ("measure" if index else "warmup")
-        batch = batch_size or self._batch_size(source)
         window = self.window
+        phase = "trace" if (window.active or window.stopped_at) and window.covers(index, self._last_end) else (
+            "measure" if index else "warmup")
+        batch = batch_size or self._batch_size(source)
         with self._lock:
             if ready is None and not self._queue and self._idle.is_set():
                 self._finish(index, phase, time.perf_counter(), loss, batch)

@@ -221,3 +221,16 @@ def test_torch_and_tf_device_memory_read_their_allocators_on_a_gpu_only() -> Non
         return TFFramework(SimpleNamespace(__version__="2", config=config), None)  # type: ignore[arg-type]
 
     assert tf(["GPU:0"]).device_memory() == (3, 7, "tf.get_memory_info") and tf([]).device_memory() is None
+
+
+def test_steps_during_a_time_window_are_trace_steps(tmp_path: Path) -> None:
+    emit = Recorder()
+    window = CaptureWindow(emit, {"trace_at": 0.0, "trace_for": 5.0, "out_dir": str(tmp_path)})
+    clock = StepClock(emit, lambda value: value, window, lambda source: None, lambda source: None, lambda source: None)
+    clock.end("torch.optim")
+    window._start(FakeProfiler(tmp_path / "t.json"), None)  # what the timer thread does at trace_at
+    clock.end("torch.optim")
+    window._stop("")
+    clock.end("torch.optim")  # the step the profiler stopped (and exported) in
+    clock.end("torch.optim")
+    assert [s["phase"] for s in emit.of("step")] == ["warmup", "trace", "trace", "measure"]

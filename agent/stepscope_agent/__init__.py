@@ -32,6 +32,20 @@ HOOKS = {"torch": "torch_agent", "jax": "jax_agent", "tensorflow": "tf_agent", "
          "tf_keras": "keras_agent"}
 
 
+def cpu_name() -> str:
+    """The CPU's model name (what a run on the CPU shows as its device), from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.lower().startswith("model name") and ":" in line:
+                    name = line.split(":", 1)[1].strip()
+                    if name:
+                        return name
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
 class Framework:
     """What a framework module registers with `Agent.register`."""
 

@@ -8,13 +8,14 @@ exception.
 """
 from __future__ import annotations
 
+import abc
 import os
 import threading
 import time
 from typing import Any, Callable
 
 
-class CaptureBackend:
+class CaptureBackend(abc.ABC):
     """What a framework module provides. `start` turns its profiler on with the next step numbered
     `first_step` (None for a time-based window); `boundary(n)` says step n-1 ended and step n
     begins (to mark steps in the trace); `stop` turns it off and returns the files written as
@@ -23,14 +24,16 @@ class CaptureBackend:
 
     framework = ""
 
+    @abc.abstractmethod
     def start(self, out_dir: str, first_step: int | None) -> None:
-        raise NotImplementedError
+        """(each framework module says how)"""
 
-    def boundary(self, next_step: int) -> None:
-        pass
+    def boundary(self, next_step: int) -> None:  # noqa: B027 - optional: a profiler that marks no steps ignores it
+        return None
 
+    @abc.abstractmethod
     def stop(self) -> list[tuple[str, str]]:
-        raise NotImplementedError
+        """(each framework module says how)"""
 
     def refusal(self) -> str | None:
         return None

@@ -26,7 +26,7 @@ import os
 import sys
 from typing import Any
 
-from . import Agent, Framework
+from . import Agent, Framework, cpu_name
 from .capture import CaptureBackend
 from .jax_annotation import ANNOTATION, AnnotationHook, patch_annotation
 from .jax_capture import JaxProfiler, patch_profiler
@@ -87,7 +87,7 @@ class JaxFramework(Framework):
         kind = PLATFORM_KIND.get(platform, platform)
         name = str(getattr(device, "device_kind", "") or device)
         if kind == "cpu":
-            name = _cpu_name() or name
+            name = cpu_name()
         return {"device_kind": kind, "device_name": name, "param_count": self._jit.param_count}
 
     def batch_hint(self) -> int | None:
@@ -105,17 +105,6 @@ class JaxFramework(Framework):
             return None
         in_use = int(stats["bytes_in_use"])
         return in_use, int(stats.get("peak_bytes_in_use", in_use)), "jax.memory_stats"
-
-
-def _cpu_name() -> str | None:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                if line.lower().startswith("model name") and ":" in line:
-                    return line.split(":", 1)[1].strip() or None
-    except OSError:
-        pass
-    return None
 
 
 def _core() -> Any:

@@ -23,28 +23,14 @@ catches its own errors), so a failure becomes a notice and that hook stands down
 """
 from __future__ import annotations
 
-import platform
 from typing import Any
 
-from . import Agent, Framework
+from . import Agent, Framework, cpu_name
 from .capture import CaptureBackend
 from .tf_capture import Profiler
 from .tf_function import FunctionSource, patch_function
 from .tf_shared import SHARED as SHARED  # keras_agent reaches the shared state through this module
 from .tf_shared import TRACE_SOURCE
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                if line.lower().startswith("model name") and ":" in line:
-                    name = line.split(":", 1)[1].strip()
-                    if name:
-                        return name
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
 
 
 class TFFramework(Framework):
@@ -68,7 +54,7 @@ class TFFramework(Framework):
                 except Exception:
                     pass
                 return {"device_kind": kind.lower(), "device_name": name, "param_count": count}
-        return {"device_kind": "cpu", "device_name": _cpu_name(), "param_count": count}
+        return {"device_kind": "cpu", "device_name": cpu_name(), "param_count": count}
 
     def batch_hint(self) -> int | None:
         return SHARED.keras_batch

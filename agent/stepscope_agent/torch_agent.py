@@ -38,7 +38,7 @@ import platform
 import weakref
 from typing import Any, Callable
 
-from . import Agent, Framework
+from . import Agent, Framework, cpu_name
 from .capture import CaptureBackend
 from .clock import PRIORITY, Ready
 from .torch_capture import OWN_MARK, TorchCapture
@@ -58,19 +58,6 @@ def _as_float(tensor: Any) -> float | None:
 
 def _reraise(exc: Exception) -> None:
     raise exc
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                if line.lower().startswith("model name") and ":" in line:
-                    name = line.split(":", 1)[1].strip()
-                    if name:
-                        return name
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
 
 
 class TorchHooks:
@@ -208,7 +195,7 @@ class TorchHooks:
                     "param_count": count}
         if device not in (None, "cpu"):
             return {"device_kind": str(device), "device_name": str(device), "param_count": count}
-        return {"device_kind": "cpu", "device_name": _cpu_name(), "param_count": count}
+        return {"device_kind": "cpu", "device_name": cpu_name(), "param_count": count}
 
 
 class TorchFramework(Framework):

@@ -21,6 +21,10 @@ def dispatch(args: argparse.Namespace) -> int:
 
             return program_run(args)
         return _run(args)
+    if args.command == "sweep":
+        from cli.sweep import sweep_command
+
+        return sweep_command(args)
     if args.command == "env":
         from cli.env import env_command
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cli.sweep_args import add_sweep_parser
 from workloads.registry import WORKLOADS
 from workloads.spec import DEVICES, FRAMEWORKS, MODES
 
-COMMANDS = ("run", "report", "compare", "export", "sessions", "env", "import")
+COMMANDS = ("run", "sweep", "report", "compare", "export", "sessions", "env", "import")
 
 
 def _add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="session file (.stepscope) the desktop app opens")
     sub = parser.add_subparsers(dest="command")
     _add_run_parser(sub)
+    add_sweep_parser(sub)
     report = sub.add_parser("report", help="one row of headline figures per run of a session")
     report.add_argument("file", type=Path)
     report.add_argument("--json", action="store_true")

@@ -1,11 +1,11 @@
 """The session file's schema: recognising a Stepscope file, its versions and migrations.
 
 A new file is created at v1 (`create_v1`) and brought forward by MIGRATIONS, where
-MIGRATIONS[k] takes schema v(k+1) to v(k+2). To add v3, write
-`def _v2_to_v3(conn: sqlite3.Connection) -> None` (plain `conn.execute` calls: it runs inside the
+MIGRATIONS[k] takes schema v(k+1) to v(k+2). To add v4, write
+`def _v3_to_v4(conn: sqlite3.Connection) -> None` (plain `conn.execute` calls: it runs inside the
 opener's transaction, so no `executescript`, which commits; foreign keys are off), append it to
-MIGRATIONS, set SCHEMA_VERSION = 3, and commit a `tests/data/session-v3.stepscope` made like v2's
-(`tests/data/make_session_v2.py`).
+MIGRATIONS, set SCHEMA_VERSION = 4, and commit a `tests/data/session-v4.stepscope` made like v3's
+(`tests/data/make_session_v3.py`).
 """
 from __future__ import annotations
 
@@ -71,9 +71,21 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
                  "data BLOB NOT NULL, PRIMARY KEY (run, name))")
 
 
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    """v3: sweeps (a plan of many runs, resumable) and their points, each pointing at the run
+    that measured it; membership lives here, not in the run's spec, so repeats still pool."""
+    conn.execute("CREATE TABLE sweeps (id INTEGER PRIMARY KEY, sweep_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, "
+                 "plan TEXT NOT NULL, plan_key TEXT NOT NULL, status TEXT NOT NULL, "  # running | done | stopped
+                 "created_at REAL NOT NULL, updated_at REAL NOT NULL)")
+    conn.execute("CREATE TABLE sweep_points (sweep INTEGER NOT NULL REFERENCES sweeps(id), point INTEGER NOT NULL, "
+                 "cell INTEGER NOT NULL, repeat INTEGER NOT NULL, label TEXT NOT NULL, spec TEXT NOT NULL, run_id TEXT, "
+                 "status TEXT NOT NULL, reason TEXT, started_at REAL, finished_at REAL, "  # pending running ok failed cancelled
+                 "PRIMARY KEY (sweep, point))")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1_to_v2]  # MIGRATIONS[k]: schema v(k+1) -> v(k+2); append, never edit
-SCHEMA_VERSION = 2
+MIGRATIONS: list[Migration] = [_v1_to_v2, _v2_to_v3]  # MIGRATIONS[k]: schema v(k+1) -> v(k+2); append, never edit
+SCHEMA_VERSION = 3
 assert SCHEMA_VERSION == 1 + len(MIGRATIONS), "bump SCHEMA_VERSION with each migration"
 
 

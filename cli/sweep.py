@@ -1,0 +1,154 @@
+"""`python main.py sweep`: many runs over a grid of settings, each a fresh worker, recorded into
+one session as one sweep, with a progress bar that says the time left; interrupted (Ctrl+C, a
+crash), the same command again resumes it (`sessions.sweep_runner`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from cli.run import default_runs_dir
+from sessions.formatting import format_value
+from sessions.headline import headline
+from sessions.store import Session, SessionError, default_session_path
+from sessions.sweep_plan import AXES, SweepPlan
+from sessions.sweep_runner import SweepRunner, SweepStatus
+from workloads.spec import SpecError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+AXIS_OPTIONS = {"framework": "frameworks", "workload": "workloads", "mode": "modes", "variant": "variants",
+                "batch_size": "batch_sizes"}
+
+
+def plan_from_args(args: argparse.Namespace) -> SweepPlan:
+    """The plan the options describe: a comma list is an axis, one value a fixed setting."""
+    axes: dict[str, list[Any]] = {}
+    base: dict[str, Any] = {"steps": args.steps, "warmup": args.warmup, "trace_steps": args.trace_steps,
+                            "device": args.device, "data": args.data, "seed": args.seed, "evaluate": not args.no_eval}
+    for axis in AXES:
+        text = getattr(args, AXIS_OPTIONS[axis])
+        if text is None:
+            continue
+        values: list[Any] = [v.strip() for v in str(text).split(",") if v.strip()]
+        if axis == "batch_size":
+            try:
+                values = [int(v) for v in values]
+            except ValueError:
+                raise SpecError(f"--batch-sizes takes whole numbers, not {text!r}") from None
+        if len(values) == 1 and axis != "framework":
+            base[axis] = values[0]
+        else:
+            axes[axis] = values
+    return SweepPlan(axes=axes, base=base, repeat=args.repeat, name=args.name or "")
+
+
+class _TimeLeft(ProgressColumn):
+    """The sweep's own estimate (per cell, from finished points), not rich's rate guess."""
+
+    def __init__(self, status: list[SweepStatus]) -> None:
+        super().__init__()
+        self._status = status
+
+    def render(self, task: Task) -> Text:
+        left = self._status[0].seconds_left() if self._status else None
+        if left is None:
+            return Text("time left: -", style="progress.remaining")
+        minutes, seconds = divmod(int(left + 0.5), 60)
+        return Text(f"time left ~{minutes}:{seconds:02d}", style="progress.remaining")
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    try:
+        plan = plan_from_args(args)
+        plan.points()  # every point's spec checked before anything starts
+    except SpecError as exc:
+        print(f"stepscope sweep: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    session_path = args.session or default_session_path()
+    latest: list[SweepStatus] = []
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), _TimeLeft(latest), console=console, transient=True) as progress:
+        task = progress.add_task("starting", total=len(plan.points()))
+
+        def on_status(status: SweepStatus) -> None:
+            latest[:] = [status]
+            now = status.current.label if status.current else "finishing"
+            progress.update(task, completed=status.finished, total=status.total, description=now)
+
+        runner = SweepRunner(plan, session_path, runs_dir=args.out_dir or default_runs_dir(), on_status=on_status,
+                             progress_timeout=args.timeout)
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: runner.cancel())
+        try:
+            status = runner.run()
+        except SessionError as exc:
+            print(f"stepscope sweep: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    if status.resumed:
+        console.print(f"resumed sweep {status.sweep_id}: points finished before were kept")
+    rows = _rows(session_path, status)
+    if args.json:
+        print(json.dumps({"sweep_id": status.sweep_id, "session": str(session_path), "points": rows,
+                          "stopped": status.stopped}, indent=2))
+    else:
+        _print_table(console, rows)
+    console.print(f"sweep {status.sweep_id}: {status.finished} of {status.total} points finished, "
+                  f"{len(status.failed)} failed; session {session_path}")
+    if status.stopped:
+        console.print(f"[yellow]stopped: {escape(status.stopped)}[/yellow] — run the same command again to resume")
+        return EXIT_INTERRUPTED if status.stopped == "cancelled" else EXIT_FAILED
+    return EXIT_FAILED if status.failed else EXIT_OK
+
+
+def _rows(session_path: Path, status: SweepStatus) -> list[dict[str, Any]]:
+    rows = []
+    with Session.open_readonly(session_path) as session:
+        for p in status.points:
+            row: dict[str, Any] = {"point": p.point, "label": p.label, "repeat": p.repeat, "status": p.status,
+                                   "reason": p.reason, "run_id": p.run_id}
+            if p.run_id and p.status in ("ok", "failed"):
+                try:
+                    row.update({k: v for k, v in headline(session.run(p.run_id), session.steps(p.run_id)).items()
+                                if k in ("step_ms_median", "samples_per_s", "accuracy", "peak_host_mb", "compile_ms")})
+                except SessionError:
+                    pass
+            rows.append(row)
+    return rows
+
+
+def _print_table(console: Console, rows: list[dict[str, Any]]) -> None:
+    table = Table(title="sweep points", title_justify="left")
+    table.add_column("point", no_wrap=True)
+    for name in ("#", "status", "step ms", "samples/s", "acc.", "RSS MB"):
+        table.add_column(name, justify="right" if name != "status" else "left", no_wrap=True)
+    reasons = any(row.get("reason") for row in rows)
+    if reasons:
+        table.add_column("reason", overflow="fold")
+    for row in rows:
+        style = {"ok": "", "failed": "red"}.get(row["status"], "yellow")
+        cells: list[Any] = [escape(row["label"]), str(row["repeat"] + 1), Text(row["status"], style=style),
+                            format_value(row.get("step_ms_median")), format_value(row.get("samples_per_s"), 0),
+                            format_value(row.get("accuracy"), 3), format_value(row.get("peak_host_mb"), 0)]
+        table.add_row(*cells, *([escape(row.get("reason") or "")] if reasons else []))
+    console.print(table)

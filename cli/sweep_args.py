@@ -1,0 +1,35 @@
+"""`sweep`'s arguments (kept beside `cli.parser`, which calls `add_sweep_parser`): each axis
+option takes a comma list; one value is a fixed setting, several are an axis of the sweep."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from workloads.spec import DEVICES
+
+
+def add_sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "sweep", help="run a grid of workloads (frameworks x variants x workloads x modes x batch sizes), resumable",
+        description="Every point of the grid runs in a fresh worker and is recorded into the session as one sweep; "
+                    "interrupted (Ctrl+C, a crash), the same command again resumes it without rerunning finished points. "
+                    "A point that fails is recorded with its reason and the sweep goes on.")
+    p.add_argument("--frameworks", default="jax,torch,tf", help="comma list (default: jax,torch,tf)")
+    p.add_argument("--workloads", default="convnet", help="comma list of convnet, mlp, transformer (default convnet)")
+    p.add_argument("--modes", default="train", help="comma list of train, infer (default train)")
+    p.add_argument("--variants", default="default",
+                   help="comma list of variant names, 'default' (each framework's fast mode) or 'all' (every variant)")
+    p.add_argument("--batch-sizes", default="64", help="comma list (default 64)")
+    p.add_argument("--repeat", type=int, default=1, help="each point N times, interleaved (run-to-run variance)")
+    p.add_argument("--steps", type=int, default=50, help="measured steps per point (default 50)")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--trace-steps", type=int, default=0, help="trace window per point (default 0: none)")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--data", default="digits")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-eval", action="store_true", help="skip accuracy / F1 on the held-out split")
+    p.add_argument("--name", default=None, help="the sweep's name in the session")
+    p.add_argument("--session", type=Path, default=None, help="session file (default: the default session)")
+    p.add_argument("--out-dir", type=Path, default=None, help="where each point's trace and log go")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds without progress before a worker counts as hung")
+    p.add_argument("--json", action="store_true", help="print the points and their figures as JSON on stdout")

@@ -58,7 +58,7 @@ def plan_from_args(args: argparse.Namespace) -> SweepPlan:
             base[axis] = values[0]
         else:
             axes[axis] = values
-    return SweepPlan(axes=axes, base=base, repeat=args.repeat, name=args.name or "")
+    return SweepPlan.grid(axes=axes, base=base, repeat=args.repeat, name=args.name or "")
 
 
 class _TimeLeft(ProgressColumn):

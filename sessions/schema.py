@@ -78,7 +78,8 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
                  "plan TEXT NOT NULL, plan_key TEXT NOT NULL, status TEXT NOT NULL, "  # running | done | stopped
                  "created_at REAL NOT NULL, updated_at REAL NOT NULL)")
     conn.execute("CREATE TABLE sweep_points (sweep INTEGER NOT NULL REFERENCES sweeps(id), point INTEGER NOT NULL, "
-                 "cell INTEGER NOT NULL, repeat INTEGER NOT NULL, label TEXT NOT NULL, spec TEXT NOT NULL, run_id TEXT, "
+                 "cell INTEGER NOT NULL, repeat INTEGER NOT NULL, label TEXT NOT NULL, purpose TEXT NOT NULL, "
+                 "spec TEXT NOT NULL, run_id TEXT, "
                  "status TEXT NOT NULL, reason TEXT, started_at REAL, finished_at REAL, "  # pending running ok failed cancelled
                  "PRIMARY KEY (sweep, point))")
 

@@ -25,24 +25,25 @@ DEFAULT_VARIANT = "default"  # each framework's first (fast, idiomatic) variant
 @dataclass(frozen=True)
 class SweepPoint:
     """One run of the sweep: its position (`index` in the plan, `cell` across repeats), which
-    repeat it is, a short label, and the spec it runs."""
+    repeat it is, a short label, what it is measured for, and the spec it runs."""
 
     index: int
     cell: int
     repeat: int
     label: str
     spec: RunSpec
+    purpose: str = ""
 
 
 @dataclass(frozen=True)
-class SweepPlan:
+class Grid:
     """`axes` maps an AXES name to the values it takes (a missing axis takes the base setting);
-    `base` holds any other RunSpec settings fixed for every point."""
+    `base` holds any other RunSpec settings fixed for every point; `purpose` says what its
+    points are measured for (a scorecard preset has several grids, one per metric)."""
 
     axes: dict[str, list[Any]]
     base: dict[str, Any] = field(default_factory=dict)
-    repeat: int = 1
-    name: str = ""
+    purpose: str = ""
 
     def __post_init__(self) -> None:
         unknown = set(self.axes) - set(AXES)
@@ -51,27 +52,11 @@ class SweepPlan:
         fixed_axes = set(self.base) & set(self.axes)
         if fixed_axes:
             raise SpecError(f"{', '.join(sorted(fixed_axes))} is both swept and fixed")
-        if self.repeat < 1:
-            raise SpecError("--repeat must be at least 1")
         for axis, values in self.axes.items():
             if not values:
                 raise SpecError(f"the {axis} axis has no values")
             if len(set(map(str, values))) != len(values):
                 raise SpecError(f"the {axis} axis names a value twice")
-
-    @property
-    def key(self) -> str:
-        """What makes two plans the same sweep (the name is only a label)."""
-        text = json.dumps({"axes": self.axes, "base": self.base, "repeat": self.repeat}, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"axes": self.axes, "base": self.base, "repeat": self.repeat, "name": self.name}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SweepPlan:
-        return cls(axes={k: list(v) for k, v in data["axes"].items()}, base=dict(data.get("base", {})),
-                   repeat=int(data.get("repeat", 1)), name=str(data.get("name", "")))
 
     def cells(self) -> list[RunSpec]:
         """Every distinct spec once, validated; a variant a framework does not have is left out
@@ -84,23 +69,62 @@ class SweepPlan:
             framework = chosen.get("framework", self.base.get("framework"))
             if framework is None:
                 raise SpecError("a sweep needs a framework (an axis of frameworks, or one fixed)")
-            variants = _variants(str(framework), chosen.pop("variant", self.base.get("variant")))
-            for variant in variants:
+            for variant in _variants(str(framework), chosen.pop("variant", self.base.get("variant"))):
                 settings = {**self.base, **chosen, "framework": framework, "variant": variant}
                 spec = RunSpec.from_dict(settings).resolved()
                 identity = json.dumps(spec.to_dict(), sort_keys=True, default=str)
                 if identity not in seen:  # aliases (jax "xla" and "jit") name one variant
                     seen.add(identity)
                     out.append(spec)
-        if not out:
-            raise SpecError("the sweep has no point: no framework has the variants asked for")
         return out
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"axes": self.axes, "base": self.base, "purpose": self.purpose}
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """One or more grids, each point of each grid run `repeat` times."""
+
+    grids: tuple[Grid, ...]
+    repeat: int = 1
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.grids:
+            raise SpecError("a sweep needs a grid")
+        if self.repeat < 1:
+            raise SpecError("--repeat must be at least 1")
+
+    @classmethod
+    def grid(cls, axes: dict[str, list[Any]], base: dict[str, Any] | None = None, repeat: int = 1,
+             name: str = "") -> SweepPlan:
+        """The plain sweep: one grid."""
+        return cls((Grid(axes, dict(base or {})),), repeat, name)
+
+    @property
+    def key(self) -> str:
+        """What makes two plans the same sweep (the name is only a label)."""
+        text = json.dumps({"grids": [g.to_dict() for g in self.grids], "repeat": self.repeat}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"grids": [g.to_dict() for g in self.grids], "repeat": self.repeat, "name": self.name}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepPlan:
+        grids = tuple(Grid({k: list(v) for k, v in g["axes"].items()}, dict(g.get("base", {})), str(g.get("purpose", "")))
+                      for g in data["grids"])
+        return cls(grids, int(data.get("repeat", 1)), str(data.get("name", "")))
+
     def points(self) -> list[SweepPoint]:
-        cells = self.cells()
-        labels = [_label(spec, self.axes) for spec in cells]
-        return [SweepPoint(index=r * len(cells) + c, cell=c, repeat=r, label=labels[c], spec=spec)
-                for r in range(self.repeat) for c, spec in enumerate(cells)]
+        cells: list[tuple[RunSpec, str, str]] = []
+        for grid in self.grids:
+            cells += [(spec, _label(spec, grid.axes), grid.purpose) for spec in grid.cells()]
+        if not cells:
+            raise SpecError("the sweep has no point: no framework has the variants asked for")
+        return [SweepPoint(index=r * len(cells) + c, cell=c, repeat=r, label=label, spec=spec, purpose=purpose)
+                for r in range(self.repeat) for c, (spec, label, purpose) in enumerate(cells)]
 
 
 def _variants(framework: str, asked: Any) -> list[str | None]:

@@ -27,6 +27,7 @@ class PointRecord:
     cell: int
     repeat: int
     label: str
+    purpose: str  # what the point is measured for ("" in a plain sweep; a scorecard's metric)
     spec: dict[str, Any]
     run_id: str | None
     status: str
@@ -88,17 +89,19 @@ class SweepStore(SessionFile):
                 (sweep_id, plan.name or f"sweep of {len(points)} runs", json_text(plan.to_dict()), plan.key, now, now))
             key = cur.lastrowid
             self._conn.executemany(
-                "INSERT INTO sweep_points (sweep, point, cell, repeat, label, spec, status) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
-                [(key, p.index, p.cell, p.repeat, p.label, json_text(p.spec.to_dict())) for p in points])
+                "INSERT INTO sweep_points (sweep, point, cell, repeat, label, purpose, spec, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                [(key, p.index, p.cell, p.repeat, p.label, p.purpose, json_text(p.spec.to_dict())) for p in points])
 
         self._write(f"begin sweep {sweep_id}", work)
         return sweep_id, False
 
     def sweep_points(self, sweep_id: str) -> list[PointRecord]:
         rows = self._query(
-            "SELECT p.point, p.cell, p.repeat, p.label, p.spec, p.run_id, p.status, p.reason, p.started_at, p.finished_at "
+            "SELECT p.point, p.cell, p.repeat, p.label, p.purpose, p.spec, p.run_id, p.status, p.reason, p.started_at, "
+            "p.finished_at "
             "FROM sweep_points p JOIN sweeps s ON s.id = p.sweep WHERE s.sweep_id = ? ORDER BY p.point", (sweep_id,))
-        return [PointRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9]) for r in rows]
+        return [PointRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), *r[6:]) for r in rows]
 
     def start_point(self, sweep_id: str, point: int, run_id: str) -> None:
         self._set_point(sweep_id, point, "running", None, run_id=run_id, started=True)

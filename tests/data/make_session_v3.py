@@ -19,7 +19,7 @@ from sessions.sweep_plan import SweepPlan  # noqa: E402 (after the sys.path line
 
 HERE = Path(__file__).parent
 TARGET = HERE / "session-v3.stepscope"
-PLAN = SweepPlan(axes={"framework": ["torch", "jax"]}, base={"steps": 12, "batch_size": 32}, name="fixture sweep")
+PLAN = SweepPlan.grid(axes={"framework": ["torch", "jax"]}, base={"steps": 12, "batch_size": 32}, name="fixture sweep")
 
 
 def main() -> None:

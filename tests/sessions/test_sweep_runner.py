@@ -14,7 +14,7 @@ from typing import Any
 
 import psutil
 
-from sessions.store import Session
+from sessions.store import Session, SessionError
 from sessions.sweep_plan import SweepPlan
 from sessions.sweep_runner import SweepRunner, SweepStatus
 
@@ -23,7 +23,7 @@ BASE = {"workload": "mlp", "steps": 3, "warmup": 1, "trace_steps": 0, "evaluate"
 
 
 def test_a_point_whose_worker_dies_fails_alone_and_the_sweep_goes_on(tmp_path: Path) -> None:
-    plan = SweepPlan(axes={"framework": ["torch"], "batch_size": [8, 16, 32]}, base=BASE)
+    plan = SweepPlan.grid(axes={"framework": ["torch"], "batch_size": [8, 16, 32]}, base=BASE)
     session = tmp_path / "s.stepscope"
     seen: list[SweepStatus] = []
     killed: list[int] = []
@@ -62,13 +62,12 @@ def _sweep_cli(session: Path, out: Path) -> list[str]:
 
 
 def _finished_points(session: Path) -> list[tuple[int, str | None]]:
-    if not session.exists():
+    try:
+        with Session.open_readonly(session) as s:
+            sweeps = s.sweeps()
+            return [(p.point, p.run_id) for p in s.sweep_points(sweeps[0].sweep_id) if p.status == "ok"] if sweeps else []
+    except SessionError:  # not there yet, or still being created by the sweep
         return []
-    with Session.open_readonly(session) as s:
-        sweeps = s.sweeps()
-        if not sweeps:
-            return []
-        return [(p.point, p.run_id) for p in s.sweep_points(sweeps[0].sweep_id) if p.status == "ok"]
 
 
 def test_a_killed_sweep_resumes_without_rerunning_finished_points(tmp_path: Path) -> None:
@@ -101,7 +100,7 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_points(tmp_path: Path
 
 
 def test_a_cancelled_sweep_stops_and_says_so(tmp_path: Path) -> None:
-    plan = SweepPlan(axes={"framework": ["torch"], "batch_size": [8, 16]}, base=BASE)
+    plan = SweepPlan.grid(axes={"framework": ["torch"], "batch_size": [8, 16]}, base=BASE)
     runner: SweepRunner
 
     def on_event(event: dict[str, Any]) -> None:

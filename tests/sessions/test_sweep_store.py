@@ -11,7 +11,7 @@ from sessions.store import Session, SessionError
 from sessions.sweep_plan import SweepPlan
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-PLAN = SweepPlan(axes={"framework": ["torch", "jax"]}, base={"steps": 3}, repeat=2)
+PLAN = SweepPlan.grid(axes={"framework": ["torch", "jax"]}, base={"steps": 3}, repeat=2)
 
 
 def test_a_v2_session_reads_with_no_sweeps_and_takes_one_once_written(tmp_path: Path) -> None:
@@ -31,7 +31,7 @@ def test_the_v3_fixture_reads_its_sweep(tmp_path: Path) -> None:
     shutil.copy(DATA / "session-v3.stepscope", path)
     with Session.open_readonly(path) as session:
         (sweep,) = session.sweeps()
-        assert sweep.name == "fixture sweep" and sweep.status == "done" and sweep.plan["base"]["batch_size"] == 32
+        assert sweep.name == "fixture sweep" and sweep.status == "done" and sweep.plan["grids"][0]["base"]["batch_size"] == 32
         points = session.sweep_points(sweep.sweep_id)
         assert [(p.label, p.status, p.run_id) for p in points] == [
             ("torch eager", "ok", "20250101-120000-aaaaaa"), ("jax compiled", "failed", "20250101-120100-bbbbbb")]
@@ -52,7 +52,7 @@ def test_one_plan_is_one_sweep_until_done(tmp_path: Path) -> None:
         session.start_point(first, 1, "run-b")  # then the process died: the point stays `running`
         assert session.open_sweep(PLAN) == (first, True)
         assert [p.done for p in session.sweep_points(first)] == [True, False, False, False]
-        other, resumed = session.open_sweep(SweepPlan(axes={"framework": ["torch"]}))
+        other, resumed = session.open_sweep(SweepPlan.grid(axes={"framework": ["torch"]}))
         assert other != first and not resumed
         session.end_sweep(first, "done")
         again, resumed = session.open_sweep(PLAN)

@@ -3,24 +3,43 @@ jax.profiler writes, Perfetto/chrome://tracing JSON, and Stepscope's own export 
 `otherData.stepscope` header restores the source description and the time offset)."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from traces.bounded_read import read_bytes
-from traces.chrome import framework_from, parse_into
+from traces.chrome import ChromeResult, framework_from, parse_into, parse_stream_into
 from traces.classify import finish_table, guess_device
+from traces.progress import Progress
+from traces.stream_decode import NeedWhole
+from traces.stream_source import TraceStream
 from traces.table import EventTable, Limits, SourceInfo, TraceError
 from traces.table_builder import TableBuilder
 
+log = logging.getLogger("stepscope.traces")
+
 
 def read_chrome_trace(path: str | os.PathLike[str], limits: Limits | None = None, framework: str | None = None,
-                      fast: bool = True) -> EventTable:
+                      fast: bool = True, progress: Progress | None = None) -> EventTable:
     """A Chrome-trace JSON file (plain or gzipped): torch.profiler's export, the
-    `.trace.json.gz` jax.profiler writes, Perfetto/chrome://tracing JSON, a Stepscope export."""
+    `.trace.json.gz` jax.profiler writes, Perfetto/chrome://tracing JSON, a Stepscope export.
+    Read as a stream (`traces.stream_decode`), so memory does not grow with the file; what the
+    stream cannot decode is read whole, which gives the exact error for a file that is not a
+    trace. `progress` hears the bytes of the file as stored (compressed for a .gz) consumed;
+    `fast=False` reads whole with the checking decoder."""
     p = Path(path)
     limits = limits or Limits()
-    return read_chrome_data(read_bytes(p, limits), p, limits, framework=framework, fast=fast)
+    if fast:
+        try:
+            with TraceStream(p, limits, progress) as stream:
+                builder = TableBuilder(SourceInfo(path=str(p), format="chrome"), limits)
+                result = parse_stream_into(builder, stream, p)
+            return _finish(builder, result, p, framework)
+        except NeedWhole as why:
+            log.info("%s: read whole, the stream could not decode it (%s)", p, why)
+    on_read = None if progress is None else (lambda at: progress.advance(at, p))
+    return read_chrome_data(read_bytes(p, limits, on_read), p, limits, framework=framework, fast=fast)
 
 
 def read_chrome_data(data: bytes | bytearray | str, where: str | os.PathLike[str] = "<memory>", limits: Limits | None = None,
@@ -42,6 +61,11 @@ def read_chrome_data(data: bytes | bytearray | str, where: str | os.PathLike[str
     builder = TableBuilder(SourceInfo(path=str(where), format="chrome"), limits)
     result = parse_into(builder, data, where, fast=fast)
     del data
+    return _finish(builder, result, where, framework)
+
+
+def _finish(builder: TableBuilder, result: ChromeResult, where: object, framework: str | None) -> EventTable:
+    """The table of one parsed file, its source described (a Stepscope export's header restored)."""
     src = builder.source
     src.notes.extend(result.notes)
     restored = _stepscope_header(result.top)

@@ -1,22 +1,25 @@
-"""Chrome-trace JSON bytes -> `Columns`: per event its (ph, cat, name, pid, tid) key code,
-ts and dur in µs, and a reference to its selected arguments; distinct keys and argument sets
-are kept once.
+"""Chrome-trace JSON bytes already in memory -> `Columns`: per event its (ph, cat, name, pid,
+tid) key code, ts and dur in µs, and a reference to its selected arguments; distinct keys and
+argument sets are kept once. Files are read as a stream instead (`traces.stream_decode`,
+which makes the same `Columns`); this is the whole-file path: for data handed over in memory
+(xprof's conversions) and for what the stream cannot decode.
 
 Fast path (msgspec, `traces.json_decoders`): the traceEvents array is located (a proven
 guess, else one skipping scan) and decoded in chunks of 128 KiB into small typed structs
 holding only the fields used; each chunk becomes numpy columns before the next is decoded, so
-memory holds the file plus one chunk of Python objects, and those stay in the CPU cache. A big
+memory holds the data plus one chunk of Python objects, and those stay in the CPU cache. A big
 array is shared with a second process when a core is idle (`traces.decode_pool`). A chunk
 boundary is placed between two events; one that lands inside a string makes that chunk
-invalid JSON, and the file is then decoded whole. Anything the typed decoder refuses (odd
-types, NaN, a cut-off array) takes the generic path, which checks event by event and raises
-TraceError naming the problem.
+invalid JSON, and the data is then decoded whole. Anything the typed decoder refuses (odd
+types, NaN) takes the checking path (`traces.decode_generic`), which checks event by event
+and raises TraceError naming the problem. A cut-off "JSON array format" trace is closed first
+(`closed_array`), as the checking path closes it.
 """
 from __future__ import annotations
 
 import json
-import math
 from array import array
+from collections.abc import Callable, Mapping
 from itertools import accumulate, count
 from typing import Any, TypeAlias, TypeVar
 
@@ -24,15 +27,15 @@ import numpy as np
 import numpy.typing as npt
 
 from traces import decode_pool
+from traces.decode_generic import decode_generic, generic_events
 from traces.event_span import events_span
-from traces.exact_time import MAX_TS_US, exact_float, float_ns, number_text, parse_chunks
+from traces.exact_time import MAX_TS_US, float_ns, parse_chunks
 from traces.json_decoders import (
     ARGS,
     CHUNK_BYTES,
     DUR,
     FAST_ERRORS,
     NO_ID,
-    SEL,
     TOP_KEYS,
     TS,
     arg_ids,
@@ -48,10 +51,10 @@ from traces.json_decoders import (
     times_text,
     whole_decoder,
 )
-from traces.table import TraceError, label_text
+from traces.table import TraceError
 
 _FAST_ERRORS = FAST_ERRORS
-_EXACT_DECODER = msgspec.json.Decoder(float_hook=exact_float) if msgspec is not None else None
+_WHITESPACE = b" \t\n\r\x0b\x0c"  # what bytes.strip() strips
 _Item = TypeVar("_Item", bound=np.generic)
 Int64s = npt.NDArray[np.int64]
 Ids: TypeAlias = "array[int] | bytes"  # int64 link ids per event of a chunk (`flow_ids`), or a worker's block
@@ -63,20 +66,46 @@ class Columns:
     `dur` the same as float µs, for checks and messages (NaN: missing, inf: not a number or
     out of range: only approximate for epoch times); `arg_ref[i]` indexes `arg_keys`, the distinct
     selected-argument sets as compact JSON (-1: none). `data` (the file) serves the rare second
-    pass for ids and counter arguments; the generic path passes those in instead."""
+    pass for ids and counter arguments; the generic path and the stream (`traces.stream_columns`)
+    pass those in instead, keyed by event index. `links` may be given as a function that makes
+    them when first asked for; `xla_links` are xprof's (correlation or correlation_id, flow id,
+    bind id) where the decode read them, else None and `launch_links` reads them from `data`."""
 
     def __init__(self, ukeys: list[tuple[Any, ...]], code: npt.NDArray[np.intp], ts: npt.NDArray[np.float64],
                  dur: npt.NDArray[np.float64], arg_ref: npt.NDArray[np.int32], arg_keys: list[bytes], top: dict[str, Any],
-                 data: bytes | bytearray = b"", ids: list[Any] | None = None,
+                 data: bytes | bytearray = b"", ids: Mapping[int, Any] | list[Any] | None = None,
                  counter_args: dict[int, Any] | None = None, ts_ns: npt.NDArray[np.int64] | None = None,
-                 dur_ns: npt.NDArray[np.int64] | None = None, links: tuple[Int64s, Int64s] | None = None) -> None:
+                 dur_ns: npt.NDArray[np.int64] | None = None,
+                 links: tuple[Int64s, Int64s] | Callable[[], tuple[Int64s, Int64s]] | None = None,
+                 xla_links: tuple[Int64s, Int64s, Int64s] | None = None) -> None:
         self.ukeys, self.code, self.ts, self.dur, self.arg_ref, self.arg_keys = ukeys, code, ts, dur, arg_ref, arg_keys
         self.ts_ns = ts_ns if ts_ns is not None else _float_ns(ts)
         self.dur_ns = dur_ns if dur_ns is not None else _float_ns(dur)
         self.top, self._data, self._ids, self._counter_args = top, data, ids, counter_args
         self.n = len(code)
-        self.links = links  # per event, its correlation and flow id (-1: none); None: not read (`traces.launch_links`)
+        self._links = links  # per event, its correlation and flow id (-1: none); None: not read (`traces.launch_links`)
+        self.xla_links = xla_links
         self._objs: dict[int, dict[str, Any]] = {}
+
+    @property
+    def links(self) -> tuple[Int64s, Int64s] | None:
+        if callable(self._links):
+            self._links = self._links()
+        return self._links
+
+    def release(self, *names: str) -> None:
+        """Let go of columns the reader has done with ("dur", "dur_ns", "arg_ref", "links"):
+        a big trace's read peaks while the table's columns are made beside these."""
+        for name in names:
+            if name == "links":
+                self._links = self.xla_links = None
+            else:
+                setattr(self, name, np.empty(0, getattr(self, name).dtype))
+
+    @property
+    def has_file(self) -> bool:
+        """Whether the file is at hand for what the decode did not read (`launch_links`)."""
+        return bool(self._data)
 
     def arg_obj(self, ref: int) -> dict[str, Any]:
         """The selected arguments of argument set `ref` as a dict (empty when unreadable)."""
@@ -100,7 +129,8 @@ class Columns:
         """Async ids of the events at `idx` (the typed pass skips ids: they are rare)."""
         if self._ids is None:
             self._ids = [ev.id for ev in self._second_pass()]
-        return [self._ids[i] for i in idx]
+        ids = self._ids
+        return [ids[i] for i in idx]
 
     def counter_args(self) -> dict[int, Any]:
         """Full args of the "C" events (arbitrary keys, which the typed pass skipped)."""
@@ -234,16 +264,29 @@ def decode(data: bytes | bytearray, where: object, max_events: int, max_string: 
     """Columns from a Chrome trace's bytes: the chunked typed path, else the whole file
     typed, else the checking generic path."""
     if fast and msgspec is not None:
+        typed = closed_array(data)
         for attempt in (_chunked, _whole_typed):
             try:
-                cols = attempt(data, where, max_events, max_string)
+                cols = attempt(typed, where, max_events, max_string)
             except _FAST_ERRORS:
                 continue
             except RecursionError:
                 raise TraceError(where, "JSON nested too deeply to be a trace") from None
             if cols is not None:
                 return cols
-    return _generic(_decode_generic(data, where), where, max_events, max_string)
+    return _generic(decode_generic(data, where), where, max_events, max_string)
+
+
+def closed_array(data: bytes | bytearray) -> bytes | bytearray:
+    """Chrome's "JSON array format" may lack its closing bracket (a trace cut off while being
+    written): such data closed as the checking path closes it (`_decode_generic`), so the typed
+    paths read it too; anything else as it is. Copies only a cut-off array."""
+    end = len(data)
+    while end and data[end - 1] in _WHITESPACE:
+        end -= 1
+    if not bytes(data[:64]).lstrip().startswith(b"[") or data[end - 1:end] == b"]":
+        return data
+    return bytes(data[:end]).strip().rstrip(b", \t\r\n") + b"]"
 
 
 def _chunked(data: bytes | bytearray, where: object, max_events: int, max_string: int) -> Columns | None:
@@ -273,99 +316,9 @@ def _whole_typed(data: bytes | bytearray, where: object, max_events: int, max_st
     return acc.columns(top, data=data)
 
 
-def _reject_constant(token: str) -> Any:
-    raise ValueError(f"the file contains {token}, which is not a JSON number")
-
-
-def _decode_generic(data: bytes | bytearray, where: object) -> Any:
-    """Any JSON value, or TraceError. Accepts Chrome's "JSON array format" whose closing
-    bracket is missing (a trace cut off while being written)."""
-    try:
-        return _loads(data)
-    except RecursionError:
-        raise TraceError(where, "JSON nested too deeply to be a trace") from None
-    except ValueError as exc:
-        first_error = exc
-    stripped = bytes(data).strip()
-    if stripped.startswith(b"[") and not stripped.endswith(b"]"):
-        try:
-            return _loads(stripped.rstrip(b", \t\r\n") + b"]")
-        except (ValueError, RecursionError):
-            pass
-    raise TraceError(where, f"not valid JSON ({' '.join(str(first_error).split())[:200]})")
-
-
-def _loads(data: bytes | bytearray) -> Any:
-    """Any JSON value; every float keeps its text (`exact_time.ExactFloat`), so times stay exact."""
-    if msgspec is not None:
-        try:
-            return _EXACT_DECODER.decode(data)
-        except msgspec.DecodeError:
-            pass  # the stdlib says precisely what is wrong (and names NaN / Infinity)
-        except msgspec.ValidationError as exc:  # e.g. "Number out of range"
-            raise ValueError(str(exc)) from None
-    return json.loads(data, parse_constant=_reject_constant, parse_float=exact_float)
-
-
-def _number(value: Any) -> float:
-    """A float for a JSON number; missing -> NaN; anything else -> inf (reported as invalid
-    if the event needs it)."""
-    if value is None:
-        return math.nan
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return math.inf
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf
-
-
-def _label(value: Any) -> Any:
-    """pid / tid: ints and strings as they are; integral floats as ints; the rest as text."""
-    if value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return label_text(value, 200)
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if value is None or isinstance(value, str) else label_text(value, 4096)
-
-
 def _generic(doc: Any, where: object, max_events: int, max_string: int) -> Columns:
-    if isinstance(doc, dict):
-        events = doc.get("traceEvents")
-        if not isinstance(events, list):
-            raise TraceError(where, "JSON but not a Chrome trace (no traceEvents list)")
-        top = {k: doc.get(k) for k in TOP_KEYS}
-    elif isinstance(doc, list):
-        events, top = doc, {}
-    else:
-        raise TraceError(where, "JSON but not a Chrome trace (neither an object with traceEvents nor a list)")
-    keys: list[tuple[Any, ...]] = []
-    ts: list[bytes] = []
-    dur: list[bytes] = []
-    args_col: list[Any] = []
-    ids: list[Any] = []
-    counter_args: dict[int, Any] = {}
-    for i, ev in enumerate(events):
-        if not isinstance(ev, dict):
-            raise TraceError(where, f"event {i} is not a JSON object")
-        ph = ev.get("ph")
-        ph = ph if isinstance(ph, str) else ""
-        keys.append((ph, _str_or_none(ev.get("cat")), _str_or_none(ev.get("name")), _label(ev.get("pid")),
-                     _label(ev.get("tid"))))
-        ts.append(number_text(ev.get("ts")))
-        dur.append(number_text(ev.get("dur")))
-        ids.append(ev.get("id"))
-        args = ev.get("args")
-        if isinstance(args, dict):
-            args_col.append({k: args[k] for k in SEL if args.get(k) is not None} or None)
-            if ph == "C":
-                counter_args[i] = args
-        else:
-            args_col.append(None)
+    """The checking path's columns (`traces.decode_generic`), interned as the typed paths intern."""
+    keys, ts, dur, args, ids, counter_args, top = generic_events(doc, where)
     acc = _Acc(where, max_events, max_string)
-    acc.add(keys, b",".join(ts), b",".join(dur), args_col)
+    acc.add(keys, ts, dur, args)
     return acc.columns(top, ids=ids, counter_args=counter_args)

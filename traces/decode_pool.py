@@ -2,6 +2,13 @@
 decodes from its start: msgspec holds the GIL while it decodes, so threads cannot use the
 second core, and decoding is most of a read.
 
+Only for JSON already whole in memory (`chrome_reader.read_chrome_data`, and the files the
+stream cannot decode): a file is read as a stream on one core (`traces.stream_decode`). On the
+1M-event bench trace (168 MB, 2 cores, 2026-12-01) the stream took 0.70-0.72 s wall and CPU
+with a peak of 103 B/event; the whole file with this worker 0.67-0.75 s wall for 0.66-0.76 +
+0.27 (worker) CPU-s and 311 B/event: reading the file whole and copying 60 % of it to the
+worker cost what the second core saved, and memory is a multiple of the file.
+
 The array is cut into blocks of 4 MB between events. This side decodes alone for 0.1 s while
 /proc/stat says whether a core is idle; if none is, the worker's overhead (~0.3 s of CPU per
 1M events) would only slow the read, and none is started. Otherwise each side claims one block

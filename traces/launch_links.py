@@ -139,14 +139,19 @@ def _decode_stdlib(data: bytes | bytearray, n: int) -> _Raw | None:
 def link_ids(data: bytes | bytearray, ukeys: Sequence[tuple[Any, ...]], code: npt.NDArray[np.intp],
              ts_us: npt.NDArray[np.float64], dur_us: npt.NDArray[np.float64], keep: npt.NDArray[np.intp] | None, base: int,
              notes: list[str], xla: bool = False,
-             links: tuple[Int64s, Int64s] | None = None) -> tuple[Int64s, npt.NDArray[np.bool_], int] | None:
+             links: tuple[Int64s, ...] | None = None) -> tuple[Int64s, npt.NDArray[np.bool_], int] | None:
     """Per kept event (`keep`: the file's indices of the complete and instant events the table
     gets; None: all), its link group (`base` + a dense id, -1: none) and whether the group came
     from a flow; and how many group ids were used. Correlation arguments win over flows; None
     when the file holds no link at all. `links`: the correlations and flow ids the decode read
-    (`Columns.links`), which spare a pass over the file; xprof's (`xla`) are read by that pass."""
+    (`Columns.links`), which spare a pass over the file; xprof's (`xla`) are read by that pass
+    unless `links` holds them too (`Columns.xla_links`: correlations, flow ids, bind ids)."""
     n = len(code)
-    raw = _decode(data, n, xla) if links is None or xla else _Raw(*links, np.full(n, NO_ID, np.int64))
+    if links is None or (xla and len(links) < 3):
+        raw = _decode(data, n, xla)
+    else:
+        none = np.broadcast_to(np.int64(NO_ID), (n,))  # no bind ids: a view, no memory
+        raw = _Raw(links[0], links[1], links[2] if len(links) > 2 else none)
     if raw is None:
         notes.append("could not read the launch links (correlation, flows): device work is put in steps by start time")
         return None
@@ -156,12 +161,14 @@ def link_ids(data: bytes | bytearray, ukeys: Sequence[tuple[Any, ...]], code: np
     bind = raw.bind_id[kept]
     has = bind >= 0
     group_ns[has], group_val[has] = 1, bind[has]
+    del bind, has  # temporaries of a column each go as soon as they are used: a big trace's read peaks here
     corr = raw.correlation[kept]
     u_device = np.array([isinstance(k[1], str) and k[1].lower() in DEVICE_CATS for k in ukeys], bool)
     if not (corr >= 0).any() or (corr[u_device[code[kept]]] < 0).any():  # flows only where correlations leave a gap
         _bind_flows(raw, ukeys, code, ts_us, dur_us, kept, group_ns, group_val)
     has = corr >= 0
     group_ns[has], group_val[has] = 0, corr[has]
+    del corr, has
     linked = np.flatnonzero(group_ns >= 0)
     out = np.full(len(kept), NO_ID, np.int64)
     if not len(linked):
@@ -309,7 +316,7 @@ def add_launch_links(builder: Builder, data: bytes | bytearray, cols: Columns, k
         return
     xla = any(str(p).startswith(("/host:", "/device:")) for p in process_names.values())
     got = link_ids(data, cols.ukeys, cols.code, cols.ts, cols.dur, keep, builder.link_groups, notes, xla,
-                   cols.links)
+                   cols.xla_links if xla and cols.xla_links is not None else cols.links)
     if got is None:
         return
     link, via_flow, used = got

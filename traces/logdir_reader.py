@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from traces.chrome_reader import read_chrome_trace
+from traces.progress import ReadProgress
 from traces.rank_reader import rank_files, read_ranks
 from traces.table import EventTable, Limits, TraceError
 from traces.xplane_reader import read_xplanes
@@ -64,11 +65,12 @@ def _mtime(run: ProfileRun) -> float:
 
 
 def read_logdir(root: str | os.PathLike[str], limits: Limits | None = None, run: str | None = None,
-                framework: str | None = None) -> EventTable:
+                framework: str | None = None, progress: ReadProgress | None = None) -> EventTable:
     """The newest profile run under `root` (or the one named `run`): its XPlanes (several
     hosts' merged, rows prefixed by host) when it has any, which carry more than the Chrome
     trace JAX writes beside them (step markers, hlo_op arguments); else its Chrome traces of
-    every rank when they are one distributed job's (`rank_reader`), else its newest one."""
+    every rank when they are one distributed job's (`rank_reader`), else its newest one.
+    `progress` is started with the sizes of the files read, together, and finished."""
     root = Path(root)
     limits = limits or Limits()
     runs = find_profile_runs(root)
@@ -85,14 +87,18 @@ def read_logdir(root: str | os.PathLike[str], limits: Limits | None = None, run:
     if pick.xplanes:
         if pick.chrome:
             notes.append(f"read the XPlane; ignored {len(pick.chrome)} Chrome trace(s) beside it")
-        return read_xplanes(pick.xplanes, limits, framework, notes)
+        return read_xplanes(pick.xplanes, limits, framework, notes, progress=progress)  # starts and finishes it
     ranks = rank_files(pick.chrome)
     if ranks is not None:  # one distributed job's per-rank traces: all of them, on one timeline
-        table = read_ranks(ranks, limits, framework)
+        table = read_ranks(ranks, limits, framework, progress)
         table.source.notes.extend(notes)
         return table
     newest = max(pick.chrome, key=lambda f: (f.stat().st_mtime, f.name))
-    table = read_chrome_trace(newest, limits, framework=framework)
+    if progress is not None:
+        progress.start(newest.stat().st_size)
+    table = read_chrome_trace(newest, limits, framework=framework, progress=progress)
+    if progress is not None:
+        progress.finish()
     if len(pick.chrome) > 1:
         table.source.notes.append(f"read {newest.name}, the newest of {len(pick.chrome)} Chrome traces in {pick.path}")
     table.source.notes.extend(notes)

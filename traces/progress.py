@@ -5,12 +5,17 @@ A read is measured in bytes of the file as stored (compressed bytes for a .gz), 
 fraction is known from the first byte without decompressing anything ahead. Cancelling is
 cooperative: `advance` raises `ReadCancelled` at the reader's next call once `cancel()` was
 asked (from any thread), which a reader lets propagate, holding nothing it read.
+
+Whoever reads several files under one bar (`traces.rank_reader`, `traces.logdir_reader`) calls
+`start` once with their sum and hands each file's reader an `OffsetProgress`, so a reader
+always reports positions within its own file.
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from traces.table import TraceError
 
@@ -19,6 +24,12 @@ UPDATE_EVERY_S = 0.1  # the callback at most ten times a second: a bar needs no 
 
 class ReadCancelled(TraceError):
     """The read was cancelled by its user; nothing of it was kept."""
+
+
+class Progress(Protocol):
+    """What a reader needs of a progress: `ReadProgress`, or an `OffsetProgress` over one."""
+
+    def advance(self, done: int, where: object = "trace") -> None: ...
 
 
 class ReadProgress:
@@ -63,3 +74,14 @@ class ReadProgress:
         if force or now - self._last >= UPDATE_EVERY_S:
             self._last = now
             self._on_update(self.done, self.total)
+
+
+class OffsetProgress:
+    """One file of several read under one progress: its reader's positions (bytes of that file)
+    shifted by the bytes of the files before it."""
+
+    def __init__(self, progress: Progress, offset: int) -> None:
+        self.progress, self.offset = progress, offset
+
+    def advance(self, done: int, where: object = "trace") -> None:
+        self.progress.advance(self.offset + done, where)

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from traces.bounded_read import GZIP_MAGIC, read_bytes
-from traces.chrome import framework_from, parse_into
+from traces.chrome import ChromeResult, framework_from, parse_into, parse_stream_into
 from traces.classify import finish_table, guess_device
+from traces.progress import OffsetProgress, Progress, ReadProgress
+from traces.stream_decode import NeedWhole
+from traces.stream_source import TraceStream
 from traces.table import EventTable, Limits, SourceInfo, TraceError
 from traces.table_builder import TableBuilder
 
@@ -53,15 +56,19 @@ def rank_files(paths: list[Path]) -> list[RankFile] | None:
     return sorted(known, key=lambda r: r.rank)
 
 
-def read_ranks(files: list[RankFile], limits: Limits, framework: str | None = None) -> EventTable:
-    """Every rank's trace in one table: rows prefixed "rank N: ", times on the earliest rank's clock."""
+def read_ranks(files: list[RankFile], limits: Limits, framework: str | None = None,
+               progress: ReadProgress | None = None) -> EventTable:
+    """Every rank's trace in one table: rows prefixed "rank N: ", times on the earliest rank's
+    clock. `progress` is started with the files' sizes together, and finished."""
     builder = TableBuilder(SourceInfo(path=str(files[0].path.parent), format="chrome"), limits)
     results, bases, marks = [], [], []
-    for rank_file in files:
-        data = read_bytes(rank_file.path, limits)
+    sizes = [_size(f.path) for f in files]
+    if progress is not None:
+        progress.start(sum(sizes))
+    for i, rank_file in enumerate(files):
         marks.append(builder.mark())
-        result = parse_into(builder, data, rank_file.path, prefix=f"rank {rank_file.rank}: ")
-        del data
+        mine = None if progress is None else OffsetProgress(progress, sum(sizes[:i]))
+        result = _read_rank(builder, rank_file, limits, mine)
         results.append(result)
         base = result.top.get("baseTimeNanoseconds")
         bases.append(base if isinstance(base, int) and not isinstance(base, bool) and 0 <= base < 2**62 else None)
@@ -89,7 +96,30 @@ def read_ranks(files: list[RankFile], limits: Limits, framework: str | None = No
     src.producer = "torch.profiler" if src.framework == "torch" else "Chrome trace"
     table = finish_table(builder, framework)
     table.source.device = guess_device(table, results[0].top.get("deviceProperties"), results[0].flavor)
+    if progress is not None:
+        progress.finish()
     return table
+
+
+def _read_rank(builder: TableBuilder, rank_file: RankFile, limits: Limits, progress: Progress | None) -> ChromeResult:
+    """One rank's trace into the shared builder: as a stream, else (what only the whole-file
+    path reads) whole."""
+    prefix = f"rank {rank_file.rank}: "
+    try:
+        with TraceStream(rank_file.path, limits, progress) as stream:
+            return parse_stream_into(builder, stream, rank_file.path, prefix=prefix)
+    except NeedWhole:
+        pass
+    on_read = None if progress is None else (lambda at: progress.advance(at, rank_file.path))
+    data = read_bytes(rank_file.path, limits, on_read)
+    return parse_into(builder, data, rank_file.path, prefix=prefix)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise TraceError(path, f"cannot be read ({exc.strerror or exc})") from None
 
 
 def _head(path: Path) -> bytes:

@@ -4,9 +4,11 @@ trace. `read_trace(path)` recognises which it is and hands it to its reader
 (`chrome_reader`, `xplane_reader`, `logdir_reader`).
 
 Every failure a file can cause is a TraceError with one line naming the file and the problem;
-input is decompressed in chunks with a cap (`bounded_read`, `Limits.max_bytes`), so a gzip
-bomb stops at the cap instead of filling memory. Framework-free: xprof converts XPlanes
-without importing TensorFlow, and nothing here imports torch, jax or tensorflow.
+input is decompressed piece by piece with a cap (`bounded_read`, `Limits.max_bytes`), so a gzip
+bomb stops at the cap instead of filling memory, and a Chrome trace is decoded as a stream
+(`stream_decode`), never held whole. `progress` (`traces.progress.ReadProgress`) hears the
+bytes of the files as stored consumed, and cancels the read. Framework-free: xprof converts
+XPlanes without importing TensorFlow, and nothing here imports torch, jax or tensorflow.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 from traces.bounded_read import read_bytes
 from traces.chrome_reader import read_chrome_trace
 from traces.logdir_reader import read_logdir
+from traces.progress import ReadProgress
 from traces.table import EventTable, Limits, TraceError
 from traces.xplane_reader import read_xplane
 
@@ -25,23 +28,33 @@ __all__ = ["read_bytes", "read_trace"]  # read_bytes: kept importable from here,
 log = logging.getLogger("stepscope.traces")
 
 
-def read_trace(path: str | os.PathLike[str], limits: Limits | None = None, framework: str | None = None) -> EventTable:
+def read_trace(path: str | os.PathLike[str], limits: Limits | None = None, framework: str | None = None,
+               progress: ReadProgress | None = None) -> EventTable:
     """Read any supported trace: a directory is a profile log directory (XPlanes under
     plugins/profile/<run>/, or Chrome traces); `*.xplane.pb[.gz]` goes through xprof; other
     files are Chrome-trace JSON, plain or gzipped. `framework` ("torch", "jax", "tf") overrides
-    the guess recorded in `table.source`."""
+    the guess recorded in `table.source`. `progress` is started with the bytes to read (for a
+    directory, those of the files it reads), advanced as they are consumed and finished; its
+    `cancel()` stops the read with ReadCancelled."""
     p = Path(path)
     limits = limits or Limits()
     if not p.exists():
         raise TraceError(p, "no such file or directory")
     try:
         if p.is_dir():
-            return read_logdir(p, limits, framework=framework)
+            return read_logdir(p, limits, framework=framework, progress=progress)
         if _is_xplane_name(p):
-            return read_xplane(p, limits, framework=framework)
-        return read_chrome_trace(p, limits, framework=framework)
+            return read_xplane(p, limits, framework=framework, progress=progress)  # starts and finishes `progress`
+        if progress is not None:
+            progress.start(p.stat().st_size)
+        table = read_chrome_trace(p, limits, framework=framework, progress=progress)
+        if progress is not None:
+            progress.finish()
+        return table
     except TraceError:
         raise
+    except OSError as exc:
+        raise TraceError(p, f"cannot be read ({exc.strerror or exc})") from None
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
         # a reader bug must not take the app down with it: report it as this file's problem
         log.exception("internal error reading %s", p)

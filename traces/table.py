@@ -37,10 +37,14 @@ class TraceError(Exception):
 @dataclass(frozen=True)
 class Limits:
     """Bounds on what a reader accepts, so a hostile or huge file fails with a TraceError
-    instead of exhausting memory. Raise them for big traces (memory while parsing is about the
-    decompressed size plus ~250 bytes per event; the finished table ~40 bytes per event)."""
+    instead of exhausting memory. A Chrome trace is read as a stream (`traces.stream_decode`):
+    its peak memory is ~100-170 bytes per event kept (bench/trace_reader.py) and the finished
+    table ~40, whatever the file's size, so `max_bytes` only stops gzip bombs, at the cost of
+    decompressing up to it (seconds per GiB); what a reader must hold whole (a Chrome trace the
+    stream cannot decode, `bounded_read.read_bytes`) is capped by `max_whole_bytes` too."""
 
-    max_bytes: int = 2 * GiB  # decompressed JSON / XPlane size
+    max_bytes: int = 16 * GiB  # decompressed size of one file (a 20M-event Kineto trace is ~4-5 GB)
+    max_whole_bytes: int = 2 * GiB  # decompressed size a reader may hold whole in memory
     max_events: int = 20_000_000
     # a name, category or argument text longer than this is cut, and the source's notes say so:
     # a guard against absurd sizes only (real templated kernel names pass 5,000 characters; the

@@ -91,17 +91,26 @@ class TableBuilder:
         self._counters.append((series_id.astype(np.int32), ts_ns.astype(np.int64), values.astype(np.float64)))
 
     def finish(self) -> EventTable:
+        """The table; each column is joined (or, from one chunk, taken as it is) and the chunk
+        let go before the next, and sorted one column at a time, so a column is held at most
+        twice while the table is made."""
         cols: dict[str, np.ndarray] = {}
-        for c, dtype in EVENT_COLUMNS.items():
-            parts = [chunk[c] for chunk in self._chunks]
-            cols[c] = np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
-        if any("link" in chunk for chunk in self._chunks):
-            cols["link"] = np.concatenate([chunk.get("link", np.full(len(chunk["name"]), -1, np.int64))
-                                           for chunk in self._chunks]).astype(np.int64, copy=False)
+        has_link = any("link" in chunk for chunk in self._chunks)
+        sizes = [len(chunk["name"]) for chunk in self._chunks]
+        for c, dtype in {**EVENT_COLUMNS, **({"link": np.int64} if has_link else {})}.items():
+            parts = [chunk.pop(c) if c != "link" else chunk.pop(c, np.full(size, -1, np.int64))
+                     for chunk, size in zip(self._chunks, sizes, strict=True)]
+            cols[c] = (np.concatenate(parts) if len(parts) > 1 else parts[0]).astype(dtype, copy=False) if parts \
+                else np.empty(0, dtype)
+            del parts
+        self._chunks.clear()
         start = cols["start_ns"]
         if len(start) > 1 and not np.all(start[1:] >= start[:-1]):
             order = np.argsort(start, kind="stable")
-            cols = {c: v[order] for c, v in cols.items()}
+            del start
+            for c in cols:
+                cols[c] = cols[c][order]
+            del order
         if self._counters:
             sid = np.concatenate([c[0] for c in self._counters])
             ts = np.concatenate([c[1] for c in self._counters])
@@ -111,7 +120,6 @@ class TableBuilder:
         else:
             sid, ts, val = np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64)
         rows = [Row(**{k: v for k, v in r.items() if k != "key"}) for r in self.rows]
-        self._chunks.clear()
         counters = {"counter_series": sid, "counter_ts_ns": ts, "counter_value": val}
         table = EventTable.from_columns({**cols, **counters}, self.strings, rows, list(self._series), self.source)
         if "link" in cols:

@@ -125,8 +125,8 @@ def test_overlong_strings_are_cut(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("content, match", [
-    (b"hello not a protobuf", "xprof could not read this XPlane"),
-    (os.urandom(4096), "xprof could not read this XPlane"),
+    (b"hello not a protobuf", "could not read this XPlane"),
+    (os.urandom(4096), "could not read this XPlane"),
     (b"", "is empty"),
 ])
 def test_bad_xplanes(tmp_path: Path, content: bytes, match: str) -> None:
@@ -135,7 +135,7 @@ def test_bad_xplanes(tmp_path: Path, content: bytes, match: str) -> None:
 
 def test_truncated_and_gzipped_xplanes(tmp_path: Path) -> None:
     real = gzip.decompress((DATA / "jax_mlp.xplane.pb.gz").read_bytes())
-    fails(write(tmp_path, "cut.xplane.pb", real[:5000]), "xprof could not read")
+    fails(write(tmp_path, "cut.xplane.pb", real[:5000]), "could not read this XPlane: it ends inside")
     fails(write(tmp_path, "cut.xplane.pb.gz", gzip.compress(real)[:3000]), "truncated gzip")
     fails(write(tmp_path, "big.xplane.pb", real), "over the", Limits(max_bytes=1000))
     fails(write(tmp_path, "bomb.xplane.pb.gz", gzip.compress(bytes(4 << 20))), "expands past", Limits(max_bytes=1 << 20))
@@ -152,7 +152,7 @@ def test_a_bad_file_inside_a_logdir_names_that_file(tmp_path: Path) -> None:
     run = tmp_path / "plugins" / "profile" / "2026_01_01_00_00_00"
     run.mkdir(parents=True)
     write(run, "vm.xplane.pb", b"garbage")
-    with pytest.raises(TraceError, match="vm.xplane.pb: xprof could not read"):
+    with pytest.raises(TraceError, match="vm.xplane.pb: could not read this XPlane"):
         read_trace(tmp_path)
 
 

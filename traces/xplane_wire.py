@@ -1,0 +1,252 @@
+"""An XPlane file's bytes as a forward-only protobuf stream: plain or gzipped, read in blocks,
+never whole, with the decompressed size capped (`Limits.max_bytes`, a gzip bomb stops there).
+
+Why forward-only blocks: a 1 GB XPlane must not be in memory even once. The reader visits a
+file twice (`xplane_layout` finds the planes, lines and metadata, skipping the events;
+`xplane_lines` then decodes the wanted lines), and each visit reads forward, so a plain file
+is read with seeks and a gzipped one is inflated twice rather than kept. `on_read` hears the
+stored (compressed) bytes consumed, for progress and cancellation.
+"""
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from traces.bounded_read import GZIP_MAGIC
+from traces.table import TraceError
+
+BLOCK = 8 << 20  # bytes read (or inflated) at a time
+INPUT = 1 << 20  # compressed bytes fed to zlib at a time
+
+
+class Malformed(Exception):
+    """Raised inside the decoders; the reader turns it into a TraceError naming the file."""
+
+
+class WireStream:
+    """Decompressed bytes of one file at absolute offsets, `pos` the cursor."""
+
+    def __init__(self, path: Path, max_bytes: int, on_read: Callable[[int], None] | None = None) -> None:
+        self.path, self.max_bytes, self.on_read = path, max_bytes, on_read
+        try:
+            self._f = open(path, "rb")  # noqa: SIM115  (closed by close(), the stream outlives a with block)
+            self.stored_size = os.fstat(self._f.fileno()).st_size
+            self.gzip = self._f.read(2) == GZIP_MAGIC
+            self._f.seek(0)
+        except OSError as exc:
+            raise TraceError(path, f"cannot be read ({exc.strerror or exc})") from None
+        if self.stored_size == 0:
+            self.close()
+            raise TraceError(path, "is empty")
+        if not self.gzip and self.stored_size > max_bytes:
+            self.close()
+            raise TraceError(path, f"is {self.stored_size:,} bytes, over the {max_bytes:,}-byte limit (raise Limits.max_bytes)")
+        self.buf = b""
+        self.base = 0  # absolute offset of buf[0]
+        self.pos = 0
+        self._eof = False
+        self._inflater: zlib._Decompress | None = None
+        self._pending = b""  # compressed input not yet given to zlib
+        self._inflated = 0
+
+    def close(self) -> None:
+        self._f.close()
+
+    # -- filling the buffer ------------------------------------------------------------
+    def _block(self) -> bytes:
+        """The next block of decompressed bytes (b"" at the end)."""
+        if not self.gzip:
+            data = self._f.read(BLOCK)
+            self.report()
+            return data
+        out: list[bytes] = []
+        size = 0
+        while size < BLOCK:
+            if self._inflater is None:
+                self._pending = self._pending.lstrip(b"\x00") or self._f.read(INPUT).lstrip(b"\x00")
+                if not self._pending:
+                    break
+                self._inflater = zlib.decompressobj(wbits=31)
+            if not self._pending:
+                self._pending = self._f.read(INPUT)
+                if not self._pending:
+                    raise TraceError(self.path, "is a truncated gzip file (it ends before the end of the compressed data)")
+            try:
+                piece = self._inflater.decompress(self._pending, BLOCK - size)
+            except zlib.error as exc:
+                raise TraceError(self.path, f"is a damaged gzip file ({exc})") from None
+            if self._inflater.eof:
+                self._pending, self._inflater = self._inflater.unused_data, None
+            else:
+                self._pending = self._inflater.unconsumed_tail
+            out.append(piece)
+            size += len(piece)
+        self._inflated += size
+        if self._inflated > self.max_bytes:
+            raise TraceError(self.path, f"expands past the {self.max_bytes:,}-byte limit when decompressed "
+                                        "(a gzip bomb, or raise Limits.max_bytes)")
+        self.report()
+        return b"".join(out)
+
+    def report(self) -> None:
+        """Tell `on_read` how many stored (compressed) bytes are consumed so far."""
+        if self.on_read is not None:
+            self.on_read(self._f.tell() - len(self._pending))
+
+    def fill(self, n: int) -> bool:
+        """Make buf hold [pos, pos + n) if the file has it; False when it ends sooner."""
+        have = self.base + len(self.buf) - self.pos
+        if have >= n:
+            return True
+        parts = [self.buf[self.pos - self.base:]] if have > 0 else []
+        self.base = self.pos if have > 0 else self.base + len(self.buf)
+        while have < n and not self._eof:
+            block = self._block()
+            if not block:
+                self._eof = True
+                break
+            parts.append(block)
+            have += len(block)
+        self.buf = b"".join(parts)
+        if self.base > self.pos:  # the cursor was past what we had (a skip): drop the bytes before it
+            raise AssertionError("cursor behind the buffer")
+        return have >= n
+
+    def need(self, n: int) -> None:
+        if not self.fill(n):
+            raise Malformed("it ends inside a message")
+
+    def at_end(self) -> bool:
+        return not self.fill(1)
+
+    # -- moving ------------------------------------------------------------------------
+    def skip_to(self, target: int) -> None:
+        """Move the cursor forward to `target`, reading past what lies between only when gzipped."""
+        if target < self.pos:
+            raise Malformed("a length points backwards")
+        end = self.base + len(self.buf)
+        if target <= end:
+            self.pos = target
+            return
+        if self.gzip:
+            self.pos = end
+            self.buf, self.base = b"", end
+            while self.base < target:
+                block = self._block()
+                if not block:
+                    raise Malformed("it ends inside a message")
+                if self.base + len(block) > target:
+                    self.buf = block
+                    break
+                self.base += len(block)
+        else:
+            if target > self.stored_size:
+                raise Malformed("it ends inside a message")
+            self._f.seek(target)
+            self.buf, self.base = b"", target
+            self._eof = False
+        self.pos = target
+
+    # -- reading -----------------------------------------------------------------------
+    def varint(self) -> int:
+        """An unsigned varint at the cursor (up to 10 bytes)."""
+        self.fill(10)
+        i = self.pos - self.base
+        buf = self.buf
+        shift = result = 0
+        for k in range(10):
+            if i + k >= len(buf):
+                raise Malformed("it ends inside a number")
+            b = buf[i + k]
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                self.pos += k + 1
+                return result & ((1 << 64) - 1)
+            shift += 7
+        raise Malformed("a number runs past 10 bytes")
+
+    def take(self, n: int) -> bytes:
+        self.need(n)
+        i = self.pos - self.base
+        self.pos += n
+        return self.buf[i:i + n]
+
+    def fields(self, end: int | None) -> Iterator[tuple[int, int]]:
+        """(field number, wire type) of each field until `end` (None: the end of the file); the
+        caller reads or skips each value (`value`, `skip_value`) before the next."""
+        while (self.pos < end) if end is not None else not self.at_end():
+            tag = self.varint()
+            number, wire = tag >> 3, tag & 7
+            if number == 0 or wire in (3, 4, 6, 7):
+                raise Malformed(f"field {number} has wire type {wire}")
+            yield number, wire
+            if end is not None and self.pos > end:
+                raise Malformed("a field runs past the end of its message")
+
+    def length(self, end: int | None) -> int:
+        """A length-delimited field's length, checked against the enclosing message's end."""
+        n = self.varint()
+        if end is not None and self.pos + n > end:
+            raise Malformed("a field runs past the end of its message")
+        return n
+
+    def field_end(self, end: int | None) -> int:
+        """Where the length-delimited field at the cursor ends (the cursor moves past its length)."""
+        n = self.length(end)
+        return self.pos + n
+
+    def skip_value(self, wire: int, end: int | None) -> None:
+        if wire == 0:
+            self.varint()
+        elif wire == 1:
+            self.skip_to(self.pos + 8)
+        elif wire == 5:
+            self.skip_to(self.pos + 4)
+        else:
+            self.skip_to(self.field_end(end))
+
+
+def signed(value: int) -> int:
+    """An int64 field's value from its unsigned varint."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def message_fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
+    """(number, wire type, value) of a small message held in memory: ints for varint and fixed
+    fields, bytes for length-delimited ones."""
+    i, n = 0, len(data)
+    while i < n:
+        tag, i = _varint_at(data, i)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            value, i = _varint_at(data, i)
+            yield number, wire, value
+        elif wire == 2:
+            size, i = _varint_at(data, i)
+            if i + size > n:
+                raise Malformed("a field runs past the end of its message")
+            yield number, wire, data[i:i + size]
+            i += size
+        elif wire in (1, 5):
+            width = 8 if wire == 1 else 4
+            if i + width > n:
+                raise Malformed("a field runs past the end of its message")
+            yield number, wire, int.from_bytes(data[i:i + width], "little")
+            i += width
+        else:
+            raise Malformed(f"field {number} has wire type {wire}")
+
+
+def _varint_at(data: bytes, i: int) -> tuple[int, int]:
+    shift = result = 0
+    for k in range(10):
+        if i + k >= len(data):
+            raise Malformed("it ends inside a number")
+        b = data[i + k]
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result & ((1 << 64) - 1), i + k + 1
+        shift += 7
+    raise Malformed("a number runs past 10 bytes")

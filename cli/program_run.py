@@ -56,6 +56,9 @@ def program_spec(args: argparse.Namespace) -> ProgramSpec:
         raise SpecError("--framework is for the built-in workloads; your program's framework is detected")
     if args.repeat != 1:
         raise SpecError("--repeat is for the built-in workloads; run your program again to repeat it")
+    if args.trace_guard is not None:
+        raise SpecError("--trace-guard is for the built-in workloads; your program's capture is checked after it is written "
+                        "(docs/programs.md)")
     return ProgramSpec(
         command=tuple(command), cwd=os.getcwd(), name=args.name,
         steps_window=parse_window(args.steps) if args.steps is not None else None,

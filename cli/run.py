@@ -93,6 +93,9 @@ def summary_table(record: dict[str, Any], title: str | None = None) -> Table:
         ("accuracy / macro-F1", f"{_fmt(record['accuracy'], 3)} / {_fmt(record['macro_f1'], 3)}"),
         ("parameters", f"{record['param_count']:,}" if record["param_count"] else None),
     ]
+    guard = record.get("trace_guard")
+    if guard:
+        rows.append(("trace window", f"{guard['steps']} of {guard['steps_requested']} steps ({guard['action']})"))
     for artifact in record["artifacts"] or []:
         rows.append((f"artifact ({artifact['kind']})", f"{artifact['path']} ({artifact['bytes']:,} bytes)"))
     for name, value in rows:
@@ -122,10 +125,12 @@ def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: flo
         record = result_record(result)
         record["session"] = str(session_path)
         record["trace_events"] = recorded.trace_events
+        record.update(trace_guard=result.summary.get("trace_guard"), notices=result.summary.get("notices", []))
         if recorded.trace_problem:
-            console.print(f"[yellow]trace not parsed:[/yellow] {recorded.trace_problem}")
+            console.print(f"[yellow]trace not parsed:[/yellow] {escape(recorded.trace_problem)}", soft_wrap=True)
         records.append(record)
         console.print(summary_table(record))
+        _print_trace_outcome(record, console)
         if result.status != "ok":
             console.print(f"[red]run {result.status}:[/red] {result.reason}")
             console.print(f"the worker's log: {_save_log(result)}")
@@ -139,6 +144,16 @@ def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: flo
     if as_json:
         print(json.dumps(records[0] if repeat == 1 else records, indent=2))
     return max(codes)
+
+
+def _print_trace_outcome(record: dict[str, Any], console: Console) -> None:
+    """What the capture size guard did to the trace window (unless it simply fit), and the worker's
+    notices (a trace file it could not keep, and why)."""
+    guard = record.get("trace_guard")
+    if guard and guard.get("action") != "fits":
+        console.print(f"[yellow]trace guard ({guard['action']}):[/yellow] {escape(guard['message'])}", soft_wrap=True)
+    for message in record.get("notices") or []:
+        console.print(f"[yellow]notice:[/yellow] {escape(message)}", soft_wrap=True)
 
 
 def _run_one(spec: RunSpec, session_path: Path, run_id: str, run_dir: Path, timeout: float,

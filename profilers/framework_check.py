@@ -36,12 +36,17 @@ class FrameworkReport:
         return dict(self.__dict__)
 
 
-def probe_framework(framework: str, quick: bool, on_record: OnRecord | None = None) -> FrameworkReport:
+def probe_framework(framework: str, quick: bool, on_record: OnRecord | None = None, *, modes: tuple[str, ...] = ("train",),
+                    devices: str = "auto", workloads: tuple[str, ...] = ()) -> FrameworkReport:
     """Probe `framework` in a fresh interpreter; a probe that cannot start, dies or times out
-    is reported in `error`, so one broken framework never stops the others being checked."""
+    is reported in `error`, so one broken framework never stops the others being checked.
+    `modes`, `devices` ("auto": the default device; "all": the CPU and any GPU) and `workloads`
+    (empty: all) choose the cells a full probe runs (`profilers.probe`)."""
     report = FrameworkReport(framework)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
-    command = [sys.executable, "-m", "profilers.probe", "--framework", framework] + (["--quick"] if quick else [])
+    command = [sys.executable, "-m", "profilers.probe", "--framework", framework, "--modes", ",".join(modes),
+               "--devices", devices] + (["--workloads", ",".join(workloads)] if workloads else [])
+    command += ["--quick"] if quick else []
     try:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=PROJECT_ROOT, env=env, text=True)
     except OSError as exc:

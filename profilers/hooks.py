@@ -10,9 +10,12 @@ The worker runs the trace window as
                 run_step(i)
     finally:
         hook.stop()                                   # always: a profile never stopped blocks every later one
-    artifacts = hook.artifacts()                      # raises ArtifactError on a missing or empty file
+    artifacts = hook.artifacts()                      # raises ArtifactError when a file is missing
 
-so the heavy trace is confined to its own labelled steps.
+so the heavy trace is confined to its own labelled steps. Whether each file is a whole trace (not
+empty, not cut off, not capped) is `profilers.artifact_checks.artifact_problem`'s to say, per file,
+so one bad file (a 0-byte XPlane) does not hide a good one beside it. Before the window,
+`profilers.capture_guard` may run the same hook for one step to size it.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from typing import Protocol
 
 
 class ArtifactError(RuntimeError):
-    """A profiler said it exported a trace but the file is missing or empty."""
+    """A profiler said it exported a trace but the file is missing."""
 
 
 @dataclass(frozen=True)
@@ -53,15 +56,14 @@ class TraceHook(Protocol):
 
 
 def checked(kind: str, paths: list[Path], what: str) -> list[Artifact]:
-    """Artifacts for `paths`, or ArtifactError naming what is missing or empty."""
+    """Artifacts for `paths`, or ArtifactError naming what is missing (an empty file is returned:
+    `artifact_problem` says why it is empty)."""
     if not paths:
         raise ArtifactError(f"{what} wrote no {kind} file")
     out = []
     for path in paths:
         if not path.is_file():
             raise ArtifactError(f"{what}: {kind} file {path} does not exist")
-        if path.stat().st_size == 0:
-            raise ArtifactError(f"{what}: {kind} file {path} is empty")
         out.append(Artifact(kind, path))
     return out
 

@@ -7,6 +7,7 @@ the profiler runs only inside its window and is always stopped.
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from profilers.hooks import TraceHook, run_window
+from profilers.artifact_checks import artifact_problem
+from profilers.capture_guard import guard_window
+from profilers.hooks import ArtifactError, TraceHook, run_window
 from workloads import data
 from workloads.base import PreparedRun
 from workloads.configs import ModelConfig
@@ -23,18 +26,18 @@ from workloads.spec import RunSpec
 Emit = Callable[..., None]
 
 
-def _timed_step(prepared: PreparedRun, emit: Emit, phase: str, index: int, batch: int) -> None:
+def _timed_step(prepared: PreparedRun, emit: Emit, phase: str, index: int, batch: int) -> float:
     t0 = time.perf_counter()
     loss = prepared.step(index)
     seconds = time.perf_counter() - t0
     emit("step", index=index, phase=phase, step_ms=seconds * 1000.0,
          samples_per_s=batch / seconds if seconds > 0 else 0.0, loss=loss)
+    return seconds
 
 
-def _timed_steps(prepared: PreparedRun, emit: Emit, phase: str, first: int, count: int, batch: int) -> int:
-    for index in range(first, first + count):
-        _timed_step(prepared, emit, phase, index, batch)
-    return first + count
+def _timed_steps(prepared: PreparedRun, emit: Emit, phase: str, first: int, count: int, batch: int) -> list[float]:
+    """Run `count` steps from index `first`; their durations in seconds."""
+    return [_timed_step(prepared, emit, phase, index, batch) for index in range(first, first + count)]
 
 
 def _phase(emit: Emit, name: str) -> AbstractContextManager[None]:
@@ -89,18 +92,43 @@ def run_workload(
     index = 0
     if spec.warmup:
         with _phase(emit, "warmup"):
-            index = _timed_steps(prepared, emit, "warmup", index, spec.warmup, batch)
+            index += len(_timed_steps(prepared, emit, "warmup", index, spec.warmup, batch))
     with _phase(emit, "measure"):
-        index = _timed_steps(prepared, emit, "measure", index, spec.steps, batch)
+        measured = _timed_steps(prepared, emit, "measure", index, spec.steps, batch)
+        index += len(measured)
     if spec.trace_steps and make_hook is not None:
         with _phase(emit, "trace"):
-            hook = make_hook(out_dir, spec.trace_steps, spec.with_stack)
-            index = run_window(hook, lambda i: _timed_step(prepared, emit, "trace", i, batch), index)
-            for artifact in hook.artifacts():
-                emit("artifact", kind=artifact.kind, path=str(artifact.path), bytes=artifact.size)
+            steps, index = guard_window(spec.trace_steps, spec.trace_guard, spec.framework, prepared.device.kind,
+                                        float(np.median(measured)), make_hook, out_dir, spec.with_stack, prepared.step,
+                                        index, emit)
+            if steps:
+                hook = make_hook(out_dir, steps, spec.with_stack)
+                index = run_window(hook, lambda i: _timed_step(prepared, emit, "trace", i, batch), index)
+                _emit_artifacts(hook, emit)
     if spec.mode == "train" and spec.evaluate and eval_split is not None:
         with _phase(emit, "eval"):
             emit("eval", **evaluate(prepared, config, eval_split))
+
+
+def _emit_artifacts(hook: TraceHook, emit: Emit) -> None:
+    """An `artifact` event for each whole trace file; a `notice` with the reason for a missing, empty
+    or damaged one, which is not handed on as a trace (the run's measured figures still stand)."""
+    try:
+        artifacts = hook.artifacts()
+    except ArtifactError as exc:
+        _notice(emit, f"no trace kept: {exc}")
+        return
+    for artifact in artifacts:
+        problem = artifact_problem(artifact.kind, artifact.path)
+        if problem:
+            _notice(emit, f"trace file not kept: {problem}")
+        else:
+            emit("artifact", kind=artifact.kind, path=str(artifact.path), bytes=artifact.size)
+
+
+def _notice(emit: Emit, message: str) -> None:
+    print(f"stepscope worker: {message}", file=sys.stderr)  # the run's log keeps it too
+    emit("notice", message=message)
 
 
 def _compile_meaning(spec: RunSpec) -> str:

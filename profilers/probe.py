@@ -1,10 +1,13 @@
 """The compatibility probe: a fresh interpreter that imports one framework, lists the devices
-it sees, and (unless --quick) runs every workload x variant for one tiny step.
+it sees, and (unless --quick) runs every workload x variant x mode x device for one tiny step.
 
-    python -m profilers.probe --framework tf [--quick]
+    python -m profilers.probe --framework tf [--quick] [--modes train,infer] [--devices auto|all]
+        [--workloads mlp,...]
 
 Writes JSON lines on the protocol channel: {"check": "import", ...}, {"check": "devices", ...},
-then one {"check": "run", "workload", "variant", "ok", "ms" | "error"} per combination.
+then one {"check": "run", "workload", "variant", "mode", "device", "ok", "ms" | "error"} per
+combination. `--devices auto` (the default) runs each on the framework's default device (`device`:
+the kind it ran on); `all` on the CPU and, where the framework sees one, on the GPU too.
 """
 from __future__ import annotations
 
@@ -39,7 +42,12 @@ def _devices(framework: str, module: ModuleType) -> list[str]:
     return [d.name.replace("/physical_device:", "") for d in module.config.list_physical_devices()]
 
 
-def probe(framework: str, quick: bool, write: Write) -> None:
+def _has_gpu(devices: list[str]) -> bool:
+    return any(word in name.lower() for name in devices for word in ("gpu", "cuda"))
+
+
+def probe(framework: str, quick: bool, write: Write, modes: tuple[str, ...] = ("train",), devices: str = "auto",
+          workloads: tuple[str, ...] = ()) -> None:
     """Run the checks for `framework`; every failure becomes a record, so the caller hears of it."""
     configure_environment(framework, "auto")
     block_other_frameworks(framework)
@@ -51,30 +59,38 @@ def probe(framework: str, quick: bool, write: Write) -> None:
         return
     write({"check": "import", "ok": True, "version": getattr(module, "__version__", "?"),
            "ms": (time.perf_counter() - t0) * 1000})
-    write({"check": "devices", "devices": _devices(framework, module)})
+    seen = _devices(framework, module)
+    write({"check": "devices", "devices": seen})
     if quick:
         return
     from workloads import data, registry
     from workloads.spec import VARIANTS, RunSpec
 
     backend = registry.backend(framework)
-    for workload in registry.WORKLOADS:
+    targets = ["auto"] if devices == "auto" else ["cpu"] + (["gpu"] if _has_gpu(seen) else [])
+    for workload in workloads or registry.WORKLOADS:
         config = registry.model_config(workload)
         for variant in VARIANTS[framework]:
-            spec = RunSpec(framework=framework, workload=workload, variant=variant, batch_size=2, steps=1,
-                           warmup=0, trace_steps=0, data="synthetic", evaluate=False).resolved()
-            t1 = time.perf_counter()
-            try:
-                prepared = backend.prepare(spec, config, data.batch_pool("synthetic", config, 2, 0), None)
-                prepared.compile()
-                loss = prepared.step(0)
-                ok = loss == loss  # NaN fails the check
-                write({"check": "run", "workload": workload, "variant": variant, "ok": ok,
-                       "ms": (time.perf_counter() - t1) * 1000, "error": None if ok else "loss is NaN"})
-            except Exception as exc:
-                traceback.print_exc()
-                write({"check": "run", "workload": workload, "variant": variant, "ok": False,
-                       "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
+            for mode in modes:
+                for device in targets:
+                    spec = RunSpec(framework=framework, workload=workload, mode=mode, variant=variant, batch_size=2,
+                                   steps=1, warmup=0, trace_steps=0, device=device, data="synthetic",
+                                   evaluate=False).resolved()
+                    cell = {"check": "run", "workload": workload, "variant": variant, "mode": mode,
+                            "device": "gpu" if device == "gpu" else "cpu"}
+                    t1 = time.perf_counter()
+                    try:
+                        prepared = backend.prepare(spec, config, data.batch_pool("synthetic", config, 2, 0), None)
+                        cell["device"] = prepared.device.kind
+                        prepared.compile()
+                        loss = prepared.step(0)
+                        ok = loss == loss  # NaN fails the check
+                        write({**cell, "ok": ok, "ms": (time.perf_counter() - t1) * 1000,
+                               "error": None if ok else "loss is NaN"})
+                    except Exception as exc:
+                        traceback.print_exc()
+                        write({**cell, "ok": False,
+                               "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
 
 
 def main() -> int:
@@ -82,12 +98,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m profilers.probe")
     parser.add_argument("--framework", required=True, choices=sorted(IMPORT_NAMES))
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--modes", default="train", help="comma list of train, infer")
+    parser.add_argument("--devices", default="auto", choices=("auto", "all"))
+    parser.add_argument("--workloads", default="", help="comma list (default: every workload)")
     args = parser.parse_args()
 
     def write(record: dict[str, Any]) -> None:
         os.write(channel, (json.dumps(record) + "\n").encode())
 
-    probe(args.framework, args.quick, write)
+    probe(args.framework, args.quick, write, tuple(m for m in args.modes.split(",") if m), args.devices,
+          tuple(w for w in args.workloads.split(",") if w))
     return 0
 
 

@@ -20,6 +20,7 @@ PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 1 << 20
 PHASES = ("compile", "warmup", "measure", "trace", "eval")
 STEP_PHASES = ("warmup", "measure", "trace")
+GUARD_ACTIONS = ("fits", "shrunk", "warned", "no-window", "unsized")
 
 _num = (int, float)
 _opt_num = (int, float, type(None))
@@ -43,11 +44,17 @@ EVENT_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "compile": {"ms": _num, "what": (str,)},
     "eval": {"accuracy": _num, "macro_f1": _num, "loss": _num, "samples": (int,)},
     "artifact": {"kind": (str,), "path": (str,), "bytes": (int,)},
+    # The capture size guard's decision before a trace window (profilers/capture_guard.py).
+    "trace_guard": {
+        "action": (str,), "steps_requested": (int,), "steps": (int,), "limit": (str,), "limit_value": (int,),
+        "estimate": (int,), "message": (str,),
+    },
     "summary": {"summary": (dict,)},
     "error": {"message": (str,), "exc_type": (str,), "traceback": (str,)},
     # From the agent inside a user's program (docs/programs.md).
     "program": {"framework": (str,), "framework_version": (str,), "pid": (int,)},
     "step_source": {"source": (str,), "detail": (str,)},
+    # Something the user should know: from a program's agent, or a worker's trace artifact it could not keep.
     "notice": {"message": (str,)},
 }
 
@@ -71,6 +78,8 @@ def _check(event: dict[str, Any]) -> None:
             raise ProtocolError(f"{kind} event field {name!r} has the wrong type ({type(value).__name__})")
     if kind == "phase" and (event["name"] not in PHASES or event["edge"] not in ("start", "end")):
         raise ProtocolError(f"phase event with unknown phase {event['name']!r} or edge {event['edge']!r}")
+    if kind == "trace_guard" and event["action"] not in GUARD_ACTIONS:
+        raise ProtocolError(f"trace_guard event with unknown action {event['action']!r}")
     if kind == "step":
         if event["phase"] not in STEP_PHASES:
             raise ProtocolError(f"step event in unknown phase {event['phase']!r}")

@@ -32,6 +32,8 @@ def summarize(events: Iterable[dict[str, Any]], batch_size: int | None = None) -
     hello: dict[str, Any] = {}
     evaluation: dict[str, Any] = {}
     artifacts: list[dict[str, Any]] = []
+    notices: list[str] = []
+    guard: dict[str, Any] | None = None
     for event in events:
         kind = event["type"]
         if kind == "step" and event["phase"] == "measure":
@@ -52,6 +54,10 @@ def summarize(events: Iterable[dict[str, Any]], batch_size: int | None = None) -
             evaluation = event
         elif kind == "artifact":
             artifacts.append({"kind": event["kind"], "path": event["path"], "bytes": event["bytes"]})
+        elif kind == "notice":
+            notices.append(event["message"])
+        elif kind == "trace_guard":  # the capture size guard's decision (profilers/capture_guard.py)
+            guard = {k: v for k, v in event.items() if k not in ("type", "t")}
     spec = hello.get("spec", {})
     batch = spec.get("batch_size") or batch_size
     if batch is None and rates and all(math.isfinite(r) for r in rates):
@@ -86,4 +92,6 @@ def summarize(events: Iterable[dict[str, Any]], batch_size: int | None = None) -
         "macro_f1": evaluation.get("macro_f1"),
         "eval_loss": evaluation.get("loss"),
         "artifacts": artifacts,
+        "notices": notices,
+        "trace_guard": guard,
     }

@@ -20,6 +20,9 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "tf": ("xla", "compiled", "eager"),  # xla = tf.function(jit_compile=True); compiled = graph, no XLA
 }
 VARIANT_ALIASES = {("jax", "xla"): "compiled", ("jax", "jit"): "compiled"}
+# Before a trace window: shrink it under the limits that break the framework's profiler, only warn, or
+# skip the check (profilers/capture_guard.py).
+TRACE_GUARDS = ("shrink", "warn", "off")
 
 
 class SpecError(ValueError):
@@ -43,6 +46,7 @@ class RunSpec:
     dtype: str = "float32"
     with_stack: bool = False
     evaluate: bool = True
+    trace_guard: str = "shrink"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self) -> RunSpec:
@@ -71,6 +75,8 @@ class RunSpec:
         for name in ("warmup", "trace_steps"):
             if getattr(self, name) < 0:
                 raise SpecError(f"{name} must not be negative")
+        if self.trace_guard not in TRACE_GUARDS:
+            raise SpecError(f"unknown trace_guard {self.trace_guard!r}; choose one of {', '.join(TRACE_GUARDS)}")
         if not self.learning_rate > 0:
             raise SpecError("learning_rate must be positive")
         return dataclasses.replace(self, variant=variant)

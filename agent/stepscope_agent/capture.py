@@ -159,4 +159,26 @@ class CaptureWindow:
                     size = os.path.getsize(path)
                 except OSError:
                     continue
-                self._emit("artifact", kind=kind, path=os.path.abspath(path), bytes=size)
+                problem = file_problem(kind, size)
+                if problem:
+                    self._emit("notice", message=f"the {backend.framework} profiler's {kind} file {path} {problem}; "
+                                                 "it is not kept as the run's trace")
+                else:
+                    self._emit("artifact", kind=kind, path=os.path.abspath(path), bytes=size)
+
+
+PROTOBUF_MAX_BYTES = 2 ** 31 - 1  # a serialized protobuf message must fit in an int32
+
+
+def file_problem(kind: str, size: int) -> str:
+    """What a profiler's file says about itself by its size alone ("" when nothing): checked here, where
+    it costs nothing; reading a file through (a cut-off gzip, a capped JSON) is the controller's to do,
+    after the run, so the program never pays for it."""
+    if size == 0 and kind == "xplane":
+        return ("is 0 bytes: the profiler could not serialize its XSpace (protobuf refuses a message over 2 GiB, "
+                "and tsl then writes an empty file and reports success); trace fewer steps")
+    if size == 0:
+        return "is 0 bytes: the profiler wrote no events"
+    if kind == "xplane" and size >= PROTOBUF_MAX_BYTES:
+        return f"is {size:,} bytes, at or over protobuf's 2 GiB message limit, so no protobuf reader can load it"
+    return ""

@@ -76,6 +76,7 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Cap
         (["--framework", "torch", "--steps", "3:5"], "--steps takes a number"),
         (["--steps", "10"], "--framework is required"),
         (["--framework", "jax", "--name", "x"], "--name is for your own program"),
+        (["--trace-guard", "off", *fake("ok")], "--trace-guard is for the built-in workloads"),
     ):
         code = dispatch(build_parser().parse_args(["run", "--session", str(session), *args]))
         err = capsys.readouterr().err

@@ -144,17 +144,44 @@ def ops_command(path: Path, run_id: str, as_json: bool, by: str = "self", limit:
     return EXIT_OK
 
 
-def import_command(trace: Path, session_path: Path | None, framework: str | None) -> int:
-    from sessions.traces import import_trace
-    from traces.table import TraceError
+def families_command(path: Path, run_id: str, as_json: bool) -> int:
+    """A run's op time by family (traces.family_breakdown), per step, with each family's top ops."""
+    from sessions.trace_hlo import run_hlo_index
+    from sessions.traces import load_trace
+    from traces.family_breakdown import family_breakdown
 
-    session_path = session_path or default_session_path()
     try:
-        run_id, table, description = import_trace(session_path, trace, framework)
-    except (TraceError, SessionError) as exc:
-        return _error("import", exc)
-    print(f"imported {len(table):,} events as run {run_id} into {session_path}")
-    print(description)
+        with Session.open_readonly(path) as session:
+            table, description = load_trace(session, run_id)
+            hlo, problem = run_hlo_index(session, run_id)
+    except SessionError as exc:
+        return _error("report", exc)
+    result = family_breakdown(table, hlo=hlo)
+    notes = [*result.notes, *([problem] if problem else [])]
+    if as_json:
+        print(json.dumps(_json_safe({"run_id": run_id, "source": description, **result.to_dict(), "notes": notes}), indent=2))
+        return EXIT_OK
+    console = _console()
+    steps = len(result.steps)
+    window = f"{steps} step{'s' if steps != 1 else ''}, {sum(result.step_ns) / 1e6:,.2f} ms of wall time" if steps \
+        else "the whole trace (no step markers)"
+    console.print(f"[bold]{run_id}[/bold]: self time of {result.basis}; {window}; "
+                  f"{result.total_ns / 1e6:,.2f} ms of op time", soft_wrap=True)
+    if not result.total_ns:
+        console.print("No op events in the step windows: this trace holds no framework ops, XLA ops or kernels to sort.")
+        return EXIT_OK
+    view = Table(title="Op time by family (self time; share of all op time)")
+    for title in ("family", "ms", "ms / step", "share", "ops", "top ops (ms)"):
+        view.add_column(title, justify="left" if title in ("family", "top ops (ms)") else "right", overflow="fold")
+    for row in result.rows:
+        if not row.count:
+            continue
+        tops = ", ".join(f"{op.name} ({op.self_ns / 1e6:,.2f})" for op in row.top_ops[:3])
+        view.add_row(row.family, f"{row.self_ns / 1e6:,.2f}", f"{row.self_ns / 1e6 / steps:,.2f}" if steps else "—",
+                     f"{100 * row.share:.1f} %", f"{row.count:,}", tops)
+    console.print(view)
+    for note in notes:
+        console.print(f"Note: {note}.", soft_wrap=True)
     return EXIT_OK
 
 

@@ -17,7 +17,8 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
@@ -150,6 +151,7 @@ class SessionFile:
         self.file_version = file_version  # the version on disk when opened
         self._ids: dict[str, int] = {}
         self._held: str | None = None  # this connection's place in the per-process count (_hold)
+        self._in_transaction = False  # inside `transaction`: writes join it instead of committing
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
@@ -272,6 +274,9 @@ class SessionFile:
         if self.readonly:
             raise SessionError(f"{self.path}: opened read-only, cannot {doing}")
         try:
+            if self._in_transaction:  # `transaction` commits or rolls back the whole
+                work()
+                return
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 work()
@@ -283,6 +288,32 @@ class SessionFile:
                 raise
         except (sqlite3.Error, OSError, ValueError, TypeError, KeyError) as exc:
             raise self._fail(exc, doing) from None
+
+    @contextmanager
+    def transaction(self, doing: str) -> Iterator[None]:
+        """Several writes as one: all of them commit together or none does, so work stopped halfway
+        (an import cancelled, its process killed) leaves no half run behind. Does not nest."""
+        if self.readonly or self._in_transaction:
+            why = "opened read-only" if self.readonly else "already in a transaction"
+            raise SessionError(f"{self.path}: cannot {doing} ({why})")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._fail(exc, doing) from None
+        self._in_transaction = True
+        try:
+            yield
+            self._conn.execute("COMMIT")
+        except BaseException as exc:
+            self._forget_uncommitted()
+            self._ids.clear()  # may name rows the rollback takes back
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._fail(exc, doing) from None
+            raise
+        finally:
+            self._in_transaction = False
 
     def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         try:

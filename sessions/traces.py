@@ -5,12 +5,15 @@ Parsing happens after the run, in the recording process, so the worker's steps n
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from profilers.artifact_checks import artifact_problem
 from profilers.hooks import Artifact
 from profilers.runner import new_run_id
 from sessions.store import Session, SessionError
+from traces.progress import ReadCancelled, ReadProgress
 from traces.readers import read_trace
 from traces.table import EventTable, TraceError, table_from_blobs, table_to_blobs
 
@@ -27,17 +30,27 @@ def pick_artifact(framework: str | None, artifacts: list[Artifact]) -> Artifact 
 
 
 def ingest_trace(session_path: Path, run_id: str, framework: str | None, artifacts: list[Artifact]) -> tuple[EventTable, str]:
-    """Parse the run's trace artifact and store it; TraceError or SessionError on failure."""
+    """Parse the run's trace artifact and store it; TraceError or SessionError on failure. A file that is
+    not a whole trace (0 bytes, cut off, capped: `artifact_problem`) is passed over for the next one, and
+    its reason is the error when none is left; a trace without a single event is never stored as one."""
     from traces.analysis import describe_source
 
-    artifact = pick_artifact(framework, artifacts)
-    if artifact is None:
-        raise TraceError(session_path, f"run {run_id} has no trace artifact")
-    table = read_trace(artifact.path, framework=framework)
-    description = describe_source(table)
-    with Session.create_or_open(session_path) as session:
-        session.store_trace(run_id, table_to_blobs(table), len(table), description, str(artifact.path))
-    return table, description
+    candidates = list(artifacts)
+    problems = []
+    while (artifact := pick_artifact(framework, candidates)) is not None:
+        candidates.remove(artifact)
+        problem = artifact_problem(artifact.kind, artifact.path)
+        if problem:
+            problems.append(problem)
+            continue
+        table = read_trace(artifact.path, framework=framework)
+        if not len(table):
+            raise TraceError(artifact.path, "holds no trace events: the profiler recorded nothing in its window")
+        description = describe_source(table)
+        with Session.create_or_open(session_path) as session:
+            session.store_trace(run_id, table_to_blobs(table), len(table), description, str(artifact.path))
+        return table, description
+    raise TraceError(f"run {run_id}", "; ".join(problems) or "has no trace artifact")
 
 
 def ingest_result(session_path: Path, result: Any) -> tuple[int | None, str | None]:
@@ -82,12 +95,19 @@ def step_events(table: EventTable) -> list[dict[str, Any]]:
              "samples_per_s": None, "loss": None} for n, a, b in zip(numbers.tolist(), lo.tolist(), hi.tolist(), strict=True)]
 
 
-def import_trace(session_path: Path, path: Path, framework: str | None = None) -> tuple[str, EventTable, str]:
+def import_trace(session_path: Path, path: Path, framework: str | None = None, progress: ReadProgress | None = None,
+                 on_stage: Callable[[str], object] | None = None) -> tuple[str, EventTable, str]:
     """Add an outside trace (file or profile log directory) as a run of kind `imported`; its step
-    windows become the run's measured steps (the summary's `steps_from` says so)."""
+    windows become the run's measured steps (the summary's `steps_from` says so). `progress`
+    follows the read and cancels it: a cancel seen before the commit raises ReadCancelled, and
+    the run, its steps and its trace are written in one transaction, so nothing of it is stored.
+    `on_stage` hears "summarising" once the file is read, then "storing"."""
     from traces.analysis import describe_source
 
-    table = read_trace(path, framework=framework)
+    table = read_trace(path, framework=framework, progress=progress)
+    _stop_if_cancelled(progress, path)
+    if on_stage is not None:
+        on_stage("summarising")
     description = describe_source(table)
     run_id = new_run_id()
     detected = framework or table.source.framework or "unknown"
@@ -98,10 +118,20 @@ def import_trace(session_path: Path, path: Path, framework: str | None = None) -
                                "device": table.source.device}
     if steps:
         summary["steps_from"] = f"the trace's {len(steps)} step windows (ProfilerStep#N / step markers)"
-    with Session.create_or_open(session_path) as session:
+    blobs = table_to_blobs(table)
+    _stop_if_cancelled(progress, path)
+    if on_stage is not None:
+        on_stage("storing")
+    with Session.create_or_open(session_path) as session, session.transaction(f"import {path.name}"):
         session.begin_run(run_id, spec, kind="imported")
         if steps:
             session.append_events(run_id, steps)
         session.finish_run(run_id, "ok", None, summary, f"imported from {path.resolve()}\n{description}\n")
-        session.store_trace(run_id, table_to_blobs(table), len(table), description, str(path.resolve()))
+        session.store_trace(run_id, blobs, len(table), description, str(path.resolve()))
+        _stop_if_cancelled(progress, path)  # the last moment a cancel still takes everything back
     return run_id, table, description
+
+
+def _stop_if_cancelled(progress: ReadProgress | None, path: Path) -> None:
+    if progress is not None and progress.cancelled:
+        raise ReadCancelled(path, "the import was cancelled; nothing was stored")

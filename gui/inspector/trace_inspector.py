@@ -1,5 +1,5 @@
 """The trace inspector: one window per run's trace. The timeline on top; below it tabs for top
-ops, the per-step breakdown, memory and the clicked event; a search box over event names.
+ops, the per-step breakdown, memory, op families and the clicked event; a search box over event names.
 Under the toolbar, what the source holds and how busy each device was.
 
 It takes an EventTable (already parsed and stored by the session) and never reads profiler
@@ -21,6 +21,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QLineEdit, QMainWindow, QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget
 
+from gui.inspector.families_panel import FamiliesPanel
 from gui.inspector.trace_panels import EventDetailsPanel, MemoryPanel, StepBreakdownPanel, TopOpsPanel
 from gui.timeline.timeline_view import TimelineWidget
 from gui.window_chrome import close_action, fit_to_screen
@@ -34,10 +35,12 @@ from traces.analysis import (
     step_breakdown,
     top_ops,
 )
+from traces.family_breakdown import FamilyBreakdown, family_breakdown
+from traces.hlo_modules import HloIndex
 from traces.table import EventTable
 
 log = logging.getLogger("stepscope.gui")
-TAB_TITLES = ("Top ops", "Step breakdown", "Memory")
+TAB_TITLES = ("Top ops", "Step breakdown", "Memory", "Families")
 BUSY_WINDOWS = {"steps": "first step start to last step end", "trace": "whole trace"}
 BUSY_TOOLTIP = ("The share of the window in which at least one kernel or memory copy ran on the device, on any of "
                 "its streams: from the first step's start to the last step's end when the trace has step markers, "
@@ -52,11 +55,12 @@ class TraceAnalyses:
     steps: StepBreakdown
     memory: list[MemorySeries]
     busy: BusyReport
+    families: FamilyBreakdown
 
     @classmethod
-    def compute(cls, table: EventTable) -> TraceAnalyses:
+    def compute(cls, table: EventTable, hlo: HloIndex | None = None) -> TraceAnalyses:
         return cls(top_ops(table, by="self", limit=None), step_breakdown(table), memory_timeline(table),
-                   busy_fraction(table))
+                   busy_fraction(table), family_breakdown(table, hlo=hlo))
 
 
 def describe_busy(report: BusyReport) -> str:
@@ -111,13 +115,15 @@ class EventSearch:
 
 
 class TraceInspectorWindow(QMainWindow):
-    """A run's trace: timeline, top ops, step breakdown, memory, details, search."""
+    """A run's trace: timeline, top ops, step breakdown, memory, op families, details, search."""
 
     analysesReady = Signal()
 
-    def __init__(self, table: EventTable, title: str, description: str, parent: QWidget | None = None) -> None:
+    def __init__(self, table: EventTable, title: str, description: str, parent: QWidget | None = None, *,
+                 hlo: HloIndex | None = None) -> None:
         super().__init__(parent)
         self.table = table
+        self.hlo = hlo  # the run's HLO modules: what opaque XLA ops hold, for the Families tab
         self.setWindowTitle(f"{title} — trace inspector")
         self.timeline = TimelineWidget(table)
         self.search = EventSearch(table)
@@ -125,6 +131,7 @@ class TraceInspectorWindow(QMainWindow):
         self.top_ops: TopOpsPanel | None = None
         self.steps: StepBreakdownPanel | None = None
         self.memory: MemoryPanel | None = None
+        self.families: FamiliesPanel | None = None
         self.analyses: TraceAnalyses | None = None
         self.details = EventDetailsPanel(table)
         self.tabs = QTabWidget()
@@ -174,11 +181,11 @@ class TraceInspectorWindow(QMainWindow):
         relay = _Relay()
         relay.finished.connect(self._on_analyses)
         self._relay = relay
-        table = self.table
+        table, hlo = self.table, self.hlo
 
         def work() -> None:
             try:
-                result: TraceAnalyses | BaseException = TraceAnalyses.compute(table)
+                result: TraceAnalyses | BaseException = TraceAnalyses.compute(table, hlo)
             except Exception as exc:  # shown in the tabs; the timeline stays usable
                 log.exception("trace analyses failed")
                 result = exc
@@ -201,6 +208,8 @@ class TraceInspectorWindow(QMainWindow):
         self._set_tab(0, self.top_ops, f"Top ops ({self.top_ops.model.rowCount():,})")
         self._set_tab(1, self.steps, TAB_TITLES[1])
         self._set_tab(2, self.memory, TAB_TITLES[2])
+        self.families = FamiliesPanel(result.families)
+        self._set_tab(3, self.families, TAB_TITLES[3])
         self.busy.setText(describe_busy(result.busy))
         self.top_ops.opSelected.connect(self._on_op_selected)
         self.analyses = result
@@ -220,13 +229,15 @@ class TraceInspectorWindow(QMainWindow):
         """The inspector on the stored trace of run `run_id` in session file `path`; raises
         SessionError (with a sentence a user can act on) when the run has no parsed trace."""
         from sessions.store import Session
+        from sessions.trace_hlo import run_hlo_index
         from sessions.traces import load_trace
 
         with Session.open_readonly(path) as session:
             table, description = load_trace(session, run_id)
             spec = session.run(run_id).spec
+            hlo, _ = run_hlo_index(session, run_id)  # without it, opaque XLA ops count as "other" (the tab says so)
         parts = [str(spec.get(k)) for k in ("framework", "workload", "mode") if spec.get(k)]
-        return cls(table, f"{' '.join(parts) or 'run'} — {run_id}", description, parent)
+        return cls(table, f"{' '.join(parts) or 'run'} — {run_id}", description, parent, hlo=hlo)
 
     def _make_toolbar(self) -> None:
         bar = QToolBar("Search")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -16,6 +17,31 @@ from workloads.base import DeviceInfo, DeviceMemory, resolve_device_kind
 from workloads.configs import ADAM_BETAS, ADAM_EPS, ModelConfig
 from workloads.data import Batch, Features, Split
 from workloads.spec import RunSpec
+
+
+@dataclass(frozen=True)
+class JaxFormulation:
+    """How the step is written where JAX's own docs show more than one way. The defaults are the
+    measured fastest on CPU (README, "How the built-in models are written, and why"); the others
+    stay runnable so bench/model_formulations.py can hold the defaults against them."""
+
+    loss: str = "one_hot"  # or "integer_labels": its gradient is an iota + scatter on XLA:CPU
+    donate: bool = True  # donate params and optimiser state to the jitted train step
+    conv_layout: str = "NHWC"  # convnet only; or "NCHW" (images transposed once, in the pool)
+    max_pool: str = "reduce_window"  # convnet only; or "reshape_max" (not how JAX's docs write it)
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array, loss: str = "one_hot") -> jax.Array:
+    """Mean softmax cross-entropy over every position; labels have shape logits.shape[:-1].
+    Both forms are the same function; the one-hot form differentiates without a scatter."""
+    if loss == "one_hot":
+        per_example = optax.softmax_cross_entropy(logits, jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype))
+    elif loss == "integer_labels":
+        per_example = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    else:
+        raise ValueError(f"unknown loss formulation {loss!r}")
+    mean: jax.Array = per_example.mean()
+    return mean
 
 
 def gpu_devices() -> list[jax.Device]:
@@ -37,15 +63,26 @@ def select_device(requested: str) -> tuple[str, jax.Device]:
 class JaxRun:
     """One prepared run; see workloads.base.PreparedRun for the contract."""
 
-    def __init__(self, spec: RunSpec, config: ModelConfig, pool: list[Batch]) -> None:
+    def __init__(
+        self, spec: RunSpec, config: ModelConfig, pool: list[Batch], formulation: JaxFormulation | None = None
+    ) -> None:
         if not pool:
             raise ValueError("the batch pool is empty")
+        self.formulation = formulation = formulation or JaxFormulation()
+        convnet_only = {"conv_layout": "NHWC", "max_pool": "reduce_window"}
+        changed = [name for name, default in convnet_only.items() if getattr(formulation, name) != default]
+        if changed and spec.workload != "convnet":
+            raise ValueError(f"{', '.join(changed)} applies to the convnet only, not {spec.workload!r}")
         self.spec = spec
         self.framework_version = jax.__version__
         kind, self._device = select_device(spec.device)
         self.device = DeviceInfo(kind, self._device.device_kind)
 
-        params, apply = registry.model_builder(spec.workload, "jax").build(config, spec.seed)
+        builder = registry.model_builder(spec.workload, "jax")
+        if spec.workload == "convnet":
+            params, apply = builder.build(config, spec.seed, formulation.conv_layout, formulation.max_pool)
+        else:
+            params, apply = builder.build(config, spec.seed)
         self._apply: Callable[[Any, jax.Array], jax.Array] = apply
         self.param_count = int(sum(leaf.size for leaf in jax.tree_util.tree_leaves(params)))
         self._optimizer = optax.adam(spec.learning_rate, b1=ADAM_BETAS[0], b2=ADAM_BETAS[1], eps=ADAM_EPS)
@@ -54,7 +91,7 @@ class JaxRun:
         # keeps no optimiser state, so its device memory is the model's and the pool's alone.
         self._params = jax.device_put(params, self._device)
         self._opt_state = self._optimizer.init(self._params) if spec.mode == "train" else None
-        self._pool = [(jax.device_put(x, self._device), jax.device_put(y, self._device)) for x, y in pool]
+        self._pool = [(jax.device_put(self._layout(x), self._device), jax.device_put(y, self._device)) for x, y in pool]
         jax.block_until_ready((self._params, self._opt_state, self._pool))  # type: ignore[no-untyped-call]  # jax.block_until_ready is unannotated
 
         step = self._train_step if spec.mode == "train" else self._infer_step
@@ -62,7 +99,8 @@ class JaxRun:
         self._forward: Callable[[Any, jax.Array], jax.Array]
         if spec.variant == "compiled":
             # Donating params/opt_state lets XLA update them in place, as a real training loop would.
-            self._jitted = jax.jit(step, donate_argnums=(0, 1)) if spec.mode == "train" else jax.jit(step)
+            donate = (0, 1) if spec.mode == "train" and formulation.donate else ()
+            self._jitted = jax.jit(step, donate_argnums=donate)
             self._forward = jax.jit(apply)
             self._step: Callable[..., Any] | None = None  # set by compile()
         elif spec.variant == "eager":
@@ -72,11 +110,15 @@ class JaxRun:
         else:
             raise ValueError(f"jax has no variant {spec.variant!r}")
 
+    def _layout(self, x: Features) -> Features:
+        """Host images in the layout the model reads: NHWC as loaded, or NCHW."""
+        if self.formulation.conv_layout == "NHWC":
+            return x
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
+
     # -- the pure functions ------------------------------------------------------------------
     def _loss(self, params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
-        logits = self._apply(params, x)
-        loss: jax.Array = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-        return loss
+        return cross_entropy(self._apply(params, x), y, self.formulation.loss)
 
     def _train_step(self, params: Any, opt_state: Any, x: jax.Array, y: jax.Array) -> tuple[Any, Any, jax.Array]:
         loss, grads = jax.value_and_grad(self._loss)(params, x, y)
@@ -128,7 +170,7 @@ class JaxRun:
         bs = self.spec.batch_size
         outputs = []
         for start in range(0, len(x), bs):
-            chunk = x[start : start + bs]
+            chunk = self._layout(x[start : start + bs])
             n = len(chunk)
             if n < bs and self._jitted is not None:
                 chunk = np.concatenate([chunk, np.zeros((bs - n, *chunk.shape[1:]), chunk.dtype)])
@@ -147,8 +189,11 @@ class JaxRun:
         return DeviceMemory(in_use, int(stats.get("peak_bytes_in_use", in_use)), "jax Device.memory_stats()")
 
 
-def prepare(spec: RunSpec, config: ModelConfig, pool: list[Batch], eval_split: Split | None) -> JaxRun:
+def prepare(
+    spec: RunSpec, config: ModelConfig, pool: list[Batch], eval_split: Split | None, formulation: JaxFormulation | None = None
+) -> JaxRun:
     """Build model, optimiser and step for `spec` and put the pool on the device.
-    The evaluation split is not needed up front: the worker evaluates through predict()."""
+    The evaluation split is not needed up front: the worker evaluates through predict().
+    `formulation`: the default, or an alternative that bench/model_formulations.py measures."""
     del eval_split
-    return JaxRun(spec, config, pool)
+    return JaxRun(spec, config, pool, formulation)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -36,9 +37,28 @@ import tensorflow as tf
 DeviceBatch = tuple[tf.Tensor, tf.Tensor]
 
 
-def _loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Mean softmax cross-entropy; labels have shape logits.shape[:-1] for every workload."""
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+@dataclass(frozen=True)
+class TFFormulation:
+    """How the step is written where TensorFlow's and Keras' docs show more than one way. The
+    default is the measured fastest on CPU (README, "How the built-in models are written, and
+    why"); the other stays runnable so bench/model_formulations.py can hold it against it."""
+
+    # The kernels of Keras' SparseCategoricalCrossentropy(from_logits=True), or with "one_hot"
+    # CategoricalCrossentropy(from_logits=True) of one-hot labels, without Keras' wrappers.
+    loss: str = "sparse"
+
+
+def cross_entropy(labels: tf.Tensor, logits: tf.Tensor, loss: str = "sparse") -> tf.Tensor:
+    """Mean softmax cross-entropy; labels have shape logits.shape[:-1] for every workload.
+    Both forms are the same function."""
+    if loss == "sparse":
+        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    elif loss == "one_hot":
+        one_hot = tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype)
+        per_example = tf.nn.softmax_cross_entropy_with_logits(labels=one_hot, logits=logits)
+    else:
+        raise ValueError(f"unknown loss formulation {loss!r}")
+    return tf.reduce_mean(per_example)
 
 
 def _select_device(requested: str) -> tuple[str, DeviceInfo]:
@@ -66,10 +86,13 @@ def _select_device(requested: str) -> tuple[str, DeviceInfo]:
 class TFRun:
     """A PreparedRun for TensorFlow: model, Adam, the batch pool as device tensors, one step."""
 
-    def __init__(self, spec: RunSpec, config: ModelConfig, pool: list[Batch]) -> None:
+    def __init__(
+        self, spec: RunSpec, config: ModelConfig, pool: list[Batch], formulation: TFFormulation | None = None
+    ) -> None:
         if not pool:
             raise ValueError("the batch pool is empty")
         self.spec = spec
+        self.formulation = formulation or TFFormulation()
         self.framework_version = tf.__version__
         self.keras_version = keras.__version__
         self._device, self.device = _select_device(spec.device)
@@ -98,13 +121,13 @@ class TFRun:
 
     def _train_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            loss = _loss(y, self.model(x, training=True))
+            loss = cross_entropy(y, self.model(x, training=True), self.formulation.loss)
         grads = tape.gradient(loss, self._variables)
         self.optimizer.apply_gradients(zip(grads, self._variables, strict=True))
         return loss
 
     def _infer_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-        return _loss(y, self.model(x, training=False))
+        return cross_entropy(y, self.model(x, training=False), self.formulation.loss)
 
     def compile(self) -> float | None:
         """The first call of the tf.function: trace + (XLA) compile + one real step."""
@@ -147,7 +170,10 @@ class TFRun:
         return DeviceMemory(int(info["current"]), int(info["peak"]), source)
 
 
-def prepare(spec: RunSpec, config: ModelConfig, pool: list[Batch], eval_split: Split | None) -> TFRun:
+def prepare(
+    spec: RunSpec, config: ModelConfig, pool: list[Batch], eval_split: Split | None, formulation: TFFormulation | None = None
+) -> TFRun:
     """Build the run for a resolved spec. `eval_split` is not needed here: the worker evaluates
-    through predict() with numpy arrays after the timed steps."""
-    return TFRun(spec, config, pool)
+    through predict() with numpy arrays after the timed steps. `formulation`: the default, or an
+    alternative that bench/model_formulations.py measures."""
+    return TFRun(spec, config, pool, formulation)

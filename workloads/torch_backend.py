@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -30,20 +31,47 @@ def _device(requested: str) -> tuple[torch.device, DeviceInfo]:
     return torch.device("cpu"), DeviceInfo("cpu", f"cpu ({torch.backends.cpu.get_cpu_capability()})")
 
 
-def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean softmax cross-entropy over every position; targets have shape logits.shape[:-1]."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+@dataclass(frozen=True)
+class TorchFormulation:
+    """How the step is written where PyTorch's own docs show more than one way. The defaults are
+    the measured fastest on CPU (README, "How the built-in models are written, and why"); the
+    others stay runnable so bench/model_formulations.py can hold the defaults against them."""
+
+    loss: str = "class_indices"  # F.cross_entropy on class indices; or "one_hot" probabilities
+    adam: str = "fused"  # torch.optim.Adam(fused=True); or "for_loop", its default on a CPU
+    memory_format: str = "channels_last"  # the convnet's images and conv weights; or "contiguous" (NCHW)
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, loss: str = "class_indices") -> torch.Tensor:
+    """Mean softmax cross-entropy over every position; targets have shape logits.shape[:-1].
+    Both forms are the same function."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    if loss == "class_indices":
+        return F.cross_entropy(flat, targets.reshape(-1))
+    if loss == "one_hot":
+        return F.cross_entropy(flat, F.one_hot(targets.reshape(-1), logits.shape[-1]).to(logits.dtype))
+    raise ValueError(f"unknown loss formulation {loss!r}")
 
 
 class TorchRun:
     """A prepared PyTorch run; see workloads.base.PreparedRun for the contract."""
 
-    def __init__(self, spec: RunSpec, config: ModelConfig, pool: list[Batch]) -> None:
+    def __init__(
+        self, spec: RunSpec, config: ModelConfig, pool: list[Batch], formulation: TorchFormulation | None = None
+    ) -> None:
         if not pool:
             raise ValueError("the batch pool is empty")
         if spec.variant not in ("eager", "compiled"):
             raise ValueError(f"torch has no variant {spec.variant!r}")
         self.spec = spec
+        self.formulation = formulation = formulation or TorchFormulation()
+        if formulation.adam not in ("for_loop", "fused"):
+            raise ValueError(f"unknown Adam implementation {formulation.adam!r}")
+        formats = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+        if formulation.memory_format not in formats:
+            raise ValueError(f"unknown memory format {formulation.memory_format!r}")
+        # Only the convnet has images and conv weights; the other models keep their own layout.
+        self._memory_format = formats[formulation.memory_format] if spec.workload == "convnet" else torch.preserve_format
         self.framework_version = torch.__version__
         self._device, self.device = _device(spec.device)
         self._cuda = self._device.type == "cuda"
@@ -51,11 +79,10 @@ class TorchRun:
 
         builder = registry.model_builder(spec.workload, "torch")
         self._inputs: Callable[[Features], torch.Tensor] = builder.inputs
-        self.model: nn.Module = builder.build(config, spec.seed).to(self._device)
+        self.model: nn.Module = builder.build(config, spec.seed).to(self._device, memory_format=self._memory_format)
         self.param_count = sum(p.numel() for p in self.model.parameters())
         self._pool = [
-            (self._inputs(x).to(self._device), torch.from_numpy(np.asarray(y)).long().to(self._device))
-            for x, y in pool
+            (self._device_inputs(x), torch.from_numpy(np.asarray(y)).long().to(self._device)) for x, y in pool
         ]
 
         # torch.compile wraps the module; the wrapper shares the parameters, so the optimiser
@@ -66,7 +93,11 @@ class TorchRun:
         if spec.mode == "train":
             self.model.train()
             self.optimizer = torch.optim.Adam(
-                self.model.parameters(), lr=spec.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPS
+                self.model.parameters(),
+                lr=spec.learning_rate,
+                betas=ADAM_BETAS,
+                eps=ADAM_EPS,
+                fused=True if formulation.adam == "fused" else None,
             )
             self._step = self._train_step
         else:
@@ -76,16 +107,20 @@ class TorchRun:
             torch.cuda.synchronize(self._device)
             torch.cuda.reset_peak_memory_stats(self._device)
 
+    def _device_inputs(self, x: Features) -> torch.Tensor:
+        """A numpy batch as the model's input tensor on the device, in the chosen memory format."""
+        return self._inputs(x).to(self._device, memory_format=self._memory_format)
+
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = _loss(self._forward(x), y)
+        loss = cross_entropy(self._forward(x), y, self.formulation.loss)
         loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         self.optimizer.step()
         return loss.detach()
 
     def _infer_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return _loss(self._forward(x), y)
+            return cross_entropy(self._forward(x), y, self.formulation.loss)
 
     def compile(self) -> float | None:
         """torch.compile compiles lazily: the first call (one real step on batch 0) is the
@@ -110,7 +145,7 @@ class TorchRun:
         out = []
         with torch.inference_mode():
             for i in range(0, len(x), self.spec.batch_size):
-                batch = self._inputs(x[i : i + self.spec.batch_size]).to(self._device)
+                batch = self._device_inputs(x[i : i + self.spec.batch_size])
                 out.append(self.model(batch).float().cpu().numpy())
         return np.concatenate(out, axis=0)
 
@@ -124,7 +159,10 @@ class TorchRun:
         )
 
 
-def prepare(spec: RunSpec, config: ModelConfig, pool: list[Batch], eval_split: Split | None) -> TorchRun:
+def prepare(
+    spec: RunSpec, config: ModelConfig, pool: list[Batch], eval_split: Split | None, formulation: TorchFormulation | None = None
+) -> TorchRun:
     """Build the run for a resolved spec. `eval_split` is not needed here: evaluation goes
-    through predict(), which the worker calls with the test images."""
-    return TorchRun(spec, config, pool)
+    through predict(), which the worker calls with the test images. `formulation`: the default,
+    or an alternative that bench/model_formulations.py measures."""
+    return TorchRun(spec, config, pool, formulation)

@@ -141,10 +141,11 @@ def test_gpu_run_reports_memory() -> None:
     assert memory is not None and 0 < memory.in_use <= memory.peak
 
 
-def test_convnet_inputs_are_plain_nchw_not_channels_last() -> None:
+def test_convnet_layout_is_the_formulations_not_an_accident_of_strides() -> None:
     """A one-channel NHWC batch permuted to NCHW keeps strides torch also reads as channels_last,
-    and the conv then picks channels_last kernels; the user's NCHW script does not. The pool
-    must hold the plain layout so the app measures the computation the user runs."""
+    and the conv then picks channels_last kernels. `inputs` gives the plain layout, and the backend
+    sets the formulation's memory format explicitly: channels_last by default (as the standalone
+    script does), plain NCHW when asked, so each runs the computation it names."""
     from workloads.convnet.torch_model import inputs
 
     x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
@@ -153,5 +154,12 @@ def test_convnet_inputs_are_plain_nchw_not_channels_last() -> None:
     assert t.stride() == torch.empty(4, 1, 28, 28).stride()
     assert np.array_equal(t.numpy(), x.transpose(0, 3, 1, 2))
     run, _ = _run("convnet")
-    conv_out = run.model.conv(run._pool[0][0])
-    assert not conv_out.is_contiguous(memory_format=torch.channels_last)
+    assert run.formulation.memory_format == "channels_last"
+    assert run._pool[0][0].is_contiguous(memory_format=torch.channels_last)
+    assert run.model.conv(run._pool[0][0]).is_contiguous(memory_format=torch.channels_last)
+    spec = RunSpec(framework="torch", workload="convnet", batch_size=8, device="cpu").resolved()
+    config = registry.model_config("convnet")
+    plain = torch_backend.prepare(spec, config, data.batch_pool("synthetic", config, 8, 0), None,
+                                  torch_backend.TorchFormulation(memory_format="contiguous"))
+    assert plain._pool[0][0].stride() == torch.empty(8, 1, 28, 28).stride()
+    assert not plain.model.conv(plain._pool[0][0]).is_contiguous(memory_format=torch.channels_last)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import app_vs_standalone, program_overhead
+from bench import app_vs_standalone, model_formulations, program_overhead
 from bench.common import RESULTS, ROOT, run_python, write_result
 
 FRAMEWORKS = ("torch", "jax", "tf")
@@ -59,7 +59,8 @@ def module(name: str) -> Callable[[], None]:
 BENCHES: dict[str, Callable[[], None]] = {
     "telemetry": telemetry, "standalone": standalone, "session_store": module("session_store"),
     "trace_reader": module("trace_reader"), "gui_startup": module("gui_startup"), "gui_live_plots": module("gui_live_plots"),
-    "gui_inspector": module("gui_inspector"), "program": program,
+    "gui_inspector": module("gui_inspector"), "program": program, "xplane_reader": module("xplane_reader"),
+    "formulations": module("model_formulations"),
 }
 
 
@@ -120,8 +121,17 @@ def table() -> str:
                           f"{rec['cost_fraction_of_30ms_step'] * 100:.2f} % of a 30 ms convnet step", "< 1 %",
                           rec["cost_fraction_of_30ms_step"] < 0.01, r["machine"]["date"]))
     if (r := _load("trace_reader")):
-        lines.append(_row("read a 1,000,000-event Chrome trace", _trace_figure(r),
-                          "≥ 1 M events/s on one core, < 200 B/event (floor kept so far: ≥ 500 k events/s)", _trace_met(r),
+        lines.append(_row("read a 1,000,000-event Chrome trace; a 2 GB one", _trace_figure(r),
+                          "≥ 1 M events/s on one core, < 200 B/event kept (floor kept so far: ≥ 500 k events/s)", _trace_met(r),
+                          r["machine"]["date"]))
+    if (r := _load("xplane_reader")):
+        x = r["summary"]
+        lines.append(_row(f"read a {x['file_bytes'] / 1e9:.2f} GB XPlane directly ({x['events']:,} events)",
+                          f"{x['events_per_cpu_s'] / 1e6:.2f} M events per CPU-second, peak RSS growth "
+                          f"{x['peak_rss_growth_bytes_per_event']:.0f} B/event; gzipped: "
+                          f"{x['gzip_events_per_cpu_s'] / 1e6:.2f} M events/CPU-s, "
+                          f"{x['gzip_peak_rss_growth_bytes_per_event']:.0f} B/event",
+                          "< 200 B/event kept, no JSON conversion", x["peak_rss_growth_bytes_per_event"] < 200,
                           r["machine"]["date"]))
     if (r := _load("gui_startup")):
         lines.append(_row("`python main.py` to a shown window",
@@ -136,6 +146,8 @@ def table() -> str:
             lines.append(_row(f"trace inspector on a {size['events']:,}-event trace", _inspector_figure(size),
                               "first frame < 2 s, ≥ 30 fps", size["first_frame_s"] < 2 and size["fps"] >= 30,
                               size.get("measured", r["machine"]["date"])))  # each size is run apart
+    if (r := _load("model_formulations")):
+        lines.extend(_row(*row) for row in model_formulations.table_rows(r))
     return "\n".join(lines)
 
 
@@ -177,15 +189,23 @@ def _one_core(r: dict[str, Any]) -> float:
 
 def _trace_figure(r: dict[str, Any]) -> str:
     plain, gz = _trace_best(r), r["gzip_json"]["best"]
-    return (f"one core {_one_core(r):,.0f} events per CPU-second; {plain['events_per_s']:,.0f} events/s plain with the "
-            f"second decode process when a core is idle, {gz['events_per_s']:,.0f} gzipped ({r['decoder']}); "
-            f"table {plain['table_bytes_per_event']:.0f} B/event, RSS +{plain['rss_delta_bytes_per_event']:.0f} B/event")
+    figure = (f"one core {_one_core(r):,.0f} events per CPU-second; {plain['events_per_s']:,.0f} events/s plain (read as "
+              f"a stream), {gz['events_per_s']:,.0f} gzipped ({r['decoder']}); table {plain['table_bytes_per_event']:.0f} "
+              f"B/event, peak RSS +{plain['rss_peak_during_parse_bytes_per_event']:.0f} B/event")
+    if (huge := r.get("huge_kineto")):  # bench/trace_reader.py's ~2 GB Kineto-shaped GPU trace
+        big, big_gz = huge["plain"]["best"], huge["gzip"]["best"]
+        figure += (f"; a {huge['plain']['file_bytes'] / 1e9:.1f} GB Kineto GPU trace: {big['events']:,} events kept, "
+                   f"{big['events_per_cpu_s']:,.0f} per CPU-second, peak RSS +{big['rss_peak_during_parse_bytes_per_event']:.0f} "
+                   f"B/event kept (gzipped +{big_gz['rss_peak_during_parse_bytes_per_event']:.0f})")
+    return figure
 
 
 def _trace_met(r: dict[str, Any]) -> bool:
     """Met only at the goal's own number; the 500 k floor is shown beside it, never counted as the goal."""
     plain = _trace_best(r)
-    return _one_core(r) >= 1_000_000 and plain["table_bytes_per_event"] < 200
+    huge = r.get("huge_kineto")
+    peaks = [huge[k]["best"]["rss_peak_during_parse_bytes_per_event"] for k in ("plain", "gzip")] if huge else []
+    return _one_core(r) >= 1_000_000 and plain["table_bytes_per_event"] < 200 and all(p < 200 for p in peaks)
 
 
 def update_readme() -> None:

@@ -1,6 +1,6 @@
 """Runs the command the parsed arguments name; each command's work and printing lives in its
-own module (`cli.run`, `cli.program_run`, `cli.env`, `cli.session_commands`), imported only when
-asked for."""
+own module (`cli.run`, `cli.program_run`, `cli.env`, `cli.trace_import`, `cli.session_commands`),
+imported only when asked for."""
 from __future__ import annotations
 
 import argparse
@@ -25,18 +25,26 @@ def dispatch(args: argparse.Namespace) -> int:
         from cli.sweep import sweep_command
 
         return sweep_command(args)
+    if args.command == "scorecard":
+        from cli.scorecard import scorecard_command
+
+        return scorecard_command(args.file, args.sweep_id, args.json, args.html, args.markdown)
     if args.command == "env":
         from cli.env import env_command
 
         return env_command(quick=args.quick, as_json=args.json)
+    if args.command == "import":
+        from cli.trace_import import import_command
+
+        return import_command(args.trace, args.import_session, args.framework, args.progress_jsonl)
     from cli import session_commands as commands
 
     if args.command == "report":
         if args.ops:
             return commands.ops_command(args.file, args.ops, args.json, args.by, args.limit)
+        if args.families:
+            return commands.families_command(args.file, args.families, args.json)
         return commands.report_command(args.file, args.json)
-    if args.command == "import":
-        return commands.import_command(args.trace, args.import_session, args.framework)
     if args.command == "compare":
         return commands.compare_command(args.runs, args.json, args.html, args.markdown)
     if args.command == "export":
@@ -67,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
             batch_size=64 if args.batch_size is None else args.batch_size, steps=steps, warmup=args.warmup,
             trace_steps=args.trace_steps,
             device=args.device, data=args.data, seed=args.seed, learning_rate=args.learning_rate,
-            with_stack=args.with_stack, evaluate=not args.no_eval,
+            with_stack=args.with_stack, evaluate=not args.no_eval, trace_guard=args.trace_guard or "shrink",
         ).resolved()
         if args.data not in ("digits", "synthetic") and not Path(args.data).exists():
             raise SpecError(f"--data {args.data}: no such file or directory")

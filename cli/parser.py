@@ -9,9 +9,9 @@ from pathlib import Path
 
 from cli.sweep_args import add_sweep_parser
 from workloads.registry import WORKLOADS
-from workloads.spec import DEVICES, FRAMEWORKS, MODES
+from workloads.spec import DEVICES, FRAMEWORKS, MODES, TRACE_GUARDS
 
-COMMANDS = ("run", "sweep", "report", "compare", "export", "sessions", "env", "import")
+COMMANDS = ("run", "sweep", "report", "compare", "export", "sessions", "env", "import", "scorecard")
 
 
 def _add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +35,9 @@ def _add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--warmup", type=int, default=5, help="steps run before measuring, left out of the figures")
     p.add_argument("--trace-steps", type=int, default=5,
                    help="steps in the profiler's trace window, after measuring (0: no trace)")
+    p.add_argument("--trace-guard", default=None, choices=TRACE_GUARDS,
+                   help="before the trace window: shrink it under the limits that break the framework's profiler "
+                        "(default), only warn, or off (built-in workloads; README, \"The trace window\")")
     p.add_argument("--with-stack", action="store_true",
                    help="record Python stacks in the trace (torch; costs up to 40%% on short steps)")
     p.add_argument("--device", default="auto", choices=DEVICES)
@@ -61,6 +64,17 @@ def _add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="your program and its arguments, after --")
 
 
+def _add_scorecard_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("scorecard", help="the framework scorecard of a `sweep --preset scorecard-...`: metrics x "
+                       "frameworks with intervals, and the claims checked")
+    p.add_argument("file", type=Path, help="the session the scorecard sweep was recorded into")
+    p.add_argument("--sweep", default=None, dest="sweep_id", help="the sweep's id (default: the newest scorecard sweep)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="the scorecard as JSON on stdout")
+    out.add_argument("--html", type=Path, default=None, metavar="OUT", help="write it as one self-contained HTML file")
+    out.add_argument("--markdown", type=Path, default=None, metavar="OUT", help="write it as Markdown")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python main.py", description="Stepscope: profile JAX, PyTorch and TensorFlow side by side.",
@@ -77,10 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--by", choices=("self", "total", "count", "mean"), default="self",
                         help="order of --ops (default: self time)")
     report.add_argument("--limit", type=int, default=20, help="rows of --ops")
-    imp = sub.add_parser("import", help="add an outside trace (Chrome trace, XPlane, or profile log directory) as a run")
-    imp.add_argument("trace", type=Path)
-    imp.add_argument("--session", type=Path, default=None, dest="import_session")
+    report.add_argument("--families", metavar="RUN_ID", default=None,
+                        help="that run's op time by family (convolution, matmul, elementwise, ...), per step")
+    imp = sub.add_parser("import", help="add an outside trace (Chrome trace, XPlane, or profile log directory) as a run",
+                         description="Read a trace into a session as one run, with a progress bar on stderr; Ctrl+C "
+                                     "cancels and stores nothing (exit code 130).")
+    imp.add_argument("trace", type=Path, help="a trace file (.json, .json.gz, .xplane.pb[.gz]) or a directory "
+                     "(a profile log directory, or one job's per-rank traces)")
+    imp.add_argument("--session", type=Path, default=None, dest="import_session",
+                     help="session file (.stepscope) to add the run to (default: the default session)")
     imp.add_argument("--framework", choices=FRAMEWORKS, default=None, help="override the detected framework")
+    imp.add_argument("--progress-jsonl", action="store_true",
+                     help="for programs: the progress as one JSON object a line on stdout instead of the bar "
+                          '({"done":, "total":} bytes, {"stage":}, and last {"run_id":, "events":, ...})')
     compare = sub.add_parser("compare",
                              help="compare runs across sessions: deltas, confidence intervals, verdicts, environment")
     compare.add_argument("runs", nargs="+", help="FILE (all its runs) or FILE:RUN_ID; the first run is the baseline")
@@ -88,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--html", type=Path, default=None, metavar="OUT",
                          help="also write the comparison, with op diffs of traced runs, as one self-contained HTML file")
     compare.add_argument("--markdown", type=Path, default=None, metavar="OUT", help="the same report as Markdown")
+    _add_scorecard_parser(sub)
     export = sub.add_parser("export", help="export a run's steps and samples (csv, json) or its trace (chrome)")
     export.add_argument("file", type=Path)
     export.add_argument("--run", required=True, dest="run_id")

@@ -5,6 +5,7 @@ crash), the same command again resumes it (`sessions.sweep_runner`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -30,7 +31,7 @@ from cli.run import default_runs_dir
 from sessions.formatting import format_value
 from sessions.headline import headline
 from sessions.store import Session, SessionError, default_session_path
-from sessions.sweep_plan import AXES, SweepPlan
+from sessions.sweep_plan import SweepPlan
 from sessions.sweep_runner import SweepRunner, SweepStatus
 from workloads.spec import SpecError
 
@@ -39,13 +40,32 @@ AXIS_OPTIONS = {"framework": "frameworks", "workload": "workloads", "mode": "mod
                 "batch_size": "batch_sizes"}
 
 
+# Options a preset fixes itself, with their defaults: given with --preset, they are refused.
+PRESET_FIXES = {"workloads": "convnet", "modes": "train", "variants": "default", "batch_sizes": "64", "steps": 50,
+                "warmup": 5, "trace_steps": 0, "data": "digits", "seed": 0, "no_eval": False}
+
+
+def _frameworks(text: str | None) -> list[str] | None:
+    return None if text is None else [v.strip() for v in text.split(",") if v.strip()]
+
+
 def plan_from_args(args: argparse.Namespace) -> SweepPlan:
-    """The plan the options describe: a comma list is an axis, one value a fixed setting."""
+    """The plan the options describe: a preset's (narrowed by --frameworks, its repeats replaced by
+    --repeat), or a grid where a comma list is an axis and one value a fixed setting."""
+    if args.preset is not None:
+        given = [f"--{name.replace('_', '-')}" for name, default in PRESET_FIXES.items() if getattr(args, name) != default]
+        if given:
+            raise SpecError(f"--preset fixes the grid; {', '.join(given)} cannot be combined with it "
+                            "(--frameworks, --repeat and --device can)")
+        from sessions.scorecard_presets import preset_plan
+
+        plan = preset_plan(args.preset, _frameworks(args.frameworks), args.repeat, args.device)
+        return plan if not args.name else dataclasses.replace(plan, name=args.name)
     axes: dict[str, list[Any]] = {}
     base: dict[str, Any] = {"steps": args.steps, "warmup": args.warmup, "trace_steps": args.trace_steps,
                             "device": args.device, "data": args.data, "seed": args.seed, "evaluate": not args.no_eval}
-    for axis in AXES:
-        text = getattr(args, AXIS_OPTIONS[axis])
+    for axis in AXIS_OPTIONS:
+        text = getattr(args, AXIS_OPTIONS[axis]) if axis != "framework" else args.frameworks or "jax,torch,tf"
         if text is None:
             continue
         values: list[Any] = [v.strip() for v in str(text).split(",") if v.strip()]
@@ -58,7 +78,7 @@ def plan_from_args(args: argparse.Namespace) -> SweepPlan:
             base[axis] = values[0]
         else:
             axes[axis] = values
-    return SweepPlan.grid(axes=axes, base=base, repeat=args.repeat, name=args.name or "")
+    return SweepPlan.grid(axes=axes, base=base, repeat=1 if args.repeat is None else args.repeat, name=args.name or "")
 
 
 class _TimeLeft(ProgressColumn):
@@ -92,7 +112,7 @@ def sweep_command(args: argparse.Namespace) -> int:
 
         def on_status(status: SweepStatus) -> None:
             latest[:] = [status]
-            now = status.current.label if status.current else "finishing"
+            now = status.current.label if status.current else f"probing {status.probing}" if status.probing else "finishing"
             progress.update(task, completed=status.finished, total=status.total, description=now)
 
         runner = SweepRunner(plan, session_path, runs_dir=args.out_dir or default_runs_dir(), on_status=on_status,
@@ -115,6 +135,8 @@ def sweep_command(args: argparse.Namespace) -> int:
         _print_table(console, rows)
     console.print(f"sweep {status.sweep_id}: {status.finished} of {status.total} points finished, "
                   f"{len(status.failed)} failed; session {session_path}")
+    if args.preset is not None and not status.stopped:
+        console.print(f"the scorecard: ./stepscope scorecard {escape(str(session_path))}")
     if status.stopped:
         console.print(f"[yellow]stopped: {escape(status.stopped)}[/yellow] — run the same command again to resume")
         return EXIT_INTERRUPTED if status.stopped == "cancelled" else EXIT_FAILED

@@ -14,13 +14,19 @@ def add_sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="Every point of the grid runs in a fresh worker and is recorded into the session as one sweep; "
                     "interrupted (Ctrl+C, a crash), the same command again resumes it without rerunning finished points. "
                     "A point that fails is recorded with its reason and the sweep goes on.")
-    p.add_argument("--frameworks", default="jax,torch,tf", help="comma list (default: jax,torch,tf)")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="a scorecard sweep: scorecard-quick (a laptop CPU in ~10 minutes), scorecard-full or "
+                        "scorecard-smoke; it fixes the grids (only --frameworks, --repeat, --device and the "
+                        "session options combine with it); then `scorecard SESSION`")
+    p.add_argument("--frameworks", default=None,
+                   help="comma list (default: jax,torch,tf; with --preset: those installed here)")
     p.add_argument("--workloads", default="convnet", help="comma list of convnet, mlp, transformer (default convnet)")
     p.add_argument("--modes", default="train", help="comma list of train, infer (default train)")
     p.add_argument("--variants", default="default",
                    help="comma list of variant names, 'default' (each framework's fast mode) or 'all' (every variant)")
     p.add_argument("--batch-sizes", default="64", help="comma list (default 64)")
-    p.add_argument("--repeat", type=int, default=1, help="each point N times, interleaved (run-to-run variance)")
+    p.add_argument("--repeat", type=int, default=None,
+                   help="each point N times, interleaved (run-to-run variance; default 1, a preset's own)")
     p.add_argument("--steps", type=int, default=50, help="measured steps per point (default 50)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--trace-steps", type=int, default=0, help="trace window per point (default 0: none)")

@@ -1,5 +1,5 @@
-"""Opening the analysis windows of a session — a run's trace inspector, the comparison view —
-and keeping them alive: Qt deletes a top-level window nobody holds a reference to.
+"""Opening the analysis windows of a session — a run's trace inspector, the comparison view, the
+scorecard — and keeping them alive: Qt deletes a top-level window nobody holds a reference to.
 
 The windows' modules load on first use, so the main window's start-up does not pay for them.
 """
@@ -37,7 +37,7 @@ def update_inspect_action(action: QAction, selected: Sequence[Mapping[str, Any] 
 
 
 class AnalysisWindows:
-    """The open inspector and comparison windows; failures become notifications."""
+    """The open inspector, comparison and scorecard windows; failures become notifications."""
 
     def __init__(self, notifications: NotificationManager) -> None:
         self.notifications = notifications
@@ -76,3 +76,15 @@ class AnalysisWindows:
         except SessionError as exc:
             self.notifications.notify(f"Cannot compare: {exc}", "error")
             return None
+
+    def scorecard(self, session_path: Path) -> QMainWindow:
+        """The Scorecard window on the session: raised if one is open on it already (two windows
+        running sweeps into one file would measure each other)."""
+        from gui.scorecard.scorecard_window import ScorecardWindow
+
+        for view in self.views:
+            if isinstance(view, ScorecardWindow) and view.session_path == Path(session_path):
+                view.raise_()
+                view.activateWindow()
+                return view
+        return self._show(ScorecardWindow(Path(session_path)))

@@ -76,7 +76,8 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
     that measured it; membership lives here, not in the run's spec, so repeats still pool."""
     conn.execute("CREATE TABLE sweeps (id INTEGER PRIMARY KEY, sweep_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, "
                  "plan TEXT NOT NULL, plan_key TEXT NOT NULL, status TEXT NOT NULL, "  # running | done | stopped
-                 "created_at REAL NOT NULL, updated_at REAL NOT NULL)")
+                 "created_at REAL NOT NULL, updated_at REAL NOT NULL, "
+                 "probes TEXT NOT NULL DEFAULT '{}')")  # JSON: framework -> its compatibility probe's report
     conn.execute("CREATE TABLE sweep_points (sweep INTEGER NOT NULL REFERENCES sweeps(id), point INTEGER NOT NULL, "
                  "cell INTEGER NOT NULL, repeat INTEGER NOT NULL, label TEXT NOT NULL, purpose TEXT NOT NULL, "
                  "spec TEXT NOT NULL, run_id TEXT, "

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from profilers.framework_check import probe_framework
 from profilers.runner import DEFAULT_PROGRESS_TIMEOUT_S, RunController, new_run_id
 from sessions.record_run import RecordedRun, record_run
 from sessions.store import PointRecord, Session, SessionError
 from sessions.sweep_plan import SweepPlan
-from workloads.spec import RunSpec
+from workloads.spec import MODES, RunSpec
 
 log = logging.getLogger("stepscope.sessions")
 
@@ -34,6 +35,7 @@ class SweepStatus:
     resumed: bool
     points: list[PointRecord]
     current: PointRecord | None = None
+    probing: str | None = None  # the framework whose compatibility probe runs now (before the points)
     stopped: str | None = None  # why the sweep stopped early (cancelled, the session is full)
     run_ids: list[str] = field(default_factory=list)  # runs this invocation recorded
 
@@ -91,8 +93,10 @@ class SweepRunner:
         with Session.create_or_open(self.session_path) as session:
             sweep_id, resumed = session.open_sweep(self.plan)
             status = SweepStatus(sweep_id, resumed, session.sweep_points(sweep_id))
+            probed = set(session.sweep_probes(sweep_id))
         self._tell(status)
-        for point in [p for p in status.points if not p.done]:
+        status.stopped = self._run_probes(status, probed)
+        for point in [] if status.stopped else [p for p in status.points if not p.done]:
             if self._cancelled.is_set():
                 status.stopped = "cancelled"
                 break
@@ -109,6 +113,27 @@ class SweepRunner:
         status.current = None
         self._tell(status)
         return status
+
+    def _run_probes(self, status: SweepStatus, probed: set[str]) -> str | None:
+        """The plan's compatibility probes not yet stored (a resume skips those), each kept with the
+        sweep as it ends; the reason the sweep must stop, or None. A probe cut short by Ctrl+C is
+        not stored, so the next run probes that framework again."""
+        for framework in [fw for fw in self.plan.probe if fw not in probed]:
+            if self._cancelled.is_set():
+                return "cancelled"
+            status.probing = framework
+            self._tell(status)
+            report = probe_framework(framework, quick=False, modes=MODES, devices="all",
+                                     workloads=self.plan.probe_workloads)
+            status.probing = None
+            if self._cancelled.is_set():
+                return "cancelled"
+            try:
+                with Session.create_or_open(self.session_path) as session:
+                    session.store_probe(status.sweep_id, framework, report.to_dict())
+            except SessionError as exc:
+                return str(exc)
+        return None
 
     def _run_point(self, status: SweepStatus, point: PointRecord) -> str | None:
         """One point; the reason the sweep must stop, or None to go on."""

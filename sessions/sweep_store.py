@@ -103,6 +103,25 @@ class SweepStore(SessionFile):
             "FROM sweep_points p JOIN sweeps s ON s.id = p.sweep WHERE s.sweep_id = ? ORDER BY p.point", (sweep_id,))
         return [PointRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), *r[6:]) for r in rows]
 
+    def sweep_probes(self, sweep_id: str) -> dict[str, dict[str, Any]]:
+        """The compatibility probes stored with the sweep, by framework (`FrameworkReport.to_dict()`)."""
+        rows = self._query("SELECT probes FROM sweeps WHERE sweep_id = ?", (sweep_id,))
+        probes: dict[str, dict[str, Any]] = json.loads(rows[0][0]) if rows else {}
+        return probes
+
+    def store_probe(self, sweep_id: str, framework: str, report: dict[str, Any]) -> None:
+        """Keep one framework's probe with the sweep (a rerun of the same probe replaces it)."""
+
+        def work() -> None:
+            rows = self._query("SELECT probes FROM sweeps WHERE sweep_id = ?", (sweep_id,))
+            if not rows:
+                raise ValueError(f"no sweep {sweep_id!r}")
+            probes = {**json.loads(rows[0][0]), framework: report}
+            self._conn.execute("UPDATE sweeps SET probes = ?, updated_at = ? WHERE sweep_id = ?",
+                               (json_text(probes), time.time(), sweep_id))
+
+        self._write(f"store the {framework} probe of sweep {sweep_id}", work)
+
     def start_point(self, sweep_id: str, point: int, run_id: str) -> None:
         self._set_point(sweep_id, point, "running", None, run_id=run_id, started=True)
 

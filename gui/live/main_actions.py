@@ -1,5 +1,6 @@
-"""The main window's menus and toolbar: File (Open, Open Recent, Save As, Quit), Run (Start,
-Stop) and Analyse (Inspect Trace, Compare Runs), the common ones repeated on the toolbar.
+"""The main window's menus and toolbar: File (Open, Open Recent, Save As, Import Trace, Import
+Trace Folder, Quit), Run (Start, Stop) and Analyse (Inspect Trace, Compare Runs, Scorecard), the
+common ones repeated on the toolbar.
 
 Kept apart from the window so the window reads as wiring: every action's slot is passed in,
 so this module knows nothing of runs or sessions.
@@ -34,6 +35,8 @@ class MainSlots:
     quit: Slot
     inspect: Slot
     compare: Slot
+    scorecard: Slot
+    import_trace: Callable[[bool], object]  # True: a folder (a profile log directory, per-rank traces)
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,9 @@ class MainActions:
     save_as: QAction
     inspect: QAction
     compare: QAction
+    import_trace: QAction
     recent_menu: QMenu
+    scorecard: QAction
 
 
 def build_main_actions(window: QMainWindow, slots: MainSlots) -> MainActions:
@@ -68,11 +73,20 @@ def build_main_actions(window: QMainWindow, slots: MainSlots) -> MainActions:
     stop = action("S&top", slots.stop, "Esc", "stop")
     open_ = action("&Open…", slots.open, QKeySequence.StandardKey.Open, "open")
     save_as = action("Save &As…", slots.save_as, "Ctrl+Shift+S", "save")
+    import_trace = action("&Import Trace…", lambda: slots.import_trace(False), "Ctrl+Shift+I")
+    import_folder = action("Import Trace &Folder…", lambda: slots.import_trace(True))
+    for act, tip in ((import_trace, "Read a trace file (.json, .json.gz, .xplane.pb[.gz]) into this session as a run"),
+                     (import_folder, "Read a profile log directory, or a folder of one job's per-rank traces, as a run")):
+        act.setStatusTip(tip)
+        act.setToolTip(tip)
     quit_ = action("&Quit", slots.quit, QKeySequence.StandardKey.Quit)
     file_menu = window.menuBar().addMenu("&File")
     file_menu.addAction(open_)
     recent_menu = file_menu.addMenu("Open &Recent")
     file_menu.addAction(save_as)
+    file_menu.addSeparator()
+    file_menu.addAction(import_trace)
+    file_menu.addAction(import_folder)
     file_menu.addSeparator()
     file_menu.addAction(quit_)
     run_menu = window.menuBar().addMenu("&Run")
@@ -82,7 +96,10 @@ def build_main_actions(window: QMainWindow, slots: MainSlots) -> MainActions:
     compare = action("&Compare Runs…", slots.compare, "Ctrl+K", "compare")
     analyse_menu = window.menuBar().addMenu("&Analyse")
     analyse_menu.addAction(inspect)
-    analyse_menu.addAction(compare)
+    scorecard = action("&Scorecard…", slots.scorecard, "Ctrl+Shift+C")
+    scorecard.setStatusTip("Run a framework scorecard sweep on this session and see its metrics, scaling and claims")
+    analyse_menu.addSeparator()
+    analyse_menu.addAction(scorecard)
     toolbar = window.addToolBar("Main")
     toolbar.setObjectName("mainToolbar")
     toolbar.setMovable(False)
@@ -90,4 +107,4 @@ def build_main_actions(window: QMainWindow, slots: MainSlots) -> MainActions:
     for act in (start, stop, open_, save_as, inspect, compare):
         toolbar.addAction(act)
     stop.setEnabled(False)
-    return MainActions(start, stop, open_, save_as, inspect, compare, recent_menu)
+    return MainActions(start, stop, open_, save_as, inspect, compare, import_trace, recent_menu, scorecard)

@@ -14,7 +14,7 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QPalette, QS
 from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from gui.analysis_windows import AnalysisWindows, update_inspect_action
-from gui.live import run_names, session_checks
+from gui.live import import_dialog, run_names, session_checks
 from gui.live.framework_probe import FrameworkProbe
 from gui.live.live_model import LiveModel
 from gui.live.live_view import FIRST_RUN_HINT, LiveViewPanel
@@ -104,11 +104,11 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         actions = build_main_actions(self, MainSlots(
             start=lambda: self.start_program() if self.run_tabs.program_shown else self.start_runs(), stop=self.stop_runs,
-            open=self._on_open_triggered, save_as=self._on_save_as_triggered,
-            quit=self.close, inspect=lambda: self.inspect_trace(None), compare=lambda: self.compare_runs(None)))
-        self.start_action, self.stop_action = actions.start, actions.stop
-        self.open_action, self.save_as_action = actions.open, actions.save_as
-        self.inspect_action, self.compare_action = actions.inspect, actions.compare
+            open=self._on_open_triggered, save_as=self._on_save_as_triggered, import_trace=import_dialog.importer(self),
+            quit=self.close, inspect=lambda: self.inspect_trace(None), compare=lambda: self.compare_runs(None),
+            scorecard=lambda: self.analysis.scorecard(self.session_path)))
+        self.start_action, self.stop_action, self.open_action = actions.start, actions.stop, actions.open
+        self.save_as_action, self.inspect_action, self.compare_action = actions.save_as, actions.inspect, actions.compare
         def sync_inspect(*_: object) -> None:  # Inspect only for one run with a trace; also after refresh() reselects
             rows = map(self.runs_model.row, self.runs_list.selected_ids())
             update_inspect_action(self.inspect_action, [r.figures if r else None for r in rows])

@@ -1,5 +1,6 @@
 """Writes tests/data/session-v3.stepscope: the frozen v2 fixture migrated to v3, with one sweep
-whose two points are two of its runs (test data, no framework runs).
+whose two points are two of its runs and a stored compatibility probe of torch's MLP in the shape
+`profilers.framework_check.FrameworkReport.to_dict()` gives (test data, no framework runs).
 
     .venv/bin/python tests/data/make_session_v3.py
 """
@@ -20,6 +21,12 @@ from sessions.sweep_plan import SweepPlan  # noqa: E402 (after the sys.path line
 HERE = Path(__file__).parent
 TARGET = HERE / "session-v3.stepscope"
 PLAN = SweepPlan.grid(axes={"framework": ["torch", "jax"]}, base={"steps": 12, "batch_size": 32}, name="fixture sweep")
+PLAN = SweepPlan(PLAN.grids, PLAN.repeat, PLAN.name, probe=("torch",), probe_workloads=("mlp",))
+PROBE = {"framework": "torch", "imports": True, "version": "2.13.0+cpu", "error": None, "devices": ["cpu"], "runs": [
+    {"check": "run", "workload": "mlp", "variant": "eager", "mode": "train", "device": "cpu", "ok": True, "ms": 105.0,
+     "error": None},
+    {"check": "run", "workload": "mlp", "variant": "compiled", "mode": "infer", "device": "cpu", "ok": False,
+     "error": "BackendCompilerFailed: fixture failure"}]}
 
 
 def main() -> None:
@@ -30,6 +37,7 @@ def main() -> None:
     shutil.copy(HERE / "session-v2.stepscope", TARGET)
     with Session.create_or_open(TARGET) as session:
         sweep_id, _ = session.open_sweep(PLAN)
+        session.store_probe(sweep_id, "torch", PROBE)
         runs = {r.spec.get("framework"): r for r in session.runs()}  # torch ok, jax failed
         for point in session.sweep_points(sweep_id):
             run = runs[point.spec["framework"]]

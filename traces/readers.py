@@ -1,5 +1,5 @@
 """Trace files -> EventTable: PyTorch Chrome traces (.json / .json.gz), XPlanes (.xplane.pb,
-also gzipped) converted by xprof, TensorBoard profile log directories, and anyone's Chrome
+also gzipped) decoded here from their protobuf, TensorBoard profile log directories, and anyone's Chrome
 trace. `read_trace(path)` recognises which it is and hands it to its reader
 (`chrome_reader`, `xplane_reader`, `logdir_reader`).
 
@@ -7,8 +7,8 @@ Every failure a file can cause is a TraceError with one line naming the file and
 input is decompressed piece by piece with a cap (`bounded_read`, `Limits.max_bytes`), so a gzip
 bomb stops at the cap instead of filling memory, and a Chrome trace is decoded as a stream
 (`stream_decode`), never held whole. `progress` (`traces.progress.ReadProgress`) hears the
-bytes of the files as stored consumed, and cancels the read. Framework-free: xprof converts
-XPlanes without importing TensorFlow, and nothing here imports torch, jax or tensorflow.
+bytes of the files as stored consumed, and cancels the read. Framework-free: nothing here imports torch, jax or
+tensorflow (nor xprof, which only `xplane_xprof.read_xprof_tool` uses for its own analyses).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ log = logging.getLogger("stepscope.traces")
 def read_trace(path: str | os.PathLike[str], limits: Limits | None = None, framework: str | None = None,
                progress: ReadProgress | None = None) -> EventTable:
     """Read any supported trace: a directory is a profile log directory (XPlanes under
-    plugins/profile/<run>/, or Chrome traces); `*.xplane.pb[.gz]` goes through xprof; other
+    plugins/profile/<run>/, or Chrome traces); `*.xplane.pb[.gz]` to the XPlane decoder; other
     files are Chrome-trace JSON, plain or gzipped. `framework` ("torch", "jax", "tf") overrides
     the guess recorded in `table.source`. `progress` is started with the bytes to read (for a
     directory, those of the files it reads), advanced as they are consumed and finished; its

@@ -236,7 +236,8 @@ def test_stop_leaves_the_sweep_stopped_and_resumable(qtbot: QtBot, tmp_path: Pat
     assert sweep_status(session) == ("stopped", ["cancelled", "pending", "pending"])
     assert window.status is not None and window.status.stopped == "cancelled"
     assert window.progress_label.text() == "stopped (cancelled): 0 of 3 points kept; Run resumes"
-    assert window.run_button.isEnabled() and window.run_button.text() == "Resume"
+    # the button is relabelled once the session has been read again, on a thread: wait for it, not a moment
+    qtbot.waitUntil(lambda: window.run_button.isEnabled() and window.run_button.text() == "Resume", timeout=30_000)
 
 
 @pytest.mark.qt_log_ignore("This plugin does not support raise")  # the offscreen platform stacks no windows

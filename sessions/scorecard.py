@@ -41,13 +41,30 @@ def build_scorecard(session_path: Path | str, sweep_id: str | None = None) -> Sc
 
 
 def _device(data: SweepData) -> str:
-    """"cpu (cpu (AVX512), cpu)": the device kinds the runs ran on, and what the frameworks call them."""
+    """"cpu, 2 cores (torch: AVX512)" or "gpu (NVIDIA H200)": each device kind the runs ran on, named
+    once, with what a framework adds to the kind's own name (torch names the CPU's vector ISA)."""
     kinds = sorted({str(r.environment["device_kind"]) for r in data.runs if r.environment.get("device_kind")})
-    names = sorted({str(r.environment["device_name"]) for r in data.runs if r.environment.get("device_name")})
     if not kinds:
         devices = sorted({d for p in data.probes.values() for d in p.get("devices", [])})
         return ", ".join(devices) or "unknown"
-    return ", ".join(kinds) + (f" ({', '.join(names)})" if names else "")
+    return "; ".join(_device_kind(kind, [r for r in data.runs if r.environment.get("device_kind") == kind])
+                     for kind in kinds)
+
+
+def _device_kind(kind: str, runs: list[RunData]) -> str:
+    said: dict[str, set[str]] = {}
+    for r in runs:
+        name = str(r.environment.get("device_name") or "")
+        if name.startswith(f"{kind} (") and name.endswith(")"):
+            name = name[len(kind) + 2:-1]
+        if name and name != kind:
+            said.setdefault(name, set()).add(r.framework)
+    cores = {r.environment.get("host", {}).get("cpu_count") for r in runs} if kind == "cpu" else set()
+    head = kind + (f", {cores.pop()} cores" if len(cores) == 1 and None not in cores else "")
+    if len(said) == 1 and kind != "cpu":
+        return f"{head} ({next(iter(said))})"
+    named = [f"{', '.join(sorted(fws))}: {name}" for name, fws in sorted(said.items())]
+    return head + (f" ({'; '.join(named)})" if named else "")
 
 
 def _versions(data: SweepData) -> dict[str, str]:

@@ -6,7 +6,7 @@ A backend module (`workloads/<framework>_backend.py`) exposes
 
 which builds the model (via `workloads/<workload>/<framework>_model.py`), the optimiser and
 the step function for `spec.mode` and `spec.variant`, and moves the batch pool to the device
-once, before any timing starts.
+once, before any timing starts (`load_pool` replaces it, for a run of whole epochs).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from workloads.data import Features
+from workloads.data import Batch, Features
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class PreparedRun(Protocol):
     def step(self, index: int) -> float:
         """Run one step on batch `index % len(pool)` to completion and return the loss as a
         Python float; reading the loss is the synchronisation, so the caller's timer is honest."""
+
+    def load_pool(self, pool: list[Batch]) -> None:
+        """Replace the batch pool with `pool` (an epoch's batches, RunSpec.epochs), converted and
+        moved to the device as `prepare` did; the batches keep the first pool's shapes, so nothing
+        compiles again."""
 
     def predict(self, x: Features) -> npt.NDArray[np.float32]:
         """Model outputs (logits) for a numpy batch, as numpy, with the current parameters."""

@@ -6,6 +6,8 @@ normal with standard deviation 0.02. Optimiser: Adam (beta1 0.9, beta2 0.999, ep
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import TypeAlias
@@ -84,3 +86,26 @@ class TransformerConfig:
 
 # What registry.model_config returns: the data and the backends branch on which of the two it is.
 ModelConfig: TypeAlias = ImageClassifierConfig | TransformerConfig
+
+
+def _width(width: int, scale: float, multiple: int = 1) -> int:
+    """`width * scale` rounded half up to a multiple of `multiple`, never below one multiple."""
+    return multiple * max(1, math.floor(width * scale / multiple + 0.5))
+
+
+def scaled(config: ModelConfig, scale: float) -> ModelConfig:
+    """The workload `scale` times as wide (RunSpec.model_scale): convnet channels and dense units,
+    MLP hidden units, transformer d_model (a multiple of the heads) and feed-forward width; depth,
+    heads and data unchanged. Every backend builds from this one config, so the frameworks' parameter
+    counts stay equal at every scale."""
+    if scale == 1.0:
+        return config
+    if isinstance(config, ConvNetConfig):
+        return dataclasses.replace(config, conv_channels=_width(config.conv_channels, scale),
+                                   hidden=_width(config.hidden, scale))
+    if isinstance(config, MLPConfig):
+        return dataclasses.replace(config, hidden=tuple(_width(w, scale) for w in config.hidden))
+    if isinstance(config, TransformerConfig):
+        return dataclasses.replace(config, d_model=_width(config.d_model, scale, config.num_heads),
+                                   d_ff=_width(config.d_ff, scale))
+    raise TypeError(f"no width to scale in {type(config).__name__}")

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,7 @@ FloatArray: TypeAlias = npt.NDArray[np.float32]
 IntArray: TypeAlias = npt.NDArray[np.int32]
 Features: TypeAlias = FloatArray | IntArray  # NHWC images in [0, 1], or token ids for the transformer
 Batch: TypeAlias = tuple[Features, IntArray]  # inputs and integer targets
+Images = TypeVar("Images", bound=npt.NDArray[Any])  # image-shaped arrays [N, H, W, ...], as resized keeps them
 
 
 class DataError(ValueError):
@@ -163,14 +164,68 @@ def _synthetic_batch(config: ModelConfig, batch: int, rng: np.random.Generator) 
     return images, labels
 
 
-def batch_pool(data: str, config: ModelConfig, batch: int, seed: int) -> list[Batch]:
+# The one-pixel shifts a repeat of the training data may take (RunSpec.data_size): 8, so a
+# dataset grows to at most 9 copies, none identical to another.
+SHIFTS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
+
+
+def shifted(images: Images, dy: int, dx: int) -> Images:
+    """Images [N, H, W, ...] moved dy rows down and dx columns right, the uncovered edge zero."""
+    h, w = images.shape[1:3]
+    out = cast(Images, np.zeros_like(images))
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = (
+        images[:, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)])
+    return out
+
+
+def resized(images: Images, labels: IntArray, size: int, seed: int) -> tuple[Images, IntArray]:
+    """The first `size` images; beyond the data, whole repeats of it, each moved by its own
+    one-pixel shift (seeded), so no copy is identical to another and every class keeps its share."""
+    n = len(images)
+    if size <= n:
+        return cast(Images, images[:size]), labels[:size]
+    copies = -(-size // n)
+    if copies - 1 > len(SHIFTS):
+        raise DataError(f"data_size {size} needs {copies} copies of the {n} training samples; "
+                        f"one-pixel shifts give at most {len(SHIFTS) + 1} distinct ones ({n * (len(SHIFTS) + 1)} samples)")
+    order = np.random.default_rng(seed).permutation(len(SHIFTS))[: copies - 1]
+    x = cast(Images, np.concatenate([images, *(shifted(images, *SHIFTS[k]) for k in order)])[:size])
+    y = np.tile(labels, copies)[:size]
+    return x, y
+
+
+def training_split(data: str, config: ModelConfig, data_size: int | None, seed: int) -> Split:
+    """`real_split` with the training part cut or grown to `data_size` samples (`resized`); the
+    held-out part is never touched. The digits are shifted on their own 8x8 grid, before they
+    are upscaled or turned into tokens, so one pixel is one pixel of the digit."""
+    split = real_split(data, config)
+    if data_size is None or data_size <= len(split.x_train):
+        return split if data_size is None else Split(split.x_train[:data_size], split.y_train[:data_size],
+                                                     split.x_test, split.y_test)
+    if data not in ("digits", "synthetic"):
+        x, y = resized(split.x_train, split.y_train, data_size, seed)
+        return Split(x, y, split.x_test, split.y_test)
+    raw_x, _, raw_y, _ = _digits_raw()
+    digits, labels = resized(raw_x, raw_y, data_size, seed)
+    if isinstance(config, TransformerConfig):
+        tokens, next_tokens = digit_sequences(digits, labels)
+        return Split(tokens, next_tokens, split.x_test, split.y_test)
+    return Split(_upscale(digits, config.image_shape[0]), labels, split.x_test, split.y_test)
+
+
+def batch_pool(data: str, config: ModelConfig, batch: int, seed: int, data_size: int | None = None) -> list[Batch]:
     """The batches a run cycles through: a seeded shuffle of the real training split
     (sampled with replacement when the batch is larger than the split), or seeded noise
     of any size for `--data synthetic`."""
-    rng = np.random.default_rng(seed)
     if data == "synthetic":
+        rng = np.random.default_rng(seed)
         return [_synthetic_batch(config, batch, rng) for _ in range(SYNTHETIC_POOL_BATCHES)]
-    split = real_split(data, config)
+    return split_pool(training_split(data, config, data_size, seed), batch, seed)
+
+
+def split_pool(split: Split, batch: int, seed: int) -> list[Batch]:
+    """At most MAX_POOL_BATCHES batches of a seeded shuffle of the split's training part."""
+    rng = np.random.default_rng(seed)
     n = len(split.x_train)
     if batch > n:
         count = min(MAX_POOL_BATCHES, 8)
@@ -180,6 +235,16 @@ def batch_pool(data: str, config: ModelConfig, batch: int, seed: int) -> list[Ba
         order = rng.permutation(n)
         index = [order[i * batch : (i + 1) * batch] for i in range(count)]
     return [(split.x_train[i], split.y_train[i]) for i in index]
+
+
+def epoch_batches(split: Split, batch: int, rng: np.random.Generator) -> list[Batch]:
+    """One epoch over the training part: a fresh shuffle from `rng`, the last partial batch dropped."""
+    n = len(split.x_train)
+    if batch > n:
+        raise DataError(f"an epoch of {n} training samples holds no whole batch of {batch}; lower the batch size")
+    order = rng.permutation(n)
+    return [(split.x_train[order[i : i + batch]], split.y_train[order[i : i + batch]])
+            for i in range(0, n - batch + 1, batch)]
 
 
 def eval_predictions(config: ModelConfig, logits: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:

@@ -91,8 +91,8 @@ class JaxRun:
         # keeps no optimiser state, so its device memory is the model's and the pool's alone.
         self._params = jax.device_put(params, self._device)
         self._opt_state = self._optimizer.init(self._params) if spec.mode == "train" else None
-        self._pool = [(jax.device_put(self._layout(x), self._device), jax.device_put(y, self._device)) for x, y in pool]
-        jax.block_until_ready((self._params, self._opt_state, self._pool))  # type: ignore[no-untyped-call]  # jax.block_until_ready is unannotated
+        self.load_pool(pool)
+        jax.block_until_ready((self._params, self._opt_state))  # type: ignore[no-untyped-call]  # jax.block_until_ready is unannotated
 
         step = self._train_step if spec.mode == "train" else self._infer_step
         self._jitted: jax.stages.Wrapped | None
@@ -163,6 +163,10 @@ class JaxRun:
             else:
                 loss = step(self._params, x, y)
         return float(loss)  # the device-to-host read is the synchronisation
+
+    def load_pool(self, pool: list[Batch]) -> None:
+        self._pool = [(jax.device_put(self._layout(x), self._device), jax.device_put(y, self._device)) for x, y in pool]
+        jax.block_until_ready(self._pool)  # type: ignore[no-untyped-call]  # jax.block_until_ready is unannotated
 
     def predict(self, x: Features) -> npt.NDArray[np.float32]:
         """Logits in batches of spec.batch_size; the last batch is padded so the jitted forward

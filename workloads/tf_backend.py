@@ -100,13 +100,13 @@ class TFRun:
         with tf.device(self._device):
             self.model = registry.model_builder(spec.workload, "tf").build(config, spec.seed)
             self.param_count = int(sum(np.prod(w.shape) for w in self.model.weights))
-            self._pool: list[DeviceBatch] = [(tf.identity(tf.constant(x)), tf.identity(tf.constant(y))) for x, y in pool]
             self.optimizer = keras.optimizers.Adam(
                 learning_rate=spec.learning_rate, beta_1=ADAM_BETAS[0], beta_2=ADAM_BETAS[1], epsilon=ADAM_EPS
             )
             self._variables = self.model.trainable_variables  # Keras walks every layer to list them
             if spec.mode == "train":
                 self.optimizer.build(self._variables)
+        self.load_pool(pool)
         body = self._train_step if spec.mode == "train" else self._infer_step
         self._step = self._wrap(body, jit_compile=spec.variant == "xla")
         # Evaluation is not timed: a plain graph serves every compiled variant, where XLA would
@@ -143,6 +143,10 @@ class TFRun:
         with tf.device(self._device):
             loss = self._step(x, y)
         return float(loss)  # copies the scalar to the host, so the step has finished
+
+    def load_pool(self, pool: list[Batch]) -> None:
+        with tf.device(self._device):
+            self._pool: list[DeviceBatch] = [(tf.identity(tf.constant(x)), tf.identity(tf.constant(y))) for x, y in pool]
 
     def predict(self, x: Features) -> npt.NDArray[np.float32]:
         """Logits in chunks of the run's batch size; the last chunk is padded to the same shape

@@ -81,9 +81,7 @@ class TorchRun:
         self._inputs: Callable[[Features], torch.Tensor] = builder.inputs
         self.model: nn.Module = builder.build(config, spec.seed).to(self._device, memory_format=self._memory_format)
         self.param_count = sum(p.numel() for p in self.model.parameters())
-        self._pool = [
-            (self._device_inputs(x), torch.from_numpy(np.asarray(y)).long().to(self._device)) for x, y in pool
-        ]
+        self.load_pool(pool)
 
         # torch.compile wraps the module; the wrapper shares the parameters, so the optimiser
         # and predict() (eager, to avoid a grad-mode recompile) see the same weights.
@@ -140,6 +138,13 @@ class TorchRun:
             # covers work on other streams, so the whole step is inside the caller's timer.
             torch.cuda.synchronize(self._device)
         return loss.item()
+
+    def load_pool(self, pool: list[Batch]) -> None:
+        self._pool = [
+            (self._device_inputs(x), torch.from_numpy(np.asarray(y)).long().to(self._device)) for x, y in pool
+        ]
+        if self._cuda:
+            torch.cuda.synchronize(self._device)  # the copies are part of the caller's epoch, not the next step
 
     def predict(self, x: Features) -> npt.NDArray[np.float32]:
         out = []

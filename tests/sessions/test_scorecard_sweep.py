@@ -11,17 +11,16 @@ import pytest
 
 import sessions.sweep_runner as sweep_runner
 from profilers.framework_check import FrameworkReport
-from sessions.scorecard_presets import PRESETS, PURPOSES, narrowed, preset_plan
+from sessions.scorecard_presets import PRESETS, PURPOSES, RUN_SETTINGS_FOR_SCALING, narrowed, preset_plan
 from sessions.store import Session
 from sessions.sweep_plan import Grid, SweepPlan, purposes_of
 from sessions.sweep_runner import SweepRunner
 from workloads.spec import RunSpec, SpecError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-SCORECARD_FIELDS = {"model_scale", "data_size", "epochs", "target_accuracy", "eval_every"}
-HAS_FIELDS = SCORECARD_FIELDS <= {f.name for f in dataclasses.fields(RunSpec)}
+HAS_FIELDS = RUN_SETTINGS_FOR_SCALING <= {f.name for f in dataclasses.fields(RunSpec)}
 needs_run_settings = pytest.mark.skipif(not HAS_FIELDS, reason="RunSpec lacks the scorecard's run settings "
-                                        f"({', '.join(sorted(SCORECARD_FIELDS))}: docs/scorecard.md) in this checkout")
+                                        f"({', '.join(sorted(RUN_SETTINGS_FOR_SCALING))}: docs/scorecard.md) in this checkout")
 
 
 def _has_run_settings() -> bool:

@@ -10,9 +10,10 @@ import pytest
 
 from profilers.hooks import run_window
 from profilers.jax_hooks import make_hook
+from tests.workloads.scaled_counts import SCALED_PARAM_COUNTS, SCALES
 from workloads import data, registry
 from workloads.base import DeviceUnavailable
-from workloads.configs import EMBEDDING_STDDEV
+from workloads.configs import EMBEDDING_STDDEV, scaled
 from workloads.jax_backend import gpu_devices, prepare
 from workloads.spec import RunSpec
 
@@ -157,3 +158,20 @@ def test_gpu_run_reports_device_memory() -> None:
     assert math.isfinite(run.step(0))
     memory = run.device_memory()
     assert memory is not None and memory.peak >= memory.in_use > 0
+
+
+@pytest.mark.parametrize("workload", registry.WORKLOADS)
+def test_param_counts_at_every_model_scale_are_the_shared_ones(workload: str) -> None:
+    for scale in SCALES:
+        spec = RunSpec(framework="jax", workload=workload, batch_size=2, device="cpu", model_scale=scale).resolved()
+        config = scaled(registry.model_config(workload), scale)
+        run = prepare(spec, config, data.batch_pool("synthetic", config, 2, 0), None)
+        assert run.param_count == SCALED_PARAM_COUNTS[workload][scale], scale
+
+
+def test_a_new_pool_runs_on_the_step_already_compiled() -> None:
+    config, run = _prepared("mlp", batch=4)
+    run.compile()
+    compiled = run._step
+    run.load_pool(data.batch_pool("synthetic", config, 4, 7)[:2])
+    assert len(run._pool) == 2 and math.isfinite(run.step(1)) and run._step is compiled

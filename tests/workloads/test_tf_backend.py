@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from profilers.hooks import ArtifactError, run_window
+from tests.workloads.scaled_counts import SCALED_PARAM_COUNTS, SCALES
 from workloads import data, registry
 from workloads.base import DeviceMemory, DeviceUnavailable
+from workloads.configs import scaled
 from workloads.spec import RunSpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow loads
@@ -189,3 +191,21 @@ print("loss", run.step(0), "jax" in sys.modules)
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("False")
+
+
+@pytest.mark.parametrize("workload", registry.WORKLOADS)
+def test_param_counts_at_every_model_scale_are_the_shared_ones(workload: str) -> None:
+    for scale in SCALES:
+        spec = RunSpec(framework="tf", workload=workload, batch_size=2, device="cpu", model_scale=scale).resolved()
+        config = scaled(registry.model_config(workload), scale)
+        run = tf_backend.prepare(spec, config, data.batch_pool("synthetic", config, 2, 0), None)
+        assert run.param_count == SCALED_PARAM_COUNTS[workload][scale], scale
+
+
+def test_a_new_pool_is_not_traced_again() -> None:
+    run = _prepare("mlp", batch=4)
+    run.compile()
+    config = registry.model_config("mlp")
+    run.load_pool(data.batch_pool("synthetic", config, 4, 7)[:2])
+    assert len(run._pool) == 2 and math.isfinite(run.step(1))
+    assert run._step.experimental_get_tracing_count() == 1

@@ -12,8 +12,10 @@ import torch
 
 from profilers.hooks import run_window
 from profilers.torch_hooks import make_hook
+from tests.workloads.scaled_counts import SCALED_PARAM_COUNTS, SCALES
 from workloads import data, registry, torch_backend
 from workloads.base import DeviceUnavailable
+from workloads.configs import scaled
 from workloads.spec import RunSpec
 
 ACCURACY_STEPS = 60  # seed 0 passes 0.90 after ~30 steps; seeds 0-3 all hold >= 0.92 at 60
@@ -163,3 +165,20 @@ def test_convnet_layout_is_the_formulations_not_an_accident_of_strides() -> None
                                   torch_backend.TorchFormulation(memory_format="contiguous"))
     assert plain._pool[0][0].stride() == torch.empty(8, 1, 28, 28).stride()
     assert not plain.model.conv(plain._pool[0][0]).is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("workload", registry.WORKLOADS)
+def test_param_counts_at_every_model_scale_are_the_shared_ones(workload: str) -> None:
+    for scale in SCALES:
+        spec = RunSpec(framework="torch", workload=workload, batch_size=2, device="cpu", model_scale=scale).resolved()
+        config = scaled(registry.model_config(workload), scale)
+        run = torch_backend.prepare(spec, config, data.batch_pool("synthetic", config, 2, 0), None)
+        assert run.param_count == SCALED_PARAM_COUNTS[workload][scale], scale
+
+
+def test_a_new_pool_replaces_the_old_one() -> None:
+    run, config = _run("mlp", batch=4)
+    first = run.step(0)
+    run.load_pool(data.batch_pool("synthetic", config, 4, 7)[:2])
+    assert len(run._pool) == 2 and run._pool[0][0].device.type == "cpu"
+    assert math.isfinite(run.step(0)) and run.step(0) != first

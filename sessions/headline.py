@@ -18,7 +18,7 @@ CONTRACT_FIELDS = (
     "run_id", "framework", "workload", "mode", "variant", "batch_size", "status", "reason", "steps",
     "step_ms_median", "step_ms_p5", "step_ms_p95", "step_ms_p99", "step_ms_mean", "step_ms_std",
     "samples_per_s", "compile_ms", "peak_host_mb", "peak_device_mb", "final_loss", "accuracy", "macro_f1",
-    "trace_events", "device", "device_name", "framework_version", "param_count",
+    "trace_events", "device", "device_name", "framework_version", "param_count", "executor", "host",
 )
 
 
@@ -34,6 +34,8 @@ def headline(record: RunRecord, steps: dict[str, np.ndarray]) -> dict[str, Any]:
     summary: dict[str, Any] = dict(record.summary or {})
     spec: dict[str, Any] = record.spec or {}
     env: dict[str, Any] = record.environment or {}
+    placement = env.get("placement")
+    placement = placement if isinstance(placement, dict) else {}
     measured = measured_step_ms(steps)
     stats = step_stats(measured)
     batch = spec.get("batch_size") or summary.get("batch_size")
@@ -68,5 +70,8 @@ def headline(record: RunRecord, steps: dict[str, np.ndarray]) -> dict[str, Any]:
         "device_name": env.get("device_name", summary.get("device_name")),
         "framework_version": env.get("framework_version", summary.get("framework_version")),
         "param_count": env.get("param_count", summary.get("param_count")),
+        # Where it ran (docs/executors.md): runs from before executors ran here, on this machine.
+        "executor": placement.get("executor", "local" if record.kind != "imported" else None),
+        "host": placement.get("host", (env.get("host") or {}).get("hostname") if isinstance(env.get("host"), dict) else None),
     }
     return {key: out.get(key) for key in CONTRACT_FIELDS}

@@ -1,9 +1,10 @@
 """Sweeps in the session file: the plan, and per point which run measured it and how it ended.
 
 A point is written `running` (with its run id) before its worker starts and `ok`, `failed` or
-`cancelled` after, each in its own transaction, so a sweep killed at any moment leaves a file
-that says exactly which points are finished; `open_sweep` on the same plan then resumes it,
-rerunning only points that never finished (`pending`, `running` left by a crash, `cancelled`).
+`cancelled` after (`interrupted` when a remote executor lost its node or connection), each in
+its own transaction, so a sweep killed at any moment leaves a file that says exactly which points
+are finished; `open_sweep` on the same plan then resumes it, rerunning only points that never
+finished (`pending`, `running` left by a crash, `cancelled`, `interrupted`).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from sessions.session_file import SessionFile
 from sessions.sweep_plan import SweepPlan
 
 DONE = ("ok", "failed")  # a point in one of these is never rerun by a resume
-POINT_STATES = ("pending", "running", "ok", "failed", "cancelled")
+POINT_STATES = ("pending", "running", "ok", "failed", "cancelled", "interrupted")
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ class SweepStore(SessionFile):
         self._set_point(sweep_id, point, status, reason, finished=True)
 
     def end_sweep(self, sweep_id: str, status: str) -> None:
-        """`done` once every point is ok or failed; `stopped` when its runner stopped early."""
+        """`done` once every point is ok or failed; `stopped` when its runner stopped early or left
+        a point unfinished (interrupted)."""
 
         def work() -> None:
             self._conn.execute("UPDATE sweeps SET status = ?, updated_at = ? WHERE sweep_id = ?", (status, time.time(), sweep_id))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sessions.schema import SCHEMA_VERSION
 from sessions.store import Session, SessionError
 from sessions.sweep_plan import SweepPlan
 
@@ -23,7 +24,7 @@ def test_a_v2_session_reads_with_no_sweeps_and_takes_one_once_written(tmp_path: 
         sweep_id, resumed = session.open_sweep(PLAN)
         assert not resumed and len(session.runs()) == 3
     with Session.open_readonly(path) as session:
-        assert session.file_version == 3 and [s.sweep_id for s in session.sweeps()] == [sweep_id]
+        assert session.file_version == SCHEMA_VERSION and [s.sweep_id for s in session.sweeps()] == [sweep_id]
 
 
 def test_the_v3_fixture_reads_its_sweep(tmp_path: Path) -> None:

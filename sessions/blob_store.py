@@ -29,6 +29,22 @@ class ArtifactRecord:
     stored_size: int  # bytes inside the session
     codec: str
     source_path: str
+    window: int | None = None  # the trace window it belongs to (docs/capture.md); None before schema v4
+
+
+@dataclass(frozen=True)
+class TraceWindow:
+    """One stored trace window of a run: 0 the run's planned window, 1, 2, ... captures on demand."""
+
+    window: int
+    label: str  # "steps 120–129", "12.0–14.0 s"; "" for a trace stored before windows had labels
+    first_step: int | None
+    last_step: int | None
+    events: int
+
+    @property
+    def title(self) -> str:
+        return self.label or "trace window"
 
 
 @dataclass(frozen=True)
@@ -44,11 +60,13 @@ class EncodedArtifact:
     codec: str  # zlib | raw | missing
     sha256: str | None
     chunks: list[bytes] = field(default_factory=list)
+    window: int | None = None
 
 
 def encode_artifact(event: dict[str, Any]) -> EncodedArtifact:
     """Read and compress the file an `artifact` event names; done before the write lock is taken."""
     path = Path(event["path"])
+    window = event.get("window") if isinstance(event.get("window"), int) else None
     chunks: list[bytes] = []
     digest = hashlib.sha256()
     size, codec = 0, "zlib"
@@ -63,10 +81,10 @@ def encode_artifact(event: dict[str, Any]) -> EncodedArtifact:
                 chunks.append(packed)
     except OSError:
         return EncodedArtifact(path.name, event.get("kind", ""), str(path), event.get("t"), event.get("bytes", 0), 0,
-                               "missing", None)
+                               "missing", None, window=window)
     stored = sum(len(c) for c in chunks)
     return EncodedArtifact(path.name, event.get("kind", ""), str(path), event.get("t"), size, stored, codec,
-                           digest.hexdigest(), chunks)
+                           digest.hexdigest(), chunks, window)
 
 
 def insert_artifact(conn: sqlite3.Connection, run: int, artifact: EncodedArtifact) -> None:
@@ -76,10 +94,10 @@ def insert_artifact(conn: sqlite3.Connection, run: int, artifact: EncodedArtifac
     while name in taken:
         number += 1
         name = f"{number}-{artifact.name}"
-    cur = conn.execute("INSERT INTO artifacts (run, name, kind, source_path, t, size, stored_size, codec, sha256) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    cur = conn.execute("INSERT INTO artifacts (run, name, kind, source_path, t, size, stored_size, codec, sha256, "
+                       "window_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (run, name, artifact.kind, artifact.source_path, artifact.t, artifact.size, artifact.stored_size,
-                        artifact.codec, artifact.sha256))
+                        artifact.codec, artifact.sha256, artifact.window))
     conn.executemany("INSERT INTO artifact_chunks VALUES (?, ?, ?)",
                      [(cur.lastrowid, seq, data) for seq, data in enumerate(artifact.chunks)])
 
@@ -88,7 +106,7 @@ class BlobStore(SessionFile):
     """Reading artifacts back, and keeping or reading a run's parsed trace."""
 
     def artifacts(self, run_id: str) -> list[ArtifactRecord]:
-        rows = self._query("SELECT name, kind, size, stored_size, codec, source_path FROM artifacts WHERE run = ? "
+        rows = self._query("SELECT name, kind, size, stored_size, codec, source_path, window_index FROM artifacts WHERE run = ? "
                            "ORDER BY id", (self._run_key(run_id),))
         return [ArtifactRecord(*r) for r in rows]
 
@@ -110,25 +128,40 @@ class BlobStore(SessionFile):
             raise SessionError(f"{self.path}: artifact {name!r} of run {run_id} is damaged (size or checksum differs)")
         return data
 
-    def store_trace(self, run_id: str, blobs: dict[str, bytes], events: int, description: str, source: str | None) -> None:
-        """Keep a run's parsed trace (replacing an earlier one) and its event count in the summary."""
+    def store_trace(self, run_id: str, blobs: dict[str, bytes], events: int, description: str, source: str | None,
+                    window: TraceWindow | None = None) -> None:
+        """Keep one parsed trace window of a run (replacing an earlier one of that number; default:
+        window 0, unlabelled). The summary's `trace_events` is its first window's event count."""
         run = self._run_key(run_id)
+        window = window or TraceWindow(0, "", None, None, events)
 
         def work() -> None:
-            self._conn.execute("DELETE FROM trace_blobs WHERE run = ?", (run,))
-            self._conn.execute("INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?)", (run, events, description, source))
-            self._conn.executemany("INSERT INTO trace_blobs VALUES (?, ?, ?)", [(run, k, v) for k, v in blobs.items()])
+            key = (run, window.window)
+            self._conn.execute("DELETE FROM trace_blobs WHERE run = ? AND window_index = ?", key)
+            self._conn.execute("INSERT OR REPLACE INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               (*key, window.label, window.first_step, window.last_step, events, description, source))
+            self._conn.executemany("INSERT INTO trace_blobs VALUES (?, ?, ?, ?)", [(*key, k, v) for k, v in blobs.items()])
+            first = self._conn.execute("SELECT events FROM traces WHERE run = ? ORDER BY window_index LIMIT 1", (run,))
             summary = json.loads(self._conn.execute("SELECT summary FROM runs WHERE id = ?", (run,)).fetchone()[0])
-            summary["trace_events"] = events
+            summary["trace_events"] = first.fetchone()[0]
             self._conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (json_text(summary), run))
 
         self._write(f"store the trace of run {run_id}", work)
 
-    def trace(self, run_id: str) -> tuple[dict[str, bytes], int, str] | None:
-        """A run's stored trace blobs, event count and description, or None if it has none."""
+    def trace_windows(self, run_id: str) -> list[TraceWindow]:
+        """The run's stored trace windows, in window order (empty: no parsed trace)."""
+        rows = self._query("SELECT window_index, label, first_step, last_step, events FROM traces WHERE run = ? "
+                           "ORDER BY window_index", (self._run_key(run_id),))
+        return [TraceWindow(*r) for r in rows]
+
+    def trace(self, run_id: str, window: int | None = None) -> tuple[dict[str, bytes], int, str] | None:
+        """A run's stored trace blobs, event count and description (of `window`; None: its first
+        stored window), or None if it has none."""
         run = self._run_key(run_id)
-        info = self._query("SELECT events, description FROM traces WHERE run = ?", (run,))
+        info = self._query("SELECT window_index, events, description FROM traces WHERE run = ? "
+                           "AND (? IS NULL OR window_index = ?) ORDER BY window_index LIMIT 1", (run, window, window))
         if not info:
             return None
-        blobs = dict(self._query("SELECT name, data FROM trace_blobs WHERE run = ?", (run,)))
-        return blobs, info[0][0], info[0][1]
+        number, events, description = info[0]
+        blobs = dict(self._query("SELECT name, data FROM trace_blobs WHERE run = ? AND window_index = ?", (run, number)))
+        return blobs, events, description

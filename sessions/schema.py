@@ -1,11 +1,11 @@
 """The session file's schema: recognising a Stepscope file, its versions and migrations.
 
 A new file is created at v1 (`create_v1`) and brought forward by MIGRATIONS, where
-MIGRATIONS[k] takes schema v(k+1) to v(k+2). To add v4, write
-`def _v3_to_v4(conn: sqlite3.Connection) -> None` (plain `conn.execute` calls: it runs inside the
+MIGRATIONS[k] takes schema v(k+1) to v(k+2). To add v5, write
+`def _v4_to_v5(conn: sqlite3.Connection) -> None` (plain `conn.execute` calls: it runs inside the
 opener's transaction, so no `executescript`, which commits; foreign keys are off), append it to
-MIGRATIONS, set SCHEMA_VERSION = 4, and commit a `tests/data/session-v4.stepscope` made like v3's
-(`tests/data/make_session_v3.py`).
+MIGRATIONS, set SCHEMA_VERSION = 5, and commit a `tests/data/session-v5.stepscope` made like v4's
+(`tests/data/make_session_v4.py`).
 """
 from __future__ import annotations
 
@@ -85,9 +85,27 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
                  "PRIMARY KEY (sweep, point))")
 
 
+def _v3_to_v4(conn: sqlite3.Connection) -> None:
+    """v4: several trace windows per run (capture on demand, docs/capture.md): `traces` and
+    `trace_blobs` keyed by (run, window_index), a window's label and recorded step range, and the
+    window each artifact belongs to. A v3 run's one trace becomes its window 0."""
+    conn.execute("ALTER TABLE traces RENAME TO traces_v3")
+    conn.execute("CREATE TABLE traces (run INTEGER NOT NULL REFERENCES runs(id), window_index INTEGER NOT NULL, "
+                 "label TEXT NOT NULL, first_step INTEGER, last_step INTEGER, events INTEGER NOT NULL, "
+                 "description TEXT NOT NULL, source_artifact TEXT, PRIMARY KEY (run, window_index))")
+    conn.execute("INSERT INTO traces SELECT run, 0, '', NULL, NULL, events, description, source_artifact FROM traces_v3")
+    conn.execute("DROP TABLE traces_v3")
+    conn.execute("ALTER TABLE trace_blobs RENAME TO trace_blobs_v3")
+    conn.execute("CREATE TABLE trace_blobs (run INTEGER NOT NULL REFERENCES runs(id), window_index INTEGER NOT NULL, "
+                 "name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run, window_index, name))")
+    conn.execute("INSERT INTO trace_blobs SELECT run, 0, name, data FROM trace_blobs_v3")
+    conn.execute("DROP TABLE trace_blobs_v3")
+    conn.execute("ALTER TABLE artifacts ADD COLUMN window_index INTEGER")  # NULL: written before v4
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1_to_v2, _v2_to_v3]  # MIGRATIONS[k]: schema v(k+1) -> v(k+2); append, never edit
-SCHEMA_VERSION = 3
+MIGRATIONS: list[Migration] = [_v1_to_v2, _v2_to_v3, _v3_to_v4]  # MIGRATIONS[k]: schema v(k+1) -> v(k+2); append, never edit
+SCHEMA_VERSION = 4
 assert SCHEMA_VERSION == 1 + len(MIGRATIONS), "bump SCHEMA_VERSION with each migration"
 
 

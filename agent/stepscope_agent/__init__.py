@@ -20,6 +20,7 @@ from typing import Any, Callable
 from .capture import CaptureBackend, CaptureWindow
 from .channel import Channel, open_channel
 from .clock import SOURCE_FRAMEWORK, Done, Ready, StepClock
+from .control import open_control, start_reader
 from .device_memory import start_device_sampler
 from .imports import ImportWatcher, install
 
@@ -178,6 +179,13 @@ class Agent:
         if framework is not None and described.get("device_kind", "cpu") != "cpu":
             start_device_sampler(framework.device_memory, self.channel.emit)
 
+    def capture_request(self, window: int, steps: int | None, seconds: float | None) -> None:
+        """A capture asked for while the program runs (the control thread calls this)."""
+        if steps is not None:
+            self.window.request_steps(window, steps)
+        elif seconds is not None:
+            self.window.arm_seconds(window, seconds, self.channel.now, lambda: self.backend(self.main_framework()))
+
     def at_exit(self) -> None:
         self.clock.drain(EXIT_DRAIN_S)
         self.guarded("capture", self.window.program_ending)
@@ -205,6 +213,9 @@ def boot() -> None:
     for module_name, hook in HOOKS.items():
         watcher.watch(module_name, _hook_loader(hook))
     AGENT.window.start_timer(channel.now, lambda: AGENT.backend(AGENT.main_framework()) if AGENT else None)
+    control = open_control()
+    if control is not None:  # capture on demand (docs/capture.md)
+        start_reader(control, AGENT.capture_request, AGENT.notice)
 
 
 def _hook_loader(hook: str) -> Callable[[ModuleType], None]:

@@ -1,4 +1,7 @@
-"""The capture window: the framework's own profiler on for exactly steps A..B-1, or from T for D seconds.
+"""The capture window: the framework's own profiler on for exactly steps A..B-1, or from T for D seconds;
+the plan's window (number 0) and then, one at a time, the windows asked for while the program runs
+(docs/capture.md: `arm_steps` at the next step boundary, `arm_seconds` at once), each into a folder of
+its own and announced by a `capture` event.
 
 Framework-neutral: each framework module hands over a `CaptureBackend` (torch.profiler,
 jax.profiler, tf.profiler). Start and stop happen on the program's own thread at step boundaries
@@ -47,7 +50,9 @@ class CaptureWindow:
         self.end: int | None = int(steps[1]) if steps else None  # exclusive
         self.trace_at: float | None = plan.get("trace_at")
         self.trace_for: float | None = plan.get("trace_for")
-        self.out_dir = str(plan.get("out_dir") or os.getcwd())
+        self.out_dir = self.base_dir = str(plan.get("out_dir") or os.getcwd())
+        self.window = 0  # its number: 0 the plan's, 1, 2, ... asked for while the program runs
+        self.requested: tuple[int, int] | None = None  # (window, steps) asked for, armed at the next step end
         self.backend: CaptureBackend | None = None
         self.done = False
         self.stopped_at = 0.0  # perf_counter when the profiler was stopped (0: not yet)
@@ -65,6 +70,40 @@ class CaptureWindow:
         if self.first is None or self.end is None:
             return self.active or self.stopped_at > began
         return self.active and self.first <= step < self.end
+
+    # -- on demand -------------------------------------------------------------------------
+    def busy(self) -> bool:
+        """Whether a window is running or still waits for its steps (a new one is refused then)."""
+        waiting = self.first is not None or (self.trace_at is not None and bool(self.trace_for))
+        return self.active or self.requested is not None or (waiting and not self.done)
+
+    def request_steps(self, window: int, steps: int) -> None:
+        """Window `window` for the next `steps` steps; armed by the step clock at the next step end,
+        on the program's thread (`arm_requested`)."""
+        if self.busy():
+            self._emit("notice", message=f"capture window {window} was not armed: another capture window is armed or running")
+            return
+        self.requested = (window, steps)
+
+    def arm_requested(self, next_step: int) -> None:
+        requested, self.requested = self.requested, None
+        if requested is not None:
+            self._reset(requested[0], next_step, next_step + requested[1], None, None)
+
+    def arm_seconds(self, window: int, seconds: float, now: Callable[[], float],
+                    pick_backend: Callable[[], CaptureBackend | None]) -> None:
+        """Window `window` for `seconds` from now (a program without steps, or by choice)."""
+        if self.busy():
+            self._emit("notice", message=f"capture window {window} was not armed: another capture window is armed or running")
+            return
+        self._reset(window, None, None, now(), seconds)
+        self.start_timer(now, pick_backend)
+
+    def _reset(self, window: int, first: int | None, end: int | None, at: float | None, length: float | None) -> None:
+        with self._lock:
+            self.window, self.first, self.end, self.trace_at, self.trace_for = window, first, end, at, length
+            self.out_dir = os.path.join(self.base_dir, f"capture-{window}")
+            self.done, self.stopped_at, self.traced_steps = False, 0.0, []
 
     # -- by step number ----------------------------------------------------------------
     def before_step(self, step: int, backend: CaptureBackend | None) -> None:
@@ -164,7 +203,21 @@ class CaptureWindow:
                     self._emit("notice", message=f"the {backend.framework} profiler's {kind} file {path} {problem}; "
                                                  "it is not kept as the run's trace")
                 else:
-                    self._emit("artifact", kind=kind, path=os.path.abspath(path), bytes=size)
+                    self._emit("artifact", kind=kind, path=os.path.abspath(path), bytes=size, window=self.window)
+            self._announce_window()
+
+    def _announce_window(self) -> None:
+        """The `capture` event: which window ran, over which steps or seconds."""
+        what = "capture" if self.window else "planned window"
+        if self.first is not None:
+            steps = self.traced_steps
+            first, last = (steps[0], steps[-1]) if steps else (self.first, self.first)
+            self._emit("capture", window=self.window, label=f"{what}: steps {first}–{last}", first_step=first,
+                       last_step=last, seconds=None)
+        elif self.trace_at is not None and self.trace_for:
+            at, length = float(self.trace_at), float(self.trace_for)
+            self._emit("capture", window=self.window, label=f"{what}: {at:.1f}–{at + length:.1f} s", first_step=None,
+                       last_step=None, seconds=length)
 
 
 PROTOBUF_MAX_BYTES = 2 ** 31 - 1  # a serialized protobuf message must fit in an int32

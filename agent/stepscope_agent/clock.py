@@ -136,6 +136,8 @@ class StepClock:
             window.after_step(index, ready)
             if not window.active:  # the profiler's stop and export are not the next step's time
                 self._resume = (index + 1, time.perf_counter())
+        if window.requested is not None:  # a capture asked for while the program runs (docs/capture.md)
+            window.arm_requested(index + 1)
         if window.first == index + 1 and not window.done:  # (cheap tests first: this runs at every step)
             window.before_step(index + 1, self._backend_for(source))
 

@@ -155,7 +155,8 @@ class TorchCapture(CaptureBackend):
                 size = os.path.getsize(path)
             except OSError:
                 continue
-            self.agent.channel.emit("artifact", kind=kind, path=os.path.abspath(path), bytes=size)
+            self.agent.channel.emit("artifact", kind=kind, path=os.path.abspath(path), bytes=size,
+                                    window=self.agent.window.window)
 
     def _start_now(self) -> None:
         torch, first_step = self.torch, self.first

@@ -133,7 +133,10 @@ def test_the_window_holds_exactly_the_asked_steps(tmp_path: Path) -> None:
     assert profiler.calls == [("start", 2), ("boundary", 3), ("stop", None)]
     assert [s["phase"] for s in emit.of("step")] == ["warmup", "measure", "trace", "trace", "measure", "measure"]
     assert [(e["name"], e["edge"]) for e in emit.of("phase")] == [("trace", "start"), ("trace", "end")]
-    assert emit.of("artifact") == [{"type": "artifact", "kind": "chrome-trace", "path": str(tmp_path / "t.json"), "bytes": 5}]
+    assert emit.of("artifact") == [{"type": "artifact", "kind": "chrome-trace", "path": str(tmp_path / "t.json"), "bytes": 5,
+                                    "window": 0}]
+    assert emit.of("capture") == [{"type": "capture", "window": 0, "label": "planned window: steps 2–3", "first_step": 2,
+                                   "last_step": 3, "seconds": None}]
 
 
 def test_asynchronous_steps_are_timed_at_completion_and_keep_their_order() -> None:

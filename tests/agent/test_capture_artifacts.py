@@ -3,20 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from agent.stepscope_agent.capture import PROTOBUF_MAX_BYTES, CaptureBackend, CaptureWindow
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def __call__(self, kind: str, /, **fields: Any) -> None:
-        self.events.append({"type": kind, **fields})
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["type"] == kind]
+from tests.recorded_events import RecordedEvents
 
 
 class Writes(CaptureBackend):
@@ -34,8 +23,8 @@ class Writes(CaptureBackend):
         return [(kind, str(path)) for kind, path in self.files]
 
 
-def _window(tmp_path: Path, files: list[tuple[str, Path]]) -> Recorder:
-    emit = Recorder()
+def _window(tmp_path: Path, files: list[tuple[str, Path]]) -> RecordedEvents:
+    emit = RecordedEvents()
     window = CaptureWindow(emit, {"steps": [1, 2], "out_dir": str(tmp_path)})
     window.before_step(1, Writes(files))
     window.after_step(1, None)

@@ -15,8 +15,11 @@ import numpy as np
 
 from sessions.stats import BOOTSTRAP_RESAMPLES, CONFIDENCE
 
-Stat = Callable[[np.ndarray], float]
+Stat = Callable[[np.ndarray], np.ndarray]
+"""A statistic of every row of a 2-D array at once: one numpy call for many resamples instead of
+one per resample (a percentile per resample cost about a second per scorecard)."""
 Interval = tuple[float, float]
+_BLOCK_VALUES = 1 << 21  # resampled values held at a time: 16 MB of floats
 
 
 def clean_groups(groups: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -37,20 +40,27 @@ def resample(groups: Sequence[np.ndarray], stat: Stat, resamples: int = BOOTSTRA
         x = kept[0]
         for start in range(0, resamples, 200):
             block = x[rng.integers(0, len(x), size=(min(200, resamples - start), len(x)))]
-            out[start:start + len(block)] = [stat(row) for row in block]
+            out[start:start + len(block)] = stat(block)
         return out
-    for i in range(resamples):
-        picked = rng.integers(0, len(kept), size=len(kept))
-        out[i] = stat(np.concatenate([kept[r][rng.integers(0, len(kept[r]), size=len(kept[r]))] for r in picked]))
+    rows = max(1, _BLOCK_VALUES // (len(kept) * max(len(g) for g in kept)))
+    for start in range(0, resamples, rows):
+        drawn: dict[int, list[tuple[int, np.ndarray]]] = {}  # by length: a resample's length varies with its runs
+        for i in range(start, min(start + rows, resamples)):
+            picked = rng.integers(0, len(kept), size=len(kept))
+            values = np.concatenate([kept[r][rng.integers(0, len(kept[r]), size=len(kept[r]))] for r in picked])
+            drawn.setdefault(len(values), []).append((i, values))
+        for same_length in drawn.values():
+            where, values = zip(*same_length, strict=True)
+            out[list(where)] = stat(np.stack(values))
     return out
 
 
 def quantile(q: float) -> Stat:
-    return lambda x: float(np.percentile(x, q))
+    return lambda rows: np.asarray(np.percentile(rows, q, axis=1))
 
 
-def mean(x: np.ndarray) -> float:
-    return float(np.mean(x))
+def mean(rows: np.ndarray) -> np.ndarray:
+    return np.asarray(np.mean(rows, axis=1))
 
 
 def percentile_interval(draws: np.ndarray) -> Interval | None:

@@ -6,10 +6,11 @@ The profiler stores every compiled module in the XPlane's "/host:metadata" plane
 `xla.HloProto` (stat "Hlo Proto"), so the ops a fusion holds, the framework op it came from
 (`metadata.op_name` / `op_type`) and the Python files that built it can be read back.
 
-The protobuf wire format is decoded here by hand for the dozen fields needed (numbers from
-`tsl/profiler/protobuf/xplane.proto` and `xla/service/hlo.proto`, `xla/xla_data.proto`), so
-reading them needs neither TensorFlow nor generated protobuf code. Anything malformed is a
-TraceError.
+The dozen fields needed are read with the XPlane reader's own wire decoder
+(`traces.xplane_wire.message_fields`; numbers from `tsl/profiler/protobuf/xplane.proto` and
+`xla/service/hlo.proto`, `xla/xla_data.proto`), over memoryviews so nested messages are never
+copied; reading them needs neither TensorFlow nor generated protobuf code. Anything malformed is
+a TraceError.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from traces.table import TraceError
+from traces.xplane_wire import Malformed, message_fields, varint_at
 
 METADATA_PLANE = "/host:metadata"
 HLO_PROTO_STAT = "Hlo Proto"
@@ -25,11 +27,7 @@ HLO_PROTO_STAT = "Hlo Proto"
 NOT_INLINED = frozenset({"while", "conditional", "call", "async-start"})
 MAX_FRAMES = 64  # a stack deeper than this is cut (and a cycle cannot loop)
 
-_Span = tuple[int, int]
-
-
-class _Malformed(Exception):
-    pass
+_Value = int | memoryview  # a field's value: a number, or the bytes of a string or message
 
 
 @dataclass(frozen=True)
@@ -87,9 +85,9 @@ def read_hlo_index(data: bytes, where: object = "XPlane", max_bytes: int = 1 << 
             raise TraceError(where, f"not a readable gzip file ({exc})") from None
     index = HloIndex()
     try:
-        for proto in _hlo_protos(data):
-            index.merge(_module_ops(data, proto))
-    except _Malformed as exc:
+        for proto in _hlo_protos(memoryview(data)):
+            index.merge(_module_ops(proto))
+    except Malformed as exc:
         raise TraceError(where, f"damaged XPlane: its HLO modules cannot be decoded ({exc})") from None
     return index
 
@@ -105,104 +103,65 @@ def _gunzip(data: bytes, max_bytes: int) -> bytes:
     return out
 
 
-# -- the protobuf wire format ----------------------------------------------------------
-def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= end or shift > 63:
-            raise _Malformed("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(buf: bytes, span: _Span) -> Iterator[tuple[int, int, int | _Span]]:
-    """(field number, wire type, value) of one message: a varint or fixed value as an int,
-    a length-delimited one as the (start, end) of its bytes."""
-    pos, end = span
-    while pos < end:
-        key, pos = _varint(buf, pos, end)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos, end)
-            yield number, wire, value
-        elif wire == 2:
-            size, pos = _varint(buf, pos, end)
-            if pos + size > end:
-                raise _Malformed("a field runs past its message")
-            yield number, wire, (pos, pos + size)
-            pos += size
-        elif wire in (1, 5):
-            width = 8 if wire == 1 else 4
-            if pos + width > end:
-                raise _Malformed("truncated fixed-width field")
-            yield number, wire, int.from_bytes(buf[pos:pos + width], "little")
-            pos += width
-        else:
-            raise _Malformed(f"unsupported wire type {wire}")
-
-
-def _text(buf: bytes, value: int | _Span) -> str:
+# -- field values -----------------------------------------------------------------------
+def _text(value: _Value) -> str:
     if isinstance(value, int):
-        raise _Malformed("a string field holds a number")
-    return buf[value[0]:value[1]].decode("utf-8", "replace")
+        raise Malformed("a string field holds a number")
+    return str(value, "utf-8", "replace")
 
 
-def _span(value: int | _Span) -> _Span:
+def _msg(value: _Value) -> memoryview:
     if isinstance(value, int):
-        raise _Malformed("a message field holds a number")
+        raise Malformed("a message field holds a number")
     return value
 
 
-def _num(value: int | _Span | None) -> int:
+def _num(value: _Value | None) -> int:
     """A varint field's value (0 when absent or not a number)."""
     return value if isinstance(value, int) else 0
 
 
-def _ints(buf: bytes, wire: int, value: int | _Span) -> list[int]:
-    """A repeated integer field's values: packed (wire type 2) or one per field."""
+def _ints(value: _Value) -> list[int]:
+    """A repeated integer field's values: packed (one length-delimited field) or one per field."""
     if isinstance(value, int):
         return [value]
-    out, pos = [], value[0]
-    while pos < value[1]:
-        item, pos = _varint(buf, pos, value[1])
+    out, pos = [], 0
+    while pos < len(value):
+        item, pos = varint_at(value, pos)
         out.append(item)
     return out
 
 
 # -- XSpace -> HloProto bytes ------------------------------------------------------------
-def _hlo_protos(buf: bytes) -> Iterator[_Span]:
+def _hlo_protos(buf: memoryview) -> Iterator[memoryview]:
     """The serialized HloProtos of the metadata plane (XSpace.planes = 1; XPlane.name = 2,
     event_metadata = 4 and stat_metadata = 5, maps whose entries hold the value in field 2;
     XEventMetadata.stats = 5; XStat.metadata_id = 1, bytes_value = 6; XStatMetadata.name = 2)."""
-    for number, _, plane in _fields(buf, (0, len(buf))):
+    for number, _, plane in message_fields(buf):
         if number != 1:
             continue
-        plane = _span(plane)
-        name = next((_text(buf, v) for n, _, v in _fields(buf, plane) if n == 2), "")
+        plane = _msg(plane)
+        name = next((_text(v) for n, _, v in message_fields(plane) if n == 2), "")
         if name != METADATA_PLANE:
             continue
         stat_names: dict[int, str] = {}
-        stats: list[tuple[int, _Span]] = []
-        for n, _, entry in _fields(buf, plane):
+        stats: list[tuple[int, memoryview]] = []
+        for n, _, entry in message_fields(plane):
             if n not in (4, 5):
                 continue
-            for en, _, value in _fields(buf, _span(entry)):
+            for en, _, value in message_fields(_msg(entry)):
                 if en != 2:
                     continue
                 if n == 5:
-                    meta = {fn: fv for fn, _, fv in _fields(buf, _span(value))}
+                    meta = {fn: fv for fn, _, fv in message_fields(_msg(value))}
                     if 2 in meta:
-                        stat_names[_num(meta.get(1))] = _text(buf, meta[2])
+                        stat_names[_num(meta.get(1))] = _text(meta[2])
                     continue
-                for fn, _, stat in _fields(buf, _span(value)):
+                for fn, _, stat in message_fields(_msg(value)):
                     if fn == 5:
-                        parts = {sn: sv for sn, _, sv in _fields(buf, _span(stat))}
+                        parts = {sn: sv for sn, _, sv in message_fields(_msg(stat))}
                         if 6 in parts:
-                            stats.append((_num(parts.get(1)), _span(parts[6])))
+                            stats.append((_num(parts.get(1)), _msg(parts[6])))
         yield from (value for key, value in stats if stat_names.get(key) == HLO_PROTO_STAT)
 
 
@@ -220,48 +179,48 @@ class _Instruction:
     id: int = 0
 
 
-def _instruction(buf: bytes, span: _Span) -> _Instruction:
+def _instruction(message: memoryview) -> _Instruction:
     """HloInstructionProto: name 1, opcode 2, metadata 7 (OpMetadata: op_type 1, op_name 2,
     stack_frame_id 15), fusion_kind 11, custom_call_target 28, id 35, called_computation_ids 38."""
     ins = _Instruction()
-    for number, wire, value in _fields(buf, span):
+    for number, _, value in message_fields(message):
         if number == 1:
-            ins.name = _text(buf, value)
+            ins.name = _text(value)
         elif number == 2:
-            ins.opcode = _text(buf, value)
+            ins.opcode = _text(value)
         elif number == 11:
-            ins.fusion_kind = _text(buf, value)
+            ins.fusion_kind = _text(value)
         elif number == 28:
-            ins.custom_call_target = _text(buf, value)
+            ins.custom_call_target = _text(value)
         elif number == 35 and isinstance(value, int):
             ins.id = value
         elif number == 38:
-            ins.called.extend(_ints(buf, wire, value))
+            ins.called.extend(_ints(value))
         elif number == 7:
-            for mn, _, mv in _fields(buf, _span(value)):
+            for mn, _, mv in message_fields(_msg(value)):
                 if mn == 1:
-                    ins.op_type = _text(buf, mv)
+                    ins.op_type = _text(mv)
                 elif mn == 2:
-                    ins.op_name = _text(buf, mv)
+                    ins.op_name = _text(mv)
                 elif mn == 15 and isinstance(mv, int):
                     ins.frame = mv
     return ins
 
 
-def _frame_files(buf: bytes, span: _Span) -> dict[int, tuple[str, ...]]:
+def _frame_files(message: memoryview) -> dict[int, tuple[str, ...]]:
     """StackFrameIndexProto (file_names 1, file_locations 3 {file_name_id 1}, stack_frames 4
     {file_location_id 1, parent_frame_id 2}; ids count from 1): each frame's files, innermost first."""
     files: list[str] = []
     locations: list[int] = []
     frames: list[tuple[int, int]] = []
-    for number, _, value in _fields(buf, span):
+    for number, _, value in message_fields(message):
         if number == 1:
-            files.append(_text(buf, value))
+            files.append(_text(value))
         elif number == 3:
-            loc = {n: v for n, _, v in _fields(buf, _span(value))}
+            loc = {n: v for n, _, v in message_fields(_msg(value))}
             locations.append(_num(loc.get(1)))
         elif number == 4:
-            fr = {n: v for n, _, v in _fields(buf, _span(value))}
+            fr = {n: v for n, _, v in message_fields(_msg(value))}
             frames.append((_num(fr.get(1)), _num(fr.get(2))))
     out: dict[int, tuple[str, ...]] = {}
     for frame_id in range(1, len(frames) + 1):
@@ -276,26 +235,26 @@ def _frame_files(buf: bytes, span: _Span) -> dict[int, tuple[str, ...]]:
     return out
 
 
-def _module_ops(buf: bytes, proto: _Span) -> HloIndex:
+def _module_ops(proto: memoryview) -> HloIndex:
     """HloProto.hlo_module = 1 -> HloModuleProto: name 1, computations 3 (HloComputationProto:
     instructions 2, id 5, root_id 6), stack_frame_index 17."""
     index = HloIndex()
-    for number, _, module in _fields(buf, proto):
+    for number, _, module in message_fields(proto):
         if number != 1:
             continue
         name = ""
         computations: dict[int, tuple[list[_Instruction], int]] = {}
         frames: dict[int, tuple[str, ...]] = {}
-        for mn, _, mv in _fields(buf, _span(module)):
+        for mn, _, mv in message_fields(_msg(module)):
             if mn == 1:
-                name = _text(buf, mv)
+                name = _text(mv)
             elif mn == 17:
-                frames = _frame_files(buf, _span(mv))
+                frames = _frame_files(_msg(mv))
             elif mn == 3:
                 instructions, comp_id, root_id = [], 0, 0
-                for cn, _, cv in _fields(buf, _span(mv)):
+                for cn, _, cv in message_fields(_msg(mv)):
                     if cn == 2:
-                        instructions.append(_instruction(buf, _span(cv)))
+                        instructions.append(_instruction(_msg(cv)))
                     elif cn == 5 and isinstance(cv, int):
                         comp_id = cv
                     elif cn == 6 and isinstance(cv, int):

@@ -6,6 +6,10 @@ file twice (`xplane_layout` finds the planes, lines and metadata, skipping the e
 `xplane_lines` then decodes the wanted lines), and each visit reads forward, so a plain file
 is read with seeks and a gzipped one is inflated twice rather than kept. `on_read` hears the
 stored (compressed) bytes consumed, for progress and cancellation.
+
+This is the project's one protobuf wire decoder, standard library only: `message_fields` and
+`varint_at` read messages held in memory (the XPlane layout's metadata, the HLO modules of
+`traces.hlo_modules`, the capture checks of `profilers.artifact_checks`), `WireStream` a file.
 """
 from __future__ import annotations
 
@@ -13,12 +17,14 @@ import os
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from traces.bounded_read import GZIP_MAGIC
 from traces.table import TraceError
 
 BLOCK = 8 << 20  # bytes read (or inflated) at a time
 INPUT = 1 << 20  # compressed bytes fed to zlib at a time
+Buffer = TypeVar("Buffer", bytes, memoryview)  # message_fields' slices are of the type it is given
 
 
 class Malformed(Exception):
@@ -153,19 +159,9 @@ class WireStream:
     def varint(self) -> int:
         """An unsigned varint at the cursor (up to 10 bytes)."""
         self.fill(10)
-        i = self.pos - self.base
-        buf = self.buf
-        shift = result = 0
-        for k in range(10):
-            if i + k >= len(buf):
-                raise Malformed("it ends inside a number")
-            b = buf[i + k]
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                self.pos += k + 1
-                return result & ((1 << 64) - 1)
-            shift += 7
-        raise Malformed("a number runs past 10 bytes")
+        value, after = varint_at(self.buf, self.pos - self.base)
+        self.pos = self.base + after
+        return value
 
     def take(self, n: int) -> bytes:
         self.need(n)
@@ -213,18 +209,22 @@ def signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def message_fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
-    """(number, wire type, value) of a small message held in memory: ints for varint and fixed
-    fields, bytes for length-delimited ones."""
+def message_fields(data: Buffer) -> Iterator[tuple[int, int, int | Buffer]]:
+    """(number, wire type, value) of a message held in memory: ints for varint and fixed fields,
+    a slice of `data` for length-delimited ones (a memoryview's slices copy nothing, for nested
+    messages of a large buffer). One-byte varints, most of them, are read in line."""
     i, n = 0, len(data)
     while i < n:
-        tag, i = _varint_at(data, i)
+        tag = data[i]
+        tag, i = (tag, i + 1) if tag < 0x80 else varint_at(data, i)
         number, wire = tag >> 3, tag & 7
         if wire == 0:
-            value, i = _varint_at(data, i)
+            value = data[i] if i < n else 0x80
+            value, i = (value, i + 1) if value < 0x80 else varint_at(data, i)
             yield number, wire, value
         elif wire == 2:
-            size, i = _varint_at(data, i)
+            size = data[i] if i < n else 0x80
+            size, i = (size, i + 1) if size < 0x80 else varint_at(data, i)
             if i + size > n:
                 raise Malformed("a field runs past the end of its message")
             yield number, wire, data[i:i + size]
@@ -239,7 +239,8 @@ def message_fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
             raise Malformed(f"field {number} has wire type {wire}")
 
 
-def _varint_at(data: bytes, i: int) -> tuple[int, int]:
+def varint_at(data: bytes | memoryview, i: int) -> tuple[int, int]:
+    """The unsigned varint at `data[i]` (up to 10 bytes) and the offset just past it."""
     shift = result = 0
     for k in range(10):
         if i + k >= len(data):

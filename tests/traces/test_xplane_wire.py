@@ -18,6 +18,7 @@ from traces.exact_time import MAX_TS_US
 from traces.readers import read_trace
 from traces.table import Limits, TraceError
 from traces.xplane_reader import read_xplane
+from traces.xplane_wire import Malformed, message_fields, varint_at
 from traces.xplane_write import VARINT, PlaneWriter, Ref, Uint, encode_space, int_field, key, len_field
 
 US = 1_000_000
@@ -214,3 +215,20 @@ def test_a_double_valued_step_number_is_no_step(tmp_path: Path) -> None:
     got = same_as_xprof(write(tmp_path, encode_space([plane])))
     # the argument's text "2" gives the step number; tsl's name takes the stat's IntValue, 0 for a double
     assert (got[0][2], got[0][6]) == ("train 0", 2)
+
+
+def test_the_in_memory_decoder_reads_bytes_and_views_alike() -> None:
+    """`message_fields` is also the HLO reader's and the artifact check's decoder, over memoryviews."""
+    data = odd_space()
+    as_bytes = list(message_fields(data))
+    as_view = list(message_fields(memoryview(data)))
+    assert [(n, w) for n, w, _ in as_bytes] == [(n, w) for n, w, _ in as_view] == [(1, 2), (4, 2), (2, 2)]
+    assert [v if isinstance(v, int) else bytes(v) for _, _, v in as_view] == [v for _, _, v in as_bytes]
+    assert all(isinstance(v, memoryview) and v.obj is data for _, _, v in as_view)  # slices, not copies
+    assert varint_at(b"\x81\x00", 0) == (1, 2)  # padded
+    assert varint_at(b"\xff" * 9 + b"\x01", 0) == ((1 << 64) - 1, 10)
+    for bad, problem in ((b"\x80", "ends inside a number"), (b"\x80" * 11, "past 10 bytes")):
+        with pytest.raises(Malformed, match=problem):
+            varint_at(bad, 0)
+    with pytest.raises(Malformed, match="runs past the end"):
+        list(message_fields(memoryview(data)[:-3]))

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import app_vs_standalone, model_formulations, program_overhead
+from bench import executors as executor_bench
 from bench.common import RESULTS, ROOT, run_python, write_result
 
 FRAMEWORKS = ("torch", "jax", "tf")
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
+GOAL_EVENTS_PER_S = 1_000_000  # issue 14 item 7: Kineto-shaped Chrome JSON read on one core
 
 
 def telemetry() -> None:
@@ -60,7 +62,7 @@ BENCHES: dict[str, Callable[[], None]] = {
     "telemetry": telemetry, "standalone": standalone, "session_store": module("session_store"),
     "trace_reader": module("trace_reader"), "gui_startup": module("gui_startup"), "gui_live_plots": module("gui_live_plots"),
     "gui_inspector": module("gui_inspector"), "program": program, "xplane_reader": module("xplane_reader"),
-    "formulations": module("model_formulations"),
+    "formulations": module("model_formulations"), "executors": module("executors"),
 }
 
 
@@ -122,7 +124,8 @@ def table() -> str:
                           rec["cost_fraction_of_30ms_step"] < 0.01, r["machine"]["date"]))
     if (r := _load("trace_reader")):
         lines.append(_row("read a 1,000,000-event Chrome trace; a 2 GB one", _trace_figure(r),
-                          "≥ 1 M events/s on one core, < 200 B/event kept (floor kept so far: ≥ 500 k events/s)", _trace_met(r),
+                          "≥ 1 M events/s on one core for every Kineto-shaped read, < 200 B/event kept "
+                          "(floor kept so far: ≥ 500 k events/s)", _trace_met(r),
                           r["machine"]["date"]))
     if (r := _load("xplane_reader")):
         x = r["summary"]
@@ -148,6 +151,8 @@ def table() -> str:
                               size.get("measured", r["machine"]["date"])))  # each size is run apart
     if (r := _load("model_formulations")):
         lines.extend(_row(*row) for row in model_formulations.table_rows(r))
+    if (r := _load("executors")):
+        lines.extend(_row(*row) for row in executor_bench.table_rows(r))
     return "\n".join(lines)
 
 
@@ -177,7 +182,8 @@ def _inspector_figure(size: dict[str, Any]) -> str:
 
 
 def _trace_best(r: dict[str, Any]) -> dict[str, Any]:
-    return r["plain_json"]["best"]
+    best: dict[str, Any] = r["plain_json"]["best"]
+    return best
 
 
 def _one_core(r: dict[str, Any]) -> float:
@@ -197,15 +203,35 @@ def _trace_figure(r: dict[str, Any]) -> str:
         figure += (f"; a {huge['plain']['file_bytes'] / 1e9:.1f} GB Kineto GPU trace: {big['events']:,} events kept, "
                    f"{big['events_per_cpu_s']:,.0f} per CPU-second, peak RSS +{big['rss_peak_during_parse_bytes_per_event']:.0f} "
                    f"B/event kept (gzipped +{big_gz['rss_peak_during_parse_bytes_per_event']:.0f})")
+    if (short := {name: rate for name, rate in _kineto_rates(r).items() if rate < GOAL_EVENTS_PER_S}):
+        figure += "; under 1 M per CPU-second: " + ", ".join(f"{name} {rate:,.0f}" for name, rate in short.items())
     return figure
 
 
+def _kineto_rates(r: dict[str, Any]) -> dict[str, float]:
+    """Events per CPU-second (second decode process included) of every Kineto-shaped read the bench makes:
+    the goal is each one's, so a fast CPU-op trace cannot stand in for a slow GPU one."""
+    def per_cpu_s(best: dict[str, Any]) -> float:
+        cpu = best.get("cpu_seconds", 0.0) + best.get("worker_cpu_seconds", 0.0)
+        return float(best["events"] / cpu) if cpu else float(best["events_per_s"])
+
+    rates = {"CPU ops": _one_core(r), "CPU ops gzipped": per_cpu_s(r["gzip_json"]["best"])}
+    if "plain_json_with_input_dims" in r:
+        rates["CPU ops with input shapes"] = per_cpu_s(r["plain_json_with_input_dims"]["best"])
+    if (huge := r.get("huge_kineto")):
+        rates["2 GB GPU trace"] = per_cpu_s(huge["plain"]["best"])
+        rates["2 GB GPU trace gzipped"] = per_cpu_s(huge["gzip"]["best"])
+    return rates
+
+
 def _trace_met(r: dict[str, Any]) -> bool:
-    """Met only at the goal's own number; the 500 k floor is shown beside it, never counted as the goal."""
+    """Met only at the goal's own number, by every Kineto-shaped read; the 500 k floor is shown beside it,
+    never counted as the goal."""
     plain = _trace_best(r)
     huge = r.get("huge_kineto")
     peaks = [huge[k]["best"]["rss_peak_during_parse_bytes_per_event"] for k in ("plain", "gzip")] if huge else []
-    return _one_core(r) >= 1_000_000 and plain["table_bytes_per_event"] < 200 and all(p < 200 for p in peaks)
+    fast = all(rate >= GOAL_EVENTS_PER_S for rate in _kineto_rates(r).values())
+    return fast and plain["table_bytes_per_event"] < 200 and all(p < 200 for p in peaks)
 
 
 def update_readme() -> None:

@@ -12,7 +12,7 @@ import time
 
 from profilers.host_monitor import HostMonitor
 from profilers.protocol import parse_line
-from profilers.runner import pump, yield_to_workload
+from profilers.stream_pump import pump, yield_to_workload
 
 
 def main() -> None:

@@ -19,6 +19,10 @@ def dispatch(args: argparse.Namespace) -> int:
         if args.program:
             from cli.program_run import program_run
 
+            if args.on != "local":
+                print("stepscope run: --on runs built-in workloads elsewhere; your own program runs here "
+                      "(copy it to the machine and run Stepscope there)", file=sys.stderr)
+                return EXIT_USAGE
             return program_run(args)
         return _run(args)
     if args.command == "sweep":
@@ -32,11 +36,23 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "env":
         from cli.env import env_command
 
-        return env_command(quick=args.quick, as_json=args.json)
+        return env_command(quick=args.quick, as_json=args.json, on=args.on)
+    if args.command == "remote":
+        from cli.remote import remote_command
+
+        return remote_command(args)
     if args.command == "import":
         from cli.trace_import import import_command
 
         return import_command(args.trace, args.import_session, args.framework, args.progress_jsonl)
+    if args.command == "capture":
+        from cli.capture import capture_command
+
+        return capture_command(args.run_id, args.steps, args.seconds, args.capture_session)
+    if args.command == "attach":
+        from cli.attach import attach_command
+
+        return attach_command(args)
     from cli import session_commands as commands
 
     if args.command == "report":
@@ -76,6 +92,8 @@ def _run(args: argparse.Namespace) -> int:
             trace_steps=args.trace_steps,
             device=args.device, data=args.data, seed=args.seed, learning_rate=args.learning_rate,
             with_stack=args.with_stack, evaluate=not args.no_eval, trace_guard=args.trace_guard or "shrink",
+            model_scale=1.0 if args.model_scale is None else args.model_scale, data_size=args.data_size,
+            epochs=args.epochs, target_accuracy=args.target_accuracy, eval_every=args.eval_every or 0,
         ).resolved()
         if args.data not in ("digits", "synthetic") and not Path(args.data).exists():
             raise SpecError(f"--data {args.data}: no such file or directory")
@@ -84,4 +102,4 @@ def _run(args: argparse.Namespace) -> int:
     except SpecError as exc:
         print(f"stepscope run: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return run_command(spec, args.json, args.out_dir, args.timeout, args.session, args.repeat)
+    return run_command(spec, args.json, args.out_dir, args.timeout, args.session, args.repeat, on=args.on)

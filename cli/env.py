@@ -1,7 +1,8 @@
 """`stepscope env`: the compatibility matrix, from one probe process per framework.
 
 Each framework is probed in its own interpreter (`profilers.framework_check`), so a framework that fails
-to import or crashes only marks its own row.
+to import or crashes only marks its own row. With `--on ssh://...` the same probes run in the remote
+machine's worker environment (`remote setup`), over SSH.
 """
 from __future__ import annotations
 
@@ -11,19 +12,26 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from profilers.framework_check import probe_framework
+from profilers.executors import ExecutorError
+from profilers.framework_check import FrameworkReport, probe_framework
 from workloads.spec import FRAMEWORKS
 
 
-def env_command(quick: bool, as_json: bool) -> int:
+def env_command(quick: bool, as_json: bool, on: str = "local") -> int:
     console = Console(stderr=True)
     reports = []
+    if on != "local":
+        try:
+            reports = _remote_reports(on, quick, console)
+        except ExecutorError as exc:
+            console.print(f"stepscope env: {exc}", soft_wrap=True, markup=False)
+            return 1
     with console.status("probing frameworks…") as status:
         def on_record(framework: str, record: dict[str, Any]) -> None:
             what = record.get("workload", record["check"])
             status.update(f"{framework}: {what} {record.get('variant', '')} {'ok' if record.get('ok', True) else 'failed'}")
 
-        for framework in FRAMEWORKS:
+        for framework in FRAMEWORKS if on == "local" else ():
             reports.append(probe_framework(framework, quick, on_record))
     if as_json:
         print(json.dumps([r.to_dict() for r in reports], indent=2))
@@ -49,3 +57,19 @@ def env_command(quick: bool, as_json: bool) -> int:
                 matrix.add_row(r.framework, run["workload"], run["variant"], result)
         out.print(matrix)
     return 0
+
+
+def _remote_reports(on: str, quick: bool, console: Console) -> list[FrameworkReport]:
+    """The reports of the machine `on` names (ssh:// only: a Ray cluster has no one machine to probe)."""
+    if not on.startswith("ssh://"):
+        raise ExecutorError(f"env --on takes an ssh:// target, not {on!r}")
+    from profilers.executors.ssh import SshExecutor
+    from profilers.executors.ssh_setup import probe_environment
+
+    executor = SshExecutor.from_target(on)
+    with console.status(f"probing frameworks on {executor.target.host}…"):
+        conn = executor.connect()
+        try:
+            return [FrameworkReport(**record) for record in probe_environment(conn, quick)]
+        finally:
+            conn.close()

@@ -11,7 +11,10 @@ from cli.sweep_args import add_sweep_parser
 from workloads.registry import WORKLOADS
 from workloads.spec import DEVICES, FRAMEWORKS, MODES, TRACE_GUARDS
 
-COMMANDS = ("run", "sweep", "report", "compare", "export", "sessions", "env", "import", "scorecard")
+COMMANDS = ("run", "sweep", "report", "compare", "export", "sessions", "env", "import", "scorecard", "attach", "remote",
+            "capture")
+ON_HELP = ("where the worker runs: local (default), ssh://[user@]host[:port] (a ~/.ssh/config alias works; "
+           "run `remote setup` there once) or ray / ray://ADDRESS (docs/executors.md)")
 
 
 def _add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +49,17 @@ def _add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=1e-3, dest="learning_rate", help="Adam learning rate")
     p.add_argument("--no-eval", action="store_true", help="skip accuracy / F1 on the held-out split")
+    # The scorecard's run settings (docs/scorecard.md, "Run settings"), built-in workloads only.
+    p.add_argument("--model-scale", type=float, default=None, metavar="X",
+                   help="the model X times as wide (channels, units, d_model; depth kept; default 1)")
+    p.add_argument("--data-size", type=int, default=None, metavar="N",
+                   help="train on N samples: the first N, or the data repeated with one-pixel shifts (default: all)")
+    p.add_argument("--epochs", type=int, default=None, metavar="E",
+                   help="measure E whole epochs (reshuffled each, last partial batch dropped) instead of --steps")
+    p.add_argument("--target-accuracy", type=float, default=None, metavar="A",
+                   help="time to accuracy: train until held-out accuracy >= A (a fraction), --steps the cap")
+    p.add_argument("--eval-every", type=int, default=None, metavar="N",
+                   help="with --target-accuracy: evaluate every N steps (default 0: once per epoch)")
     p.add_argument("--out-dir", type=Path, default=None, help="where the trace and log go (default: the user data directory)")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds without progress before a worker counts as hung (default 600)")
@@ -54,6 +68,7 @@ def _add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "(default: the user data directory's default session)")
     p.add_argument("--repeat", type=int, default=1,
                    help="run the same spec N times, each in a fresh worker (run-to-run variance)")
+    p.add_argument("--on", default="local", metavar="WHERE", help=ON_HELP)
     p.add_argument("--json", action="store_true",
                    help="print the run's figures as one JSON object on stdout (a list with --repeat)")
     p.add_argument("--trace-at", type=float, default=None, metavar="SECONDS",
@@ -73,6 +88,46 @@ def _add_scorecard_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
     out.add_argument("--json", action="store_true", help="the scorecard as JSON on stdout")
     out.add_argument("--html", type=Path, default=None, metavar="OUT", help="write it as one self-contained HTML file")
     out.add_argument("--markdown", type=Path, default=None, metavar="OUT", help="write it as Markdown")
+
+
+def _add_attach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("attach", help="capture from a running program: its profiler server (HOST:PORT), "
+                       "or any Python process's stacks (--pid)",
+                       description="HOST:PORT: a trace from the profiler server of a running JAX or TensorFlow "
+                                   "program (jax.profiler.start_server, tf.profiler.experimental.server.start), stored "
+                                   "as a run. --pid: any Python program's stacks, sampled by py-spy, printed as a call "
+                                   "tree and kept as a folded-stacks file. Ctrl+C stops and stores nothing (exit 130).")
+    p.add_argument("target", nargs="?", default=None, metavar="HOST:PORT", help="the profiler server's address")
+    p.add_argument("--pid", type=int, default=None, help="a running Python process to sample with py-spy instead")
+    p.add_argument("--for", default="3s", dest="duration", metavar="DURATION",
+                   help="the capture window: 3s (default), 500ms, 1m")
+    p.add_argument("--session", type=Path, default=None, dest="attach_session",
+                   help="HOST:PORT: session file (.stepscope) the run is stored in (default: the default session)")
+    p.add_argument("--logdir", type=Path, default=None,
+                   help="HOST:PORT: the folder the server saves its capture in, on its own disk; for a program on "
+                        "another machine, a folder both machines share (default: a temporary folder here)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="--pid: where the folded stacks go (default: the user data directory's stacks/ folder)")
+    p.add_argument("--rate", type=int, default=100, help="--pid: samples a second (default 100)")
+    p.add_argument("--idle", action="store_true", help="--pid: keep idle threads' stacks too")
+    p.add_argument("--nonblocking", action="store_true",
+                   help="--pid: read without pausing the program (less cost, some torn stacks)")
+    p.add_argument("--limit", type=int, default=15, help="--pid: rows of the hottest functions")
+    p.add_argument("--progress-jsonl", action="store_true",
+                   help="for programs: the progress as JSON lines on stdout (cli/attach.py says their fields)")
+
+
+def _add_remote_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    remote = sub.add_parser("remote", help="prepare a remote machine for `run --on ssh://...`")
+    actions = remote.add_subparsers(dest="remote_action", required=True)
+    setup = actions.add_parser("setup", help="install this version's worker environment on a machine reached over SSH",
+                               description="Copies the worker code over SFTP and installs the worker's packages at "
+                                           "requirements.txt's pins into a venv under ~/.stepscope there; once per "
+                                           "version (a run with --on says when it is needed).")
+    setup.add_argument("target", metavar="ssh://[user@]host[:port]")
+    setup.add_argument("--python", default=None, metavar="PATH",
+                       help="use this interpreter on the remote as it is (its packages already installed) instead of a venv")
+    setup.add_argument("--json", action="store_true", help="what was installed, as JSON on stdout")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,9 +178,26 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("--repair", type=Path, default=None, metavar="FILE",
                           help="after a crash: fold the file's -wal into it and mark runs whose writer died "
                                "as interrupted, so the file alone (copied, mailed) holds every run")
+    _add_attach_parser(sub)
     env = sub.add_parser("env", help="which frameworks, devices, workloads and variants work here")
     env.add_argument("--quick", action="store_true", help="only import each framework and list its devices")
     env.add_argument("--json", action="store_true")
+    env.add_argument("--on", default="local", metavar="WHERE", help=ON_HELP)
+    _add_remote_parser(sub)
+    _add_capture_parser(sub)
     return parser
+
+
+def _add_capture_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("capture", help="trace the next N steps (or T seconds) of a run that is running now",
+                       description="Arms the framework's own profiler in a running run (a built-in workload or your "
+                                   "own program) for its next N steps, or for T seconds where the program has no "
+                                   "steps; the window is stored with the run when it ends (docs/capture.md).")
+    p.add_argument("run_id", metavar="RUN_ID", help="the running run (its id is in the app's runs list and `run`'s output)")
+    amount = p.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--steps", type=int, default=None, help="trace the next N steps")
+    amount.add_argument("--seconds", type=float, default=None, help="trace for T seconds from now")
+    p.add_argument("--session", type=Path, default=None, dest="capture_session",
+                   help="the run's session file, to say why a run that is not running here cannot be reached")
 
 

@@ -56,6 +56,9 @@ def program_spec(args: argparse.Namespace) -> ProgramSpec:
         raise SpecError("--framework is for the built-in workloads; your program's framework is detected")
     if args.repeat != 1:
         raise SpecError("--repeat is for the built-in workloads; run your program again to repeat it")
+    for option in ("model_scale", "data_size", "epochs", "target_accuracy", "eval_every"):
+        if getattr(args, option, None) is not None:
+            raise SpecError(f"--{option.replace('_', '-')} is for the built-in workloads; your program sets its own")
     if args.trace_guard is not None:
         raise SpecError("--trace-guard is for the built-in workloads; your program's capture is checked after it is written "
                         "(docs/programs.md)")

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from profilers.executors import Executor, ExecutorError, executor_for
 from profilers.runner import RunController, RunResult, new_run_id
 from sessions.formatting import format_value
 from sessions.headline import CONTRACT_FIELDS
@@ -50,7 +51,9 @@ class _ProgressView:
     def __init__(self, progress: Progress, spec: RunSpec) -> None:
         self._progress = progress
         trace = spec.trace_steps + (1 if spec.framework == "torch" and spec.trace_steps else 0)
-        self._task = progress.add_task("starting worker", total=spec.warmup + spec.steps + trace)
+        measured = _planned_measured_steps(spec)
+        self._task = progress.add_task("starting worker",
+                                       total=None if measured is None else spec.warmup + measured + trace)
         self._done = 0
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -64,6 +67,14 @@ class _ProgressView:
             self._done += 1
             self._progress.update(self._task, completed=self._done,
                                   description=f"{event['phase']}  {event['step_ms']:.1f} ms/step")
+
+
+def _planned_measured_steps(spec: RunSpec) -> int | None:
+    """The measured steps a spec asks for: `steps` (a time-to-accuracy run's cap), or its epochs' steps
+    where the training set's size is given; None where only the worker knows it."""
+    if spec.epochs is None:
+        return spec.steps
+    return spec.epochs * (spec.data_size // spec.batch_size) if spec.data_size else None
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -93,6 +104,7 @@ def summary_table(record: dict[str, Any], title: str | None = None) -> Table:
         ("accuracy / macro-F1", f"{_fmt(record['accuracy'], 3)} / {_fmt(record['macro_f1'], 3)}"),
         ("parameters", f"{record['param_count']:,}" if record["param_count"] else None),
     ]
+    rows += _scorecard_rows(record)
     guard = record.get("trace_guard")
     if guard:
         rows.append(("trace window", f"{guard['steps']} of {guard['steps_requested']} steps ({guard['action']})"))
@@ -103,11 +115,30 @@ def summary_table(record: dict[str, Any], title: str | None = None) -> Table:
     return table
 
 
+def _scorecard_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Rows for the scorecard's run settings: time per epoch, and time to the target accuracy."""
+    rows: list[tuple[str, Any]] = []
+    if record.get("epochs"):
+        rows.append(("time per epoch (median)", f"{_fmt(record.get('epoch_s_median'), 3)} s over {record['epochs']} epochs"))
+    target = record.get("time_to_target")
+    if target:
+        outcome = "reached" if target["reached"] else "not reached"
+        rows.append((f"time to {_fmt(100 * target['target'], 1)} % accuracy",
+                     f"{_fmt(target['seconds'], 2)} s, {outcome} after {target['steps']} steps "
+                     f"(accuracy {_fmt(target['accuracy'], 3)})"))
+    return rows
+
+
 def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: float,
-                session_path: Path | None = None, repeat: int = 1) -> int:
-    """Run `spec` `repeat` times, each in a fresh worker, recording into the session."""
+                session_path: Path | None = None, repeat: int = 1, on: str = "local") -> int:
+    """Run `spec` `repeat` times, each in a fresh worker (where `on` says), recording into the session."""
     console = Console(stderr=True)
     spec = spec.resolved()
+    try:
+        executor = executor_for(on)
+    except ExecutorError as exc:
+        console.print(f"stepscope run: {escape(str(exc))}", soft_wrap=True)
+        return EXIT_USAGE
     session_path = session_path or default_session_path()
     records, codes = [], []
     for attempt in range(repeat):
@@ -117,7 +148,7 @@ def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: flo
         if repeat > 1:
             console.print(f"run {attempt + 1} of {repeat}")
         try:
-            recorded, interrupted = _run_one(spec, session_path, run_id, run_dir, timeout, console)
+            recorded, interrupted = _run_one(spec, session_path, run_id, run_dir, timeout, console, executor)
         except SessionError as exc:
             console.print(f"stepscope run: {exc}")
             return EXIT_USAGE
@@ -126,6 +157,7 @@ def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: flo
         record["session"] = str(session_path)
         record["trace_events"] = recorded.trace_events
         record.update(trace_guard=result.summary.get("trace_guard"), notices=result.summary.get("notices", []))
+        record.update({key: result.summary.get(key) for key in ("epochs", "epoch_s_median", "time_to_target")})
         if recorded.trace_problem:
             console.print(f"[yellow]trace not parsed:[/yellow] {escape(recorded.trace_problem)}", soft_wrap=True)
         records.append(record)
@@ -157,7 +189,7 @@ def _print_trace_outcome(record: dict[str, Any], console: Console) -> None:
 
 
 def _run_one(spec: RunSpec, session_path: Path, run_id: str, run_dir: Path, timeout: float,
-             console: Console) -> tuple[RecordedRun, bool]:
+             console: Console, executor: Executor) -> tuple[RecordedRun, bool]:
     """One recorded run under a progress bar; Ctrl+C cancels the worker (the run is kept). When the
     session can take no more (a full disk), one line says so at once; the run then ends `failed`."""
     interrupted = threading.Event()
@@ -180,7 +212,7 @@ def _run_one(spec: RunSpec, session_path: Path, run_id: str, run_dir: Path, time
         try:
             recorded = record_run(spec, session_path, out_dir=run_dir, on_event=_ProgressView(progress, spec),
                                   on_started=on_started, on_problem=on_problem, progress_timeout=timeout,
-                                  run_id=run_id)
+                                  run_id=run_id, executor=executor)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)

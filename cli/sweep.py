@@ -28,6 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.run import default_runs_dir
+from profilers.executors import Executor, ExecutorError, executor_for
 from sessions.formatting import format_value
 from sessions.headline import headline
 from sessions.store import Session, SessionError, default_session_path
@@ -104,6 +105,11 @@ def sweep_command(args: argparse.Namespace) -> int:
     except SpecError as exc:
         print(f"stepscope sweep: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        executor = _executor(args, console)
+    except ExecutorError as exc:
+        console.print(f"stepscope sweep: {escape(str(exc))}", soft_wrap=True)
+        return EXIT_USAGE
     session_path = args.session or default_session_path()
     latest: list[SweepStatus] = []
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -113,10 +119,12 @@ def sweep_command(args: argparse.Namespace) -> int:
         def on_status(status: SweepStatus) -> None:
             latest[:] = [status]
             now = status.current.label if status.current else f"probing {status.probing}" if status.probing else "finishing"
+            if len(status.running) > 1:
+                now = f"{len(status.running)} at once: " + ", ".join(p.label for p in status.running)
             progress.update(task, completed=status.finished, total=status.total, description=now)
 
         runner = SweepRunner(plan, session_path, runs_dir=args.out_dir or default_runs_dir(), on_status=on_status,
-                             progress_timeout=args.timeout)
+                             progress_timeout=args.timeout, executor=executor)
         previous = signal.signal(signal.SIGINT, lambda signum, frame: runner.cancel())
         try:
             status = runner.run()
@@ -140,7 +148,30 @@ def sweep_command(args: argparse.Namespace) -> int:
     if status.stopped:
         console.print(f"[yellow]stopped: {escape(status.stopped)}[/yellow] — run the same command again to resume")
         return EXIT_INTERRUPTED if status.stopped == "cancelled" else EXIT_FAILED
-    return EXIT_FAILED if status.failed else EXIT_OK
+    if status.interrupted:
+        console.print(f"[yellow]{len(status.interrupted)} point(s) lost their node or connection (interrupted)[/yellow] "
+                      "— run the same command again to measure them")
+    return EXIT_FAILED if status.failed or status.interrupted else EXIT_OK
+
+
+def _executor(args: argparse.Namespace, console: Console) -> Executor | None:
+    """Where the points run (None: here, the default); ExecutorError for a bad or unreachable target."""
+    on = (args.on or "local").strip()
+    ray_options = {"--gpus-per-run": args.gpus_per_run != 0, "--cpus-per-run": args.cpus_per_run != 1}
+    if not (on == "ray" or on.startswith("ray:")):
+        given = [name for name, set_ in ray_options.items() if set_]
+        if given:
+            raise ExecutorError(f"{', '.join(given)} needs a Ray target (--on ray, ray:auto or ray://HOST:PORT)")
+        return None if on == "local" else executor_for(on)
+    if args.gpus_per_run < 0 or args.cpus_per_run < 0 or (args.gpus_per_run == 0 and args.cpus_per_run == 0):
+        raise ExecutorError("--gpus-per-run and --cpus-per-run take numbers >= 0, not both 0")
+    console.print("starting a Ray runtime here…" if on == "ray" else f"joining the Ray cluster {escape(on)}…")
+    from profilers.executors.ray import RayExecutor
+
+    executor = executor_for(on)
+    assert isinstance(executor, RayExecutor)
+    executor.gpus_per_run, executor.cpus_per_run = args.gpus_per_run, args.cpus_per_run
+    return executor
 
 
 def _rows(session_path: Path, status: SweepStatus) -> list[dict[str, Any]]:

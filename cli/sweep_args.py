@@ -39,3 +39,12 @@ def add_sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--out-dir", type=Path, default=None, help="where each point's trace and log go")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds without progress before a worker counts as hung")
     p.add_argument("--json", action="store_true", help="print the points and their figures as JSON on stdout")
+    p.add_argument("--on", default="local", metavar="WHERE",
+                   help="where the points run: local (default, one at a time), ssh://[user@]host[:port], or a Ray "
+                        "cluster: ray (a Ray runtime started here), ray:auto or ray://HOST:PORT (join one); on Ray "
+                        "several points run at once, as the cluster's resources allow")
+    p.add_argument("--gpus-per-run", type=float, default=0, metavar="N",
+                   help="with --on ray: GPUs each point reserves (default 0: none, CPU only)")
+    p.add_argument("--cpus-per-run", type=float, default=1, metavar="N",
+                   help="with --on ray: CPUs each point reserves (default 1); the cluster's CPUs over this "
+                        "is how many CPU points run at once")

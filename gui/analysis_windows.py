@@ -50,16 +50,16 @@ class AnalysisWindows:
         window.show()
         return window
 
-    def inspect(self, session_path: Path, run_ids: list[str]) -> QMainWindow | None:
-        """The trace inspector on the one run in `run_ids`; a run without a stored trace is a
-        warning notification, not an error dialog."""
+    def inspect(self, session_path: Path, run_ids: list[str], window: int | None = None) -> QMainWindow | None:
+        """The trace inspector on the one run in `run_ids` (its trace `window`; None: its first); a run
+        without a stored trace is a warning notification, not an error dialog."""
         if len(run_ids) != 1:
             self.notifications.notify("Select one run to inspect its trace.", "warning")
             return None
         from gui.inspector.trace_inspector import TraceInspectorWindow
 
         try:
-            return self._show(TraceInspectorWindow.from_session(session_path, run_ids[0]))
+            return self._show(TraceInspectorWindow.from_session(session_path, run_ids[0], window=window))
         except SessionError as exc:
             self.notifications.notify(f"Cannot inspect run {run_ids[0]}: {exc}", "warning")
             return None

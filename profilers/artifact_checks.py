@@ -7,6 +7,8 @@ would otherwise reach the session as an empty or short trace. `artifact_problem`
 sentence, or None; `count_xplane` and `count_chrome` count what a (small) sizing capture holds.
 
 Standard library only and framework-free: the worker, the controller and the session's ingest use it.
+The protobuf wire format is read with the XPlane reader's decoder (`traces.xplane_wire`, standard
+library only too).
 """
 from __future__ import annotations
 
@@ -15,8 +17,13 @@ import io
 import json
 import os
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from traces.bounded_read import GZIP_MAGIC
+from traces.table import TraceError
+from traces.xplane_wire import Malformed, WireStream, message_fields
 
 PROTOBUF_MAX_BYTES = 2**31 - 1  # a serialized protobuf message must fit in an int32 (INT_MAX): 2 GiB - 1
 TRACE_VIEWER_CAP_ENV = "TF_PROFILER_TRACE_VIEWER_MAX_EVENTS"  # tsl's own override of the converters' event caps
@@ -56,64 +63,37 @@ def _xplane_problem(path: Path, size: int) -> str | None:
         return (f"{path} is {size:,} bytes, at or over protobuf's 2 GiB message limit: no protobuf reader "
                 "(TensorBoard's included) can load it; trace fewer steps")
     try:
-        with _open(path) as stream:
-            _walk_top_level(stream)
-    except (ValueError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        _walk_top_level(path)
+    except Malformed as exc:
         return f"{path} is not a whole XPlane ({exc}): the file was cut off or is not a protobuf XSpace"
+    except TraceError as exc:
+        return f"{path} is not a whole XPlane: it {exc.problem}"
     return None
 
 
 def _open(path: Path) -> io.BufferedIOBase:
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    """Gzipped or not by the file's first bytes, as the XPlane check reads it, not by its name."""
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
 
 
-def _walk_top_level(stream: io.BufferedIOBase) -> None:
+def _walk_top_level(path: Path) -> None:
     """Step over an XSpace's top-level fields without holding them: a cut-off file ends inside one.
-    A plane is read past with seek (a gzip inflates as it seeks, never holding more than a chunk)."""
-    planes = 0
-    while True:
-        first = stream.read(1)
-        if not first:
-            break
-        key = _stream_varint(stream, first[0])
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            _stream_varint(stream, None)
-            continue
-        if wire not in (1, 2, 5):
-            raise ValueError(f"field {number} has wire type {wire}, which XSpace never uses")
-        length = 8 if wire == 1 else 4 if wire == 5 else _stream_varint(stream, None)
-        before = stream.tell()
-        stream.seek(before + length)
-        if stream.tell() != before + length or (length and not _readable_to(stream, before + length)):
-            raise ValueError(f"field {number} runs past the end")
-        planes += number == 1 and wire == 2
-    if not planes:
-        raise ValueError("no planes")
-
-
-def _readable_to(stream: io.BufferedIOBase, end: int) -> bool:
-    """Whether the byte just before `end` exists (a plain file's seek goes past its end silently)."""
-    stream.seek(end - 1)
-    return len(stream.read(1)) == 1
-
-
-def _stream_varint(stream: io.BufferedIOBase, first: int | None) -> int:
-    result = shift = 0
-    byte = first
-    while True:
-        if byte is None:
-            got = stream.read(1)
-            if not got:
-                raise ValueError("a varint runs past the end")
-            byte = got[0]
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result
-        shift += 7
-        if shift > 63:
-            raise ValueError("a varint is longer than 10 bytes")
-        byte = None
+    A plane is read past with seek (a gzip is inflated block by block, never held)."""
+    stream = WireStream(path, PROTOBUF_MAX_BYTES)
+    try:
+        planes = 0
+        for number, wire in stream.fields(None):
+            planes += number == 1 and wire == 2
+            try:
+                stream.skip_value(wire, None)
+            except Malformed:
+                raise Malformed(f"field {number} runs past the end") from None
+        if not planes:
+            raise Malformed("no planes")
+    finally:
+        stream.close()
 
 
 def _chrome_problem(path: Path) -> str | None:
@@ -155,61 +135,24 @@ def _ends_whole(tail: bytes) -> bool:
     return tail.rstrip()[-1:] in (b"}", b"]")
 
 
-# -- the protobuf wire format, just enough to walk an XSpace ------------------------------------------
-def _varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("a varint runs past the end")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("a varint is longer than 10 bytes")
-
-
-def _fields(data: bytes | memoryview) -> list[tuple[int, int, int, int]]:
-    """(field number, wire type, start, end) of each field of one message; length-delimited fields'
-    start..end is their payload. ValueError where a field runs past the end (a cut-off file)."""
-    out, pos, size = [], 0, len(data)
-    while pos < size:
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            _, end = _varint(data, pos)
-            out.append((number, wire, pos, end))
-        elif wire == 1 or wire == 5:
-            end = pos + (8 if wire == 1 else 4)
-            out.append((number, wire, pos, end))
-        elif wire == 2:
-            length, pos = _varint(data, pos)
-            end = pos + length
-            out.append((number, wire, pos, end))
-        else:
-            raise ValueError(f"field {number} has wire type {wire}, which XSpace never uses")
-        if end > size:
-            raise ValueError(f"field {number} runs {end - size:,} bytes past the end")
-        pos = end
-    return out
-
-
 def count_xplane(path: Path) -> int:
     """Every XEvent of a (small) XSpace file: XSpace.planes (1) > XPlane.lines (3) > XLine.events (4);
     ValueError for a file that is not a whole XSpace."""
     with _open(path) as stream:
         data = memoryview(stream.read())
     events = 0
-    for number, wire, start, end in _fields(data):
-        if number != 1 or wire != 2:
-            continue
-        for p_number, p_wire, p_start, p_end in _fields(data[start:end]):
-            if p_number == 3 and p_wire == 2:
-                line = data[start + p_start:start + p_end]
-                events += sum(1 for n, w, _, _ in _fields(line) if n == 4 and w == 2)
+    try:
+        for plane in _messages(data, 1):
+            for line in _messages(plane, 3):
+                events += sum(1 for n, w, _ in message_fields(line) if n == 4 and w == 2)
+    except Malformed as exc:
+        raise ValueError(str(exc)) from None
     return events
+
+
+def _messages(data: memoryview, number: int) -> Iterator[memoryview]:
+    """The length-delimited fields `number` of one message (sub-messages, as views: nothing copied)."""
+    return (value for n, _, value in message_fields(data) if n == number and not isinstance(value, int))
 
 
 # Kineto's categories for what CUPTI records on the device side (kernels, copies, runtime and driver calls).

@@ -1,5 +1,8 @@
 """The measured run, framework-free: compile -> warm-up -> measured steps -> trace window -> eval.
 
+The measured phase is `steps` steps, or whole epochs, or training to a target accuracy with its
+evaluations inside it (profilers/measured_phase.py); a run to a target has no separate eval.
+
 Everything that makes the numbers honest lives here: each step is timed around
 `PreparedRun.step`, which returns only once the framework has finished it; compile time is
 its own event; warm-up and trace-window steps are labelled so the headline leaves them out;
@@ -7,7 +10,6 @@ the profiler runs only inside its window and is always stopped.
 """
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -15,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from profilers.artifact_checks import artifact_problem
-from profilers.capture_guard import guard_window
-from profilers.hooks import ArtifactError, TraceHook, run_window
+from profilers.capture_windows import ControlReader, Windows
+from profilers.hooks import TraceHook
+from profilers.measured_phase import run_epochs, steps_between_evaluations, train_to_target
 from workloads import data
 from workloads.base import PreparedRun
 from workloads.configs import ModelConfig
@@ -82,9 +84,13 @@ def evaluate(prepared: PreparedRun, config: ModelConfig, split: data.Split) -> d
 
 def run_workload(
     spec: RunSpec, prepared: PreparedRun, emit: Emit, config: ModelConfig, eval_split: data.Split | None,
-    make_hook: Callable[[Path, int, bool], TraceHook] | None, out_dir: Path,
+    make_hook: Callable[[Path, int, bool], TraceHook] | None, out_dir: Path, train: data.Split | None = None,
+    requests: ControlReader | None = None,
 ) -> None:
+    """`train`: the training set a run of `epochs` walks, or whose size sets a time-to-accuracy run's
+    evaluations per epoch; needed for those two only."""
     batch = spec.batch_size
+    clock_start = time.perf_counter()
     with _phase(emit, "compile"):
         compile_ms = prepared.compile()
         if compile_ms is not None:
@@ -93,42 +99,42 @@ def run_workload(
     if spec.warmup:
         with _phase(emit, "warmup"):
             index += len(_timed_steps(prepared, emit, "warmup", index, spec.warmup, batch))
+    windows = None if make_hook is None else Windows(  # trace windows: on demand and at the end (docs/capture.md)
+        spec, prepared, emit, make_hook, out_dir, lambda phase, i: _timed_step(prepared, emit, phase, i, batch))
     with _phase(emit, "measure"):
-        measured = _timed_steps(prepared, emit, "measure", index, spec.steps, batch)
-        index += len(measured)
-    if spec.trace_steps and make_hook is not None:
+        if windows is not None and requests is not None and spec.epochs is None and spec.target_accuracy is None:
+            measured, index = windows.measure(spec.steps, index, requests)
+        else:
+            measured, index = _measure(spec, prepared, emit, config, eval_split, train, index, clock_start)
+    if requests is not None:
+        requests.close()
+    if spec.trace_steps and windows is not None:
         with _phase(emit, "trace"):
-            steps, index = guard_window(spec.trace_steps, spec.trace_guard, spec.framework, prepared.device.kind,
-                                        float(np.median(measured)), make_hook, out_dir, spec.with_stack, prepared.step,
-                                        index, emit)
-            if steps:
-                hook = make_hook(out_dir, steps, spec.with_stack)
-                index = run_window(hook, lambda i: _timed_step(prepared, emit, "trace", i, batch), index)
-                _emit_artifacts(hook, emit)
-    if spec.mode == "train" and spec.evaluate and eval_split is not None:
+            index = windows.run(spec.trace_steps, index, float(np.median(measured)), 0, "end of run")
+    if spec.mode == "train" and spec.evaluate and eval_split is not None and spec.target_accuracy is None:
         with _phase(emit, "eval"):
             emit("eval", **evaluate(prepared, config, eval_split))
 
 
-def _emit_artifacts(hook: TraceHook, emit: Emit) -> None:
-    """An `artifact` event for each whole trace file; a `notice` with the reason for a missing, empty
-    or damaged one, which is not handed on as a trace (the run's measured figures still stand)."""
-    try:
-        artifacts = hook.artifacts()
-    except ArtifactError as exc:
-        _notice(emit, f"no trace kept: {exc}")
-        return
-    for artifact in artifacts:
-        problem = artifact_problem(artifact.kind, artifact.path)
-        if problem:
-            _notice(emit, f"trace file not kept: {problem}")
-        else:
-            emit("artifact", kind=artifact.kind, path=str(artifact.path), bytes=artifact.size)
+def _measure(spec: RunSpec, prepared: PreparedRun, emit: Emit, config: ModelConfig, eval_split: data.Split | None,
+             train: data.Split | None, first: int, clock_start: float) -> tuple[list[float], int]:
+    """The measured phase: `steps` steps, whole `epochs`, or training to `target_accuracy`
+    (profilers/measured_phase.py); its step durations and the next step index."""
+    def timed(index: int) -> float:
+        return _timed_step(prepared, emit, "measure", index, spec.batch_size)
 
-
-def _notice(emit: Emit, message: str) -> None:
-    print(f"stepscope worker: {message}", file=sys.stderr)  # the run's log keeps it too
-    emit("notice", message=message)
+    if spec.epochs is not None or spec.target_accuracy is not None:
+        if train is None:
+            raise ValueError("a run of epochs or to a target accuracy needs its training set")
+        if spec.epochs is not None:
+            return run_epochs(spec, prepared, train, timed, first, emit)
+        if eval_split is None:
+            raise ValueError("a run to a target accuracy needs the held-out split")
+        every = steps_between_evaluations(spec, len(train.x_train))
+        return train_to_target(spec, timed, lambda: evaluate(prepared, config, eval_split), every, first,
+                               clock_start, emit)
+    measured = _timed_steps(prepared, emit, "measure", first, spec.steps, spec.batch_size)
+    return measured, first + len(measured)
 
 
 def _compile_meaning(spec: RunSpec) -> str:

@@ -48,9 +48,9 @@ def plan(spec: ProgramSpec, out_dir: Path) -> dict[str, Any]:
 
 
 def program_env(spec: ProgramSpec, channel: str, clock_origin: float, out_dir: Path,
-                unbuffered: bool = True) -> dict[str, str]:
+                unbuffered: bool = True, control: str | None = None) -> dict[str, str]:
     """The program's environment: the caller's, the user's additions, the agent first on
-    PYTHONPATH, and the three STEPSCOPE_ variables the agent reads. `unbuffered` sets
+    PYTHONPATH, and the STEPSCOPE_ variables the agent reads (STEPSCOPE_CONTROL too, when given). `unbuffered` sets
     PYTHONUNBUFFERED (unless the user set it), so that a Python program's output reaches a
     terminal (or the app's log) as it is printed, as it would without Stepscope, rather than in
     8 KiB blocks through our pipe; where our own output is not a terminal either, the program
@@ -62,6 +62,8 @@ def program_env(spec: ProgramSpec, channel: str, clock_origin: float, out_dir: P
     env["STEPSCOPE_CHANNEL"] = channel
     env["STEPSCOPE_CLOCK_ORIGIN"] = repr(clock_origin)
     env["STEPSCOPE_PLAN"] = json.dumps(plan(spec, out_dir), separators=(",", ":"))
+    if control is not None:  # capture requests (docs/capture.md), read by the agent's control thread
+        env["STEPSCOPE_CONTROL"] = control
     return env
 
 
@@ -93,3 +95,34 @@ class EventPipe:
     def close(self) -> None:
         self.close_write()
         os.close(self.read_fd)
+
+
+@dataclass
+class ControlPipe:
+    """The pipe capture requests reach the agent through (docs/capture.md): the read end goes to the
+    program (`pass_fds`) and is closed here right after the spawn; the write end stays here,
+    non-blocking, so a program that never reads cannot stall the controller."""
+
+    read_fd: int | None
+    write_fd: int
+
+    @classmethod
+    def open(cls) -> ControlPipe:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        return cls(read_fd, write_fd)
+
+    @property
+    def channel(self) -> str:
+        """STEPSCOPE_CONTROL: "<fd>:<inode>", as STEPSCOPE_CHANNEL."""
+        assert self.read_fd is not None
+        return f"{self.read_fd}:{os.fstat(self.read_fd).st_ino}"
+
+    def close_read(self) -> None:
+        if self.read_fd is not None:
+            os.close(self.read_fd)
+            self.read_fd = None
+
+    def close(self) -> None:
+        self.close_read()
+        os.close(self.write_fd)

@@ -25,8 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from profilers.control_socket import CaptureRefused
+from profilers.executors.local import PopenLaunched
 from profilers.host_monitor import HostMonitor
-from profilers.program_launch import EventPipe, find_executable, program_env
+from profilers.program_launch import ControlPipe, EventPipe, find_executable, program_env
 from profilers.runner import (
     DEFAULT_PROGRESS_TIMEOUT_S,
     LOG_LIMIT_BYTES,
@@ -34,9 +36,8 @@ from profilers.runner import (
     SIGNAL_MEANING,
     RunController,
     RunResult,
-    pump,
-    yield_to_workload,
 )
+from profilers.stream_pump import pump, yield_to_workload
 from profilers.summary import summarize
 from workloads.program import ProgramSpec
 
@@ -75,6 +76,8 @@ class ProgramController(RunController[ProgramSpec]):
         self._stdin_devnull = stdin_devnull
         self._stderr_tail = bytearray()
         self._pipe: EventPipe | None = None
+        self._control: ControlPipe | None = None  # capture requests to the agent (docs/capture.md)
+        self._proc: subprocess.Popen[bytes] | None = None  # a user's program always runs here
         self._wake_fds: tuple[int, int] | None = None  # written once the program is gone: readers stop
         self._term_sent = False
 
@@ -91,7 +94,7 @@ class ProgramController(RunController[ProgramSpec]):
             self._fail(f"command not found: {spec.command[0]}")
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        pipe = EventPipe.open()
+        pipe, control = EventPipe.open(), ControlPipe.open()
         self._last_progress = time.monotonic()
         clock_origin = time.perf_counter()
         try:
@@ -99,14 +102,18 @@ class ProgramController(RunController[ProgramSpec]):
                 list(spec.command), stdin=subprocess.DEVNULL if self._stdin_devnull else None,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=spec.cwd,
                 env=program_env(spec, pipe.channel, clock_origin, self.out_dir,
-                                unbuffered=self._stdin_devnull or sys.stdout.isatty()),
-                start_new_session=True, pass_fds=(pipe.write_fd,) if pipe.write_fd is not None else (),
+                                unbuffered=self._stdin_devnull or sys.stdout.isatty(), control=control.channel),
+                start_new_session=True, pass_fds=tuple(fd for fd in (pipe.write_fd, control.read_fd) if fd is not None),
             )
         except (OSError, ValueError) as exc:
             pipe.close()
+            control.close()
             self._fail(f"could not start the program ({exc})")
             return
         pipe.close_write()  # the program holds it now: the read end ends when the program does
+        control.close_read()
+        self._control = control
+        self._launched = PopenLaunched(self._proc)
         self._pipe = pipe
         self._wake_fds = os.pipe()
         self.monitor = HostMonitor(self._proc.pid, clock_origin, with_children=True)
@@ -117,6 +124,17 @@ class ProgramController(RunController[ProgramSpec]):
             thread = threading.Thread(target=target, args=args, name=f"stepscope-{name}-{self.run_id}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        self._open_control()
+
+    def request_capture(self, steps: int | None = None, seconds: float | None = None) -> int:
+        if not any(e["type"] in ("program", "hello") for e in self.events):
+            raise CaptureRefused("the program has not imported PyTorch, JAX or TensorFlow yet: no profiler to arm")
+        if steps is not None and not any(e["type"] == "step" for e in self.events):
+            raise CaptureRefused("no steps have been detected in the program yet: capture for a number of seconds instead")
+        return super().request_capture(steps, seconds)
+
+    def _control_fd(self) -> int | None:
+        return self._control.write_fd if self._control is not None else None
 
     def cancel(self) -> None:
         """Stop the program as Ctrl-C would (SIGINT to its process group); SIGTERM after
@@ -250,6 +268,9 @@ class ProgramController(RunController[ProgramSpec]):
             for fd in self._wake_fds:
                 os.close(fd)
             self._wake_fds = None
+        if self._control is not None:
+            self._control.close()
+            self._control = None
 
 
 def program_summary(events: list[dict[str, Any]], spec: ProgramSpec, status: str) -> dict[str, Any]:

@@ -43,7 +43,12 @@ EVENT_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "device": {"device_in_use": (int,), "device_peak": (int,), "device_memory_source": (str,)},
     "compile": {"ms": _num, "what": (str,)},
     "eval": {"accuracy": _num, "macro_f1": _num, "loss": _num, "samples": (int,)},
+    # The scorecard's run settings (docs/scorecard.md): one per measured epoch, and time-to-accuracy's end.
+    "epoch": {"index": (int,), "seconds": _num, "samples": (int,), "steps": (int,)},
+    "target": {"reached": (bool,), "target": _num, "accuracy": _num, "seconds": _num, "steps": (int,)},
     "artifact": {"kind": (str,), "path": (str,), "bytes": (int,)},
+    # A trace window that ran, after its artifacts (docs/capture.md): 0 the planned one, 1, 2, ... on demand.
+    "capture": {"window": (int,), "label": (str,), "first_step": _opt_int, "last_step": _opt_int, "seconds": _opt_num},
     # The capture size guard's decision before a trace window (profilers/capture_guard.py).
     "trace_guard": {
         "action": (str,), "steps_requested": (int,), "steps": (int,), "limit": (str,), "limit_value": (int,),
@@ -74,7 +79,7 @@ def _check(event: dict[str, Any]) -> None:
         if name not in event:
             raise ProtocolError(f"{kind} event lacks field {name!r}")
         value = event[name]
-        if isinstance(value, bool) or not isinstance(value, types):
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             raise ProtocolError(f"{kind} event field {name!r} has the wrong type ({type(value).__name__})")
     if kind == "phase" and (event["name"] not in PHASES or event["edge"] not in ("start", "end")):
         raise ProtocolError(f"phase event with unknown phase {event['name']!r} or edge {event['edge']!r}")

@@ -3,18 +3,17 @@ can fail into a failed run with a reason a person can act on.
 
 Nothing a worker does raises out of the controller: a malformed line, an `error` event, a
 signal (segfault, abort, OOM kill), a non-zero exit or a hang past the progress timeout all
-end as `RunResult(status="failed", reason=...)`, with every event received before kept.
+end as `RunResult(status="failed", reason=...)`, with every event received before kept. Where
+the worker runs is its executor's business (profilers.executors, docs/executors.md): a
+connection or node lost on the way ends the run `interrupted`, its events likewise kept.
 """
 from __future__ import annotations
 
-import fcntl
-import io
 import json
 import logging
 import os
 import select
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,8 +26,12 @@ from typing import Any, Generic
 
 from typing_extensions import TypeVar
 
+from profilers.control_socket import CaptureControl, CaptureRefused, ControlServer
+from profilers.executors.base import Executor, Launched, LaunchError
+from profilers.executors.local import LocalExecutor
 from profilers.host_monitor import HostMonitor
-from profilers.protocol import MAX_LINE_BYTES, ProtocolError, parse_line
+from profilers.protocol import ProtocolError, parse_line
+from profilers.stream_pump import pump, yield_to_workload
 from profilers.summary import summarize
 from workloads.program import ProgramSpec
 from workloads.spec import RunSpec
@@ -61,7 +64,7 @@ SpecT = TypeVar("SpecT", bound=RunSpec | ProgramSpec, default=RunSpec)
 class RunResult(Generic[SpecT]):
     run_id: str
     spec: SpecT
-    status: str  # "ok", "failed" or "cancelled"
+    status: str  # "ok", "failed", "cancelled" or "interrupted" (the connection to the worker was lost)
     reason: str | None
     events: list[dict[str, Any]]
     log: str
@@ -86,8 +89,9 @@ class RunController(Generic[SpecT]):
     """Supervises one worker (a user's program: the subclass ProgramController, in
     profilers.program_runner). `start()` then `wait()`, or `run()` for both; `cancel()` from
     any thread. `on_event` is called from the reader thread for each valid event, and for the
-    `sample` events the host monitor makes there; the worker's `device` events are folded into
-    those samples and not passed on."""
+    `sample` events the host monitor makes there (for a worker on another machine, its shim's);
+    the worker's `device` events are folded into those samples and not passed on. `executor`
+    says where the worker runs (default: here); the `hello` event carries its `placement`."""
 
     spec: SpecT
     _who = "the worker"  # how reasons name the supervised process
@@ -95,14 +99,15 @@ class RunController(Generic[SpecT]):
     def __init__(
         self: RunController[RunSpec], spec: RunSpec, out_dir: Path | None = None, on_event: ON_EVENT | None = None,
         progress_timeout: float = DEFAULT_PROGRESS_TIMEOUT_S, command: Sequence[str] | None = None,
-        run_id: str | None = None,
+        run_id: str | None = None, executor: Executor | None = None,
     ) -> None:
         self.spec = self._worker_spec = spec.resolved()
         self._command = list(command) if command else None
-        self._init_state(run_id, out_dir, on_event, progress_timeout)
+        self._init_state(run_id, out_dir, on_event, progress_timeout, executor)
 
     def _init_state(self, run_id: str | None, out_dir: Path | None, on_event: ON_EVENT | None,
-                    progress_timeout: float) -> None:
+                    progress_timeout: float, executor: Executor | None = None) -> None:
+        self.executor: Executor = executor or LocalExecutor()
         self.run_id = run_id or new_run_id()
         self.out_dir = out_dir or Path(tempfile.mkdtemp(prefix=f"stepscope-{self.run_id}-"))
         self._on_event = on_event
@@ -110,36 +115,37 @@ class RunController(Generic[SpecT]):
         self.events: list[dict[str, Any]] = []
         self._log = bytearray()
         self._log_lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._launched: Launched | None = None
         self._failure: str | None = None
+        self._lost: str | None = None  # why the connection to a remote worker was lost
+        self._fetched: dict[str, str] = {}  # a remote worker's artifact paths -> their copies here
         self._cancelled = threading.Event()
         self._wake = threading.Event()  # cuts wait()'s sleep short: cancel, failure, end of stream
         self._stream_ended = False
         self._last_progress = time.monotonic()
         self._threads: list[threading.Thread] = []
         self.monitor: HostMonitor | None = None
+        self._captures = CaptureControl()  # capture on demand (docs/capture.md)
+        self._control_server: ControlServer | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-        env["PYTHONUNBUFFERED"] = "1"
         self._last_progress = time.monotonic()
         clock_origin = time.perf_counter()  # the worker's t = 0, shared so that the monitor's samples line up
         command = self._command or worker_command(self._worker_spec, self.out_dir, clock_origin)
         try:
-            self._proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=PROJECT_ROOT, env=env, start_new_session=True,
-            )
-        except OSError as exc:
-            self._fail(f"could not start the worker ({exc})")
+            self._launched = self.executor.launch(command, env={"PYTHONUNBUFFERED": "1"}, run_id=self.run_id,
+                                                  out_dir=self.out_dir)
+        except LaunchError as exc:
+            self._fail(str(exc))
             return
-        self.monitor = HostMonitor(self._proc.pid, clock_origin)
+        if self._launched.local_pid is not None:  # a remote worker's samples come in its stream
+            self.monitor = HostMonitor(self._launched.local_pid, clock_origin)
         for target, name in ((self._read_events, "events"), (self._read_log, "log")):
             thread = threading.Thread(target=target, name=f"stepscope-{name}-{self.run_id}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        self._open_control()
 
     def run(self) -> RunResult[SpecT]:
         self.start()
@@ -152,9 +158,9 @@ class RunController(Generic[SpecT]):
         self._wake.set()
 
     def wait(self) -> RunResult[SpecT]:
-        proc = self._proc
+        launched = self._launched
         cancel_sent: float | None = None
-        while proc is not None and proc.poll() is None:
+        while launched is not None and launched.poll() is None:
             # Woken early by a cancel, a failure or the end of the event stream; otherwise twice a
             # second, to check the grace period and the progress timeout (each wake of this thread
             # costs the worker's cores ~0.1 ms, so no faster polling).
@@ -171,10 +177,35 @@ class RunController(Generic[SpecT]):
             elif now - self._last_progress > self.progress_timeout:
                 self._fail(self._hung_reason())
                 self._signal(signal.SIGKILL)
+        self._close_control()
         self._after_exit()
         for thread in self._threads:
             thread.join(timeout=5.0)
+        if launched is not None:
+            self._lost = launched.lost()
+            if not any(thread.is_alive() for thread in self._threads):
+                launched.close()  # a reader still blocked keeps its descriptor
         return self._result()
+
+    def request_capture(self, steps: int | None = None, seconds: float | None = None) -> int:
+        """Arm a capture window for the next `steps` steps or `seconds` (docs/capture.md) from any
+        thread; its number. CaptureRefused (one line) when the run cannot take it."""
+        launched = self._launched
+        if launched is None or launched.poll() is not None:
+            raise CaptureRefused("the run is not running")
+        return self._captures.request(self._control_fd(), steps, seconds)
+
+    def _control_fd(self) -> int | None:
+        return self._launched.control_fd if self._launched is not None else None
+
+    def _open_control(self) -> None:
+        """The run's control socket, for `capture` from another process and the app."""
+        self._control_server = ControlServer.open(self.run_id, self.request_capture)
+
+    def _close_control(self) -> None:
+        server, self._control_server = self._control_server, None
+        if server is not None:
+            server.close()
 
     def _cancel_signal(self, elapsed: float) -> int | None:
         """The signal a cancelled process gets `elapsed` s after the cancel (None: none now)."""
@@ -189,8 +220,8 @@ class RunController(Generic[SpecT]):
 
     # -- readers ---------------------------------------------------------------------
     def _read_events(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        stdout = self._proc.stdout
+        assert self._launched is not None
+        fd = self._launched.stdout_fd
         number = 0
 
         def on_line(line: bytes) -> None:
@@ -200,8 +231,7 @@ class RunController(Generic[SpecT]):
 
         yield_to_workload()
         try:
-            with stdout:  # closed at the end of the stream: no descriptor outlives the run
-                pump(stdout.fileno(), on_line, self.monitor, self._deliver, sampling=lambda: self._failure is None)
+            pump(fd, on_line, self.monitor, self._deliver, sampling=lambda: self._failure is None)
         finally:
             self._stream_ended = True  # the worker has exited or closed its output: it is about to end
             self._wake.set()
@@ -222,9 +252,28 @@ class RunController(Generic[SpecT]):
             return
         if kind != "sample":  # telemetry is not progress: a hung worker's sampler may still talk
             self._last_progress = time.monotonic()
-        if kind == "hello" and event["device_kind"] != "cpu" and self.monitor is not None:
-            self.monitor.watch_gpu()
+        if kind == "hello":
+            event["placement"] = self.executor.placement()  # stored with the run's environment
+            if event["device_kind"] != "cpu" and self.monitor is not None:
+                self.monitor.watch_gpu()
+        if self._launched is not None and self._launched.remote:
+            if kind == "artifact":
+                self._fetch_artifact(event)
+            elif kind == "summary":  # the worker's summary names its artifacts by the far side's paths
+                for artifact in event["summary"].get("artifacts") or []:
+                    artifact["path"] = self._fetched.get(artifact.get("path"), artifact.get("path"))
         self._deliver(event)
+
+    def _fetch_artifact(self, event: dict[str, Any]) -> None:
+        """Copy a remote worker's artifact into the local out_dir and point the event at the copy;
+        a copy that fails leaves the far side's path and says why in the run log."""
+        assert self._launched is not None
+        try:
+            local = str(self._launched.fetch(event["path"], self.out_dir))
+            self._fetched[event["path"]] = local
+            event["path"] = local
+        except LaunchError as exc:
+            self._append_log(f"stepscope: the {event['kind']} artifact was not copied here: {exc}\n".encode())
 
     def _deliver(self, event: dict[str, Any]) -> None:
         self.events.append(event)
@@ -235,15 +284,23 @@ class RunController(Generic[SpecT]):
                 log.exception("event handler failed on a %s event; the run goes on", event["type"])
 
     def _read_log(self) -> None:
-        assert self._proc is not None
-        stderr = self._proc.stderr
-        assert isinstance(stderr, io.BufferedReader)  # Popen's default buffering; read1 returns what is there
-        with stderr:  # closed at the end of the log, like the event stream
-            for chunk in iter(lambda: stderr.read1(65536), b""):
-                with self._log_lock:
-                    self._log += chunk
-                    if len(self._log) > LOG_LIMIT_BYTES:
-                        del self._log[: len(self._log) - LOG_LIMIT_BYTES]
+        assert self._launched is not None
+        fd = self._launched.stderr_fd
+        while True:
+            select.select([fd], [], [])  # a remote executor's descriptor may be non-blocking
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            self._append_log(chunk)
+
+    def _append_log(self, chunk: bytes) -> None:
+        with self._log_lock:
+            self._log += chunk
+            if len(self._log) > LOG_LIMIT_BYTES:
+                del self._log[: len(self._log) - LOG_LIMIT_BYTES]
 
     # -- outcome ---------------------------------------------------------------------
     def _fail(self, reason: str) -> None:
@@ -252,13 +309,8 @@ class RunController(Generic[SpecT]):
         self._wake.set()
 
     def _signal(self, sig: int) -> None:
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, sig)  # the worker's own children (e.g. torch.compile's) too
-        except (ProcessLookupError, PermissionError):
-            pass
+        if self._launched is not None:
+            self._launched.signal(sig)  # the worker's own children (e.g. torch.compile's) too
 
     def _last_event_text(self) -> str:
         for event in reversed(self.events):
@@ -273,8 +325,7 @@ class RunController(Generic[SpecT]):
             return self._log.decode("utf-8", errors="replace")
 
     def _result(self) -> RunResult[SpecT]:
-        proc = self._proc
-        code = proc.returncode if proc is not None else None
+        code = self._launched.poll() if self._launched is not None else None
         log_text = self.log_text()
         status, reason = self._status(code, log_text)
         summary = next((e["summary"] for e in reversed(self.events) if e["type"] == "summary"), None)
@@ -287,6 +338,8 @@ class RunController(Generic[SpecT]):
     def _status(self, code: int | None, log_text: str) -> tuple[str, str | None]:
         if self._cancelled.is_set():
             return "cancelled", "cancelled by the user"
+        if self._lost is not None:  # before failures: a cut stream's half line is no broken protocol
+            return "interrupted", f"{self._lost}; {self._last_event_text()}"
         if self._failure is not None:
             return "failed", self._failure
         errors = [e for e in self.events if e["type"] == "error"]
@@ -304,78 +357,6 @@ class RunController(Generic[SpecT]):
         if not any(e["type"] == "summary" for e in self.events):
             return "failed", "the worker exited without sending its summary"
         return "ok", None
-
-
-def pump(fd: int, on_line: Callable[[bytes], None], monitor: HostMonitor | None,
-         on_sample: Callable[[dict[str, Any]], None], sampling: Callable[[], bool] = lambda: True,
-         wake_fd: int | None = None) -> None:
-    """Read lines from `fd` until end of file, passing each to `on_line` (a last one without
-    its newline too, and a run of more than MAX_LINE_BYTES without one, which parse_line then
-    refuses), and pass the monitor's samples to `on_sample` as they fall due.
-
-    While sampling, the reader wakes only when a sample is due (10 Hz) and then takes every
-    line the worker wrote meanwhile. The pipe is the buffer, so nothing written is lost if the
-    worker dies; a worker's write wakes no one, so it stays cheap; and the controller wakes ten
-    times a second however fast the steps come (a wake costs 0.1-0.35 ms of CPU on a 2-vCPU VM;
-    RunController runs this in a SCHED_IDLE thread, see yield_to_workload). Lines reach
-    `on_event` up to 0.1 s late. Once sampling stops (the worker is gone, or the run failed), it
-    reads as lines come; then `wake_fd` turning readable ends it too, after a last read of what
-    is there (a user's program may leave a child holding the pipe's write end open)."""
-    _grow_pipe(fd)
-    os.set_blocking(fd, False)
-    pending = bytearray()
-    eof = False
-    while not eof:
-        sampler = monitor if monitor is not None and sampling() and not monitor.gone else None
-        if sampler is not None:
-            time.sleep(sampler.seconds_to_next() or 0.0)
-        else:
-            ready, _, _ = select.select([fd] if wake_fd is None else [fd, wake_fd], [], [])
-            eof = wake_fd in ready
-        while True:
-            try:
-                chunk = os.read(fd, 1 << 20)
-            except BlockingIOError:
-                break
-            if not chunk:
-                eof = True
-                break
-            pending += chunk
-        end = pending.rfind(b"\n") + 1
-        if end:
-            for line in bytes(pending[:end]).splitlines(keepends=True):
-                on_line(line)
-            del pending[:end]
-        if len(pending) > MAX_LINE_BYTES:
-            on_line(bytes(pending))
-            pending.clear()
-        if sampler is not None and (event := sampler.sample_if_due()) is not None:
-            on_sample(event)
-    if pending:  # the worker died mid-write, or never ended its last line
-        on_line(bytes(pending))
-    if monitor is not None:
-        monitor.close()
-
-
-def yield_to_workload() -> None:
-    """Put the calling thread in Linux's SCHED_IDLE class: it then runs when a core is idle
-    (a worker's steps leave gaps between ops and steps) and its 10 Hz wakes no longer preempt a
-    framework thread on a machine whose cores the worker keeps busy. For a thread of its own
-    only: an unprivileged thread cannot leave SCHED_IDLE again. Elsewhere (macOS) a no-op."""
-    if not hasattr(os, "SCHED_IDLE"):
-        return
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except OSError as exc:  # a container may forbid it: sampling works the same, only less politely
-        log.debug("reader thread stays in the normal scheduling class: %s", exc)
-
-
-def _grow_pipe(fd: int) -> None:
-    """Room for a burst of events between two wakes (64 KiB by default, up to 1 MiB unprivileged)."""
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
-    except (OSError, AttributeError):
-        pass  # not a pipe, not Linux, or over the system's limit: the default size works, a burst waits
 
 
 def _tail(log_text: str) -> str:

@@ -34,6 +34,8 @@ def summarize(events: Iterable[dict[str, Any]], batch_size: int | None = None) -
     artifacts: list[dict[str, Any]] = []
     notices: list[str] = []
     guard: dict[str, Any] | None = None
+    epoch_seconds: list[float] = []
+    target: dict[str, Any] | None = None
     for event in events:
         kind = event["type"]
         if kind == "step" and event["phase"] == "measure":
@@ -56,6 +58,10 @@ def summarize(events: Iterable[dict[str, Any]], batch_size: int | None = None) -
             artifacts.append({"kind": event["kind"], "path": event["path"], "bytes": event["bytes"]})
         elif kind == "notice":
             notices.append(event["message"])
+        elif kind == "epoch":
+            epoch_seconds.append(event["seconds"])
+        elif kind == "target":  # time-to-accuracy's end (docs/scorecard.md)
+            target = {k: event[k] for k in ("reached", "target", "accuracy", "seconds", "steps")}
         elif kind == "trace_guard":  # the capture size guard's decision (profilers/capture_guard.py)
             guard = {k: v for k, v in event.items() if k not in ("type", "t")}
     spec = hello.get("spec", {})
@@ -94,4 +100,7 @@ def summarize(events: Iterable[dict[str, Any]], batch_size: int | None = None) -
         "artifacts": artifacts,
         "notices": notices,
         "trace_guard": guard,
+        "epochs": len(epoch_seconds) or None,
+        "epoch_s_median": _round(float(np.median(epoch_seconds)) if epoch_seconds else None),
+        "time_to_target": target,
     }

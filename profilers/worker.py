@@ -66,10 +66,12 @@ def run(spec_json: str, out_dir: Path, writer: EventWriter) -> None:
     configure_environment(spec.framework, spec.device)
     block_other_frameworks(spec.framework)
 
+    from profilers.capture_windows import ControlReader
     from profilers.loop import run_workload
     from profilers.samplers import DeviceSampler, peak_rss
     from profilers.summary import summarize
     from workloads import data, registry
+    from workloads.configs import scaled
 
     events: list[dict[str, object]] = []
 
@@ -80,8 +82,10 @@ def run(spec_json: str, out_dir: Path, writer: EventWriter) -> None:
     # Host RSS and CPU % are sampled by the controller from outside (profilers.host_monitor).
     device_sampler: DeviceSampler | None = None
     try:
-        config = registry.model_config(spec.workload)
-        pool = data.batch_pool(spec.data, config, spec.batch_size, spec.seed)
+        config = scaled(registry.model_config(spec.workload), spec.model_scale)
+        train = None if spec.data == "synthetic" else data.training_split(spec.data, config, spec.data_size, spec.seed)
+        pool = data.batch_pool(spec.data, config, spec.batch_size, spec.seed) if train is None else (
+            data.split_pool(train, spec.batch_size, spec.seed))
         eval_split = data.real_split(spec.data, config) if spec.mode == "train" and spec.evaluate else None
         prepared = registry.backend(spec.framework).prepare(spec, config, pool, eval_split)
         emit(
@@ -95,7 +99,8 @@ def run(spec_json: str, out_dir: Path, writer: EventWriter) -> None:
             device_sampler.start()
         hooks = __import__(f"profilers.{spec.framework}_hooks", fromlist=["make_hook"])
         out_dir.mkdir(parents=True, exist_ok=True)
-        run_workload(spec, prepared, emit, config, eval_split, hooks.make_hook, out_dir)
+        requests = ControlReader(sys.stdin.fileno(), emit).start()  # captures on demand (docs/capture.md)
+        run_workload(spec, prepared, emit, config, eval_split, hooks.make_hook, out_dir, train, requests)
     finally:
         if device_sampler is not None:
             device_sampler.stop()

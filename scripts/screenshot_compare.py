@@ -11,13 +11,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from screenshot_common import save_screenshot  # noqa: E402  (beside this script: its folder is on the path when it runs)
 
 from gui.app import apply_theme, make_app  # noqa: E402  (importable only after the sys.path insert above)
 from gui.compare.compare_view import CompareWindow  # noqa: E402  (the same)
@@ -55,14 +56,7 @@ def main() -> int:
     window.resize(*(int(v) for v in args.size.lower().split("x")))
     window.show()
     window.tabs.setCurrentIndex(args.tab)
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.02)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    window.grab().save(str(args.out))
-    print(args.out)
-    window.close()
+    save_screenshot(app, window, args.out)
     return 0
 
 

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from screenshot_common import save_screenshot  # noqa: E402  (beside this script: its folder is on the path when it runs)
+
 from gui.app import apply_theme, make_app  # noqa: E402  (importable only after the sys.path insert above)
 from gui.scorecard.scorecard_window import TABS, ScorecardWindow  # noqa: E402  (the same)
 from sessions.schema import SessionError  # noqa: E402  (the same)
@@ -69,14 +71,7 @@ def main() -> int:
         print(f"no scorecard could be read from {args.session}: {window.header.text()}", file=sys.stderr)
         return 1
     window.tabs.setCurrentIndex(args.tab)
-    settle = time.monotonic() + 1.0
-    while time.monotonic() < settle:
-        app.processEvents()
-        time.sleep(0.02)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    window.grab().save(str(args.out))
-    print(args.out)
-    window.close()
+    save_screenshot(app, window, args.out)
     return 0
 
 

@@ -16,6 +16,11 @@ def default_session_path() -> Path:
     return Path(user_data_dir("stepscope", appauthor=False)) / "sessions" / f"default{SUFFIX}"
 
 
+def default_stacks_dir() -> Path:
+    """Where `attach --pid` keeps sampled stacks (folded-stacks files, not runs): beside the sessions."""
+    return default_session_path().parents[1] / "stacks"
+
+
 def list_sessions(directory: Path | str | None = None) -> list[Path]:
     """The `.stepscope` files in a directory (default: next to the default session), newest first."""
     folder = Path(directory) if directory is not None else default_session_path().parent

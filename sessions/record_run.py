@@ -6,7 +6,9 @@ reader thread) and `on_started` (the controller, once its worker is spawned: kee
 `on_problem` hears at once (on the recorder's thread) when the session cannot take the run any
 more (a full disk): the worker is then cancelled and the run ends `failed` with that reason.
 A ProgramSpec (the user's own program, docs/programs.md) takes the same path through a
-ProgramController, recorded as a run of kind `program`.
+ProgramController, recorded as a run of kind `program`. `executor` says where a worker runs
+(docs/executors.md; a program always runs here): its placement reaches the session with the
+`hello` event, and a run whose connection was lost ends `interrupted` with its streamed steps.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, overload
 
+from profilers.executors.base import Executor
 from profilers.program_runner import ON_OUTPUT, ProgramController
 from profilers.runner import DEFAULT_PROGRESS_TIMEOUT_S, RunController, RunResult, SpecT, new_run_id
 from sessions.recorder import SessionRecorder
@@ -50,6 +53,7 @@ def record_run(
     on_started: Callable[[RunController], None] | None = None,
     on_problem: Callable[[str], None] | None = None,
     progress_timeout: float = DEFAULT_PROGRESS_TIMEOUT_S, run_id: str | None = None,
+    executor: Executor | None = None,
 ) -> RecordedRun: ...
 
 
@@ -71,6 +75,7 @@ def record_run(
     on_problem: Callable[[str], None] | None = None,
     progress_timeout: float = DEFAULT_PROGRESS_TIMEOUT_S, run_id: str | None = None,
     on_stdout: ON_OUTPUT | None = None, on_stderr: ON_OUTPUT | None = None, stdin_devnull: bool = False,
+    executor: Executor | None = None,
 ) -> RecordedRun[Any]:
     """Run `spec` in a fresh worker (a ProgramSpec: the user's program, its output passed to
     `on_stdout` / `on_stderr`, its stdin the caller's unless `stdin_devnull`), streaming every
@@ -103,7 +108,8 @@ def record_run(
         controller = ProgramController(spec, out_dir=out_dir, on_event=deliver, progress_timeout=progress_timeout,
                                        run_id=run_id, on_stdout=on_stdout, on_stderr=on_stderr, stdin_devnull=stdin_devnull)
     else:
-        controller = RunController(spec, out_dir=out_dir, on_event=deliver, progress_timeout=progress_timeout, run_id=run_id)
+        controller = RunController(spec, out_dir=out_dir, on_event=deliver, progress_timeout=progress_timeout, run_id=run_id,
+                                   executor=executor)
     controllers.append(controller)
     controller.start()
     if stopped.is_set():  # the disk filled before the worker was there to cancel

@@ -25,7 +25,7 @@ from sessions.session_file import SessionFile
 
 log = logging.getLogger("stepscope.sessions")
 
-FINISHED = ("ok", "failed", "cancelled")
+FINISHED = ("ok", "failed", "cancelled", "interrupted")  # interrupted: a remote worker's connection was lost
 
 
 def _own_start_time() -> float | None:

@@ -6,12 +6,14 @@ Parsing happens after the run, in the recording process, so the worker's steps n
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from profilers.artifact_checks import artifact_problem
 from profilers.hooks import Artifact
 from profilers.runner import new_run_id
+from sessions.blob_store import TraceWindow
 from sessions.store import Session, SessionError
 from traces.progress import ReadCancelled, ReadProgress
 from traces.readers import read_trace
@@ -19,6 +21,10 @@ from traces.table import EventTable, TraceError, table_from_blobs, table_to_blob
 
 # Which artifact carries the most for each framework: XPlanes hold memory profiles and thread pools.
 PREFERRED_KIND = {"torch": ("chrome-trace",), "jax": ("xplane", "chrome-trace"), "tf": ("xplane",)}
+
+
+class EmptyTraceError(TraceError):
+    """A trace that holds not a single event: nothing ran while the profiler listened."""
 
 
 def pick_artifact(framework: str | None, artifacts: list[Artifact]) -> Artifact | None:
@@ -29,10 +35,12 @@ def pick_artifact(framework: str | None, artifacts: list[Artifact]) -> Artifact 
     return artifacts[0] if artifacts else None
 
 
-def ingest_trace(session_path: Path, run_id: str, framework: str | None, artifacts: list[Artifact]) -> tuple[EventTable, str]:
-    """Parse the run's trace artifact and store it; TraceError or SessionError on failure. A file that is
-    not a whole trace (0 bytes, cut off, capped: `artifact_problem`) is passed over for the next one, and
-    its reason is the error when none is left; a trace without a single event is never stored as one."""
+def ingest_trace(session_path: Path, run_id: str, framework: str | None, artifacts: list[Artifact],
+                 window: TraceWindow | None = None) -> tuple[EventTable, str]:
+    """Parse the run's trace artifact and store it (as `window`: default the run's window 0); TraceError
+    or SessionError on failure. A file that is not a whole trace (0 bytes, cut off, capped:
+    `artifact_problem`) is passed over for the next one, and its reason is the error when none is
+    left; a trace without a single event is never stored as one."""
     from traces.analysis import describe_source
 
     candidates = list(artifacts)
@@ -48,29 +56,55 @@ def ingest_trace(session_path: Path, run_id: str, framework: str | None, artifac
             raise TraceError(artifact.path, "holds no trace events: the profiler recorded nothing in its window")
         description = describe_source(table)
         with Session.create_or_open(session_path) as session:
-            session.store_trace(run_id, table_to_blobs(table), len(table), description, str(artifact.path))
+            session.store_trace(run_id, table_to_blobs(table), len(table), description, str(artifact.path),
+                                window if window is None else replace(window, events=len(table)))
         return table, description
     raise TraceError(f"run {run_id}", "; ".join(problems) or "has no trace artifact")
 
 
 def ingest_result(session_path: Path, result: Any) -> tuple[int | None, str | None]:
-    """After a run (a profilers.runner.RunResult, a worker's or a program's): parse its trace into
-    the session. Returns the event count, or a problem sentence; a trace that cannot be read never fails the run."""
-    if result.status != "ok" or not result.summary.get("artifacts"):
+    """After a run (a profilers.runner.RunResult, a worker's or a program's): parse each of its trace
+    windows into the session (docs/capture.md). Returns the first stored window's event count, or the
+    problem sentences; a trace that cannot be read never fails the run."""
+    events = getattr(result, "events", None) or []
+    artifact_events = [e for e in events if e.get("type") == "artifact"] or result.summary.get("artifacts") or []
+    if result.status != "ok" or not artifact_events:
         return None, None
-    artifacts = [Artifact(a["kind"], Path(a["path"])) for a in result.summary["artifacts"]]
     # A program's spec names no framework (workloads.program): the agent said which it imported.
     framework = getattr(result.spec, "framework", None) or result.summary.get("framework")
-    try:
-        table, _ = ingest_trace(session_path, result.run_id, framework, artifacts)
-    except (TraceError, SessionError, OSError) as exc:
-        return None, str(exc)
-    return len(table), None
+    count: int | None = None
+    problems = []
+    for window, artifacts in result_windows(events, artifact_events):
+        try:
+            table, _ = ingest_trace(session_path, result.run_id, framework, artifacts, window)
+        except (TraceError, SessionError, OSError) as exc:
+            problems.append(str(exc) if window.window == 0 else f"{window.title}: {exc}")
+            continue
+        count = len(table) if count is None else count
+    return count, "; ".join(problems) or None
 
 
-def load_trace(session: Session, run_id: str) -> tuple[EventTable, str]:
-    """The stored event table of a run, or SessionError saying it has none."""
-    stored = session.trace(run_id)
+def result_windows(events: list[dict[str, Any]],
+                   artifact_events: list[dict[str, Any]]) -> list[tuple[TraceWindow, list[Artifact]]]:
+    """The run's trace windows, each with its artifacts: an artifact's `window` (0 when it names
+    none), labelled by the window's `capture` event (docs/capture.md)."""
+    captures = {e["window"]: e for e in events if e.get("type") == "capture"}
+    grouped: dict[int, list[Artifact]] = {}
+    for event in artifact_events:
+        grouped.setdefault(int(event.get("window") or 0), []).append(Artifact(event["kind"], Path(event["path"])))
+    windows = []
+    for number in sorted(grouped):
+        capture = captures.get(number, {})
+        windows.append((TraceWindow(number, str(capture.get("label") or ""), capture.get("first_step"),
+                                    capture.get("last_step"), 0), grouped[number]))
+    return windows
+
+
+def load_trace(session: Session, run_id: str, window: int | None = None) -> tuple[EventTable, str]:
+    """The stored event table of a run's trace window (None: its first), or SessionError saying it has none."""
+    stored = session.trace(run_id, window)
+    if stored is None and window is not None and session.trace(run_id) is not None:
+        raise SessionError(f"{session.path}: run {run_id} has no trace window {window}")
     if stored is None:
         raise SessionError(f"{session.path}: run {run_id} has no parsed trace (it ran without a trace window, "
                            "or its trace could not be read)")
@@ -96,16 +130,20 @@ def step_events(table: EventTable) -> list[dict[str, Any]]:
 
 
 def import_trace(session_path: Path, path: Path, framework: str | None = None, progress: ReadProgress | None = None,
-                 on_stage: Callable[[str], object] | None = None) -> tuple[str, EventTable, str]:
+                 on_stage: Callable[[str], object] | None = None,
+                 origin: dict[str, Any] | None = None) -> tuple[str, EventTable, str]:
     """Add an outside trace (file or profile log directory) as a run of kind `imported`; its step
     windows become the run's measured steps (the summary's `steps_from` says so). `progress`
     follows the read and cancels it: a cancel seen before the commit raises ReadCancelled, and
     the run, its steps and its trace are written in one transaction, so nothing of it is stored.
-    `on_stage` hears "summarising" once the file is read, then "storing"."""
+    `on_stage` hears "summarising" once the file is read, then "storing". `origin` replaces the
+    spec's `imported_from` path where the trace came from elsewhere (`attach`: the server's address)."""
     from traces.analysis import describe_source
 
     table = read_trace(path, framework=framework, progress=progress)
     _stop_if_cancelled(progress, path)
+    if not len(table):  # as ingest_trace: a trace without a single event is never stored as one
+        raise EmptyTraceError(path, "holds no trace events: the profiler recorded nothing in its window")
     if on_stage is not None:
         on_stage("summarising")
     description = describe_source(table)
@@ -113,6 +151,7 @@ def import_trace(session_path: Path, path: Path, framework: str | None = None, p
     detected = framework or table.source.framework or "unknown"
     spec = {"framework": detected, "workload": "imported", "mode": None, "variant": None, "batch_size": None,
             "imported_from": str(path.resolve())}
+    spec.update(origin or {})
     steps = step_events(table)
     summary: dict[str, Any] = {"framework": detected, "workload": "imported", "trace_events": len(table),
                                "device": table.source.device}
@@ -126,7 +165,7 @@ def import_trace(session_path: Path, path: Path, framework: str | None = None, p
         session.begin_run(run_id, spec, kind="imported")
         if steps:
             session.append_events(run_id, steps)
-        session.finish_run(run_id, "ok", None, summary, f"imported from {path.resolve()}\n{description}\n")
+        session.finish_run(run_id, "ok", None, summary, f"imported from {spec['imported_from']}\n{description}\n")
         session.store_trace(run_id, blobs, len(table), description, str(path.resolve()))
         _stop_if_cancelled(progress, path)  # the last moment a cancel still takes everything back
     return run_id, table, description

@@ -225,19 +225,22 @@ class TraceInspectorWindow(QMainWindow):
             old.deleteLater()
 
     @classmethod
-    def from_session(cls, path: Path | str, run_id: str, parent: QWidget | None = None) -> TraceInspectorWindow:
-        """The inspector on the stored trace of run `run_id` in session file `path`; raises
-        SessionError (with a sentence a user can act on) when the run has no parsed trace."""
+    def from_session(cls, path: Path | str, run_id: str, parent: QWidget | None = None,
+                     window: int | None = None) -> TraceInspectorWindow:
+        """The inspector on the stored trace of run `run_id` in session file `path` (its trace `window`,
+        docs/capture.md; None: its first); raises SessionError (with a sentence a user can act on) when
+        the run has no parsed trace."""
         from sessions.store import Session
         from sessions.trace_hlo import run_hlo_index
         from sessions.traces import load_trace
 
         with Session.open_readonly(path) as session:
-            table, description = load_trace(session, run_id)
+            table, description = load_trace(session, run_id, window)
             spec = session.run(run_id).spec
+            label = next((f" — {w.title}" for w in session.trace_windows(run_id) if w.window == window), "")
             hlo, _ = run_hlo_index(session, run_id)  # without it, opaque XLA ops count as "other" (the tab says so)
         parts = [str(spec.get(k)) for k in ("framework", "workload", "mode") if spec.get(k)]
-        return cls(table, f"{' '.join(parts) or 'run'} — {run_id}", description, parent, hlo=hlo)
+        return cls(table, f"{' '.join(parts) or 'run'} — {run_id}{label}", description, parent, hlo=hlo)
 
     def _make_toolbar(self) -> None:
         bar = QToolBar("Search")

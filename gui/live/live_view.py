@@ -17,6 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
+from gui.live.capture_bar import CaptureBar, CaptureTarget
 from gui.live.live_model import LiveModel, RunSeries
 from gui.live.live_plot import FRAME_INTERVAL_MS, PHASE_BRUSHES, LivePlot
 
@@ -51,7 +52,7 @@ class LiveViewPanel(QWidget):
 
     frameDrawn = Signal()
 
-    def __init__(self, model: LiveModel, parent: QWidget | None = None) -> None:
+    def __init__(self, model: LiveModel, parent: QWidget | None = None, capture: CaptureTarget | None = None) -> None:
         super().__init__(parent)
         self.model = model
         self.plots: dict[str, LivePlot] = {}
@@ -74,6 +75,9 @@ class LiveViewPanel(QWidget):
                                    "number (auto: steps when runs are overlaid, so their phases line up)")
         self.x_mode_box.currentIndexChanged.connect(lambda _i: self.set_x_mode(self.x_mode_box.currentData()))
         header.addWidget(self.x_mode_box)
+        self.capture_bar = CaptureBar(capture) if capture is not None else None  # capture on demand (docs/capture.md)
+        if self.capture_bar is not None:
+            header.addWidget(self.capture_bar)
         outer.addLayout(header)
         self.pages = QStackedWidget()
         self.hint = QLabel(FIRST_RUN_HINT)  # instead of six empty plots with 0-1 axes

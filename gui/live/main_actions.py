@@ -1,5 +1,5 @@
 """The main window's menus and toolbar: File (Open, Open Recent, Save As, Import Trace, Import
-Trace Folder, Quit), Run (Start, Stop) and Analyse (Inspect Trace, Compare Runs, Scorecard), the
+Trace Folder, Attach, Quit), Run (Start, Stop) and Analyse (Inspect Trace, Compare Runs, Scorecard), the
 common ones repeated on the toolbar.
 
 Kept apart from the window so the window reads as wiring: every action's slot is passed in,
@@ -37,6 +37,7 @@ class MainSlots:
     compare: Slot
     scorecard: Slot
     import_trace: Callable[[bool], object]  # True: a folder (a profile log directory, per-rank traces)
+    attach: Slot  # File → Attach…: a running program's profiler server, or a Python process's stacks
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ def build_main_actions(window: QMainWindow, slots: MainSlots) -> MainActions:
                      (import_folder, "Read a profile log directory, or a folder of one job's per-rank traces, as a run")):
         act.setStatusTip(tip)
         act.setToolTip(tip)
+    attach = action("A&ttach…", slots.attach, "Ctrl+Shift+A")
+    attach.setStatusTip("Capture from a running program: its profiler server (HOST:PORT) as a run, "
+                        "or a Python process's stacks (py-spy) as a flame graph")
     quit_ = action("&Quit", slots.quit, QKeySequence.StandardKey.Quit)
     file_menu = window.menuBar().addMenu("&File")
     file_menu.addAction(open_)
@@ -87,6 +91,7 @@ def build_main_actions(window: QMainWindow, slots: MainSlots) -> MainActions:
     file_menu.addSeparator()
     file_menu.addAction(import_trace)
     file_menu.addAction(import_folder)
+    file_menu.addAction(attach)
     file_menu.addSeparator()
     file_menu.addAction(quit_)
     run_menu = window.menuBar().addMenu("&Run")

@@ -14,7 +14,7 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QPalette, QS
 from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from gui.analysis_windows import AnalysisWindows, update_inspect_action
-from gui.live import import_dialog, run_names, session_checks
+from gui.live import attach_dialog, import_dialog, run_names, session_checks
 from gui.live.framework_probe import FrameworkProbe
 from gui.live.live_model import LiveModel
 from gui.live.live_view import FIRST_RUN_HINT, LiveViewPanel
@@ -89,12 +89,13 @@ class MainWindow(QMainWindow):
         self.program_panel.startRequested.connect(self.start_program)
         self.program_panel.stopRequested.connect(self.stop_runs)
         self.run_tabs = RunTabs(self.run_panel, self.program_panel)
-        self.live_view = LiveViewPanel(self.live_model)
+        self.live_view = LiveViewPanel(self.live_model, capture=self.queue)
         self.runs_list = RunsListPanel(self.runs_model)
         self.runs_list.selectionChanged.connect(self._on_runs_selected)
         self.runs_list.inspectRequested.connect(self.inspect_trace)
         self.runs_list.compareRequested.connect(self.compare_runs)
         self.analysis = AnalysisWindows(self.notifications)
+        self.runs_list.inspectWindowRequested.connect(lambda run, k: self.analysis.inspect(self.session_path, [run], k))
         self.banner = NotificationBanner(self.notifications)
         arrange(self, self.banner, self.run_tabs, self.live_view, self.runs_list)
         self.queue_status = QueueStatus(self.statusBar())
@@ -106,7 +107,7 @@ class MainWindow(QMainWindow):
             start=lambda: self.start_program() if self.run_tabs.program_shown else self.start_runs(), stop=self.stop_runs,
             open=self._on_open_triggered, save_as=self._on_save_as_triggered, import_trace=import_dialog.importer(self),
             quit=self.close, inspect=lambda: self.inspect_trace(None), compare=lambda: self.compare_runs(None),
-            scorecard=lambda: self.analysis.scorecard(self.session_path)))
+            scorecard=lambda: self.analysis.scorecard(self.session_path), attach=attach_dialog.attacher(self)))
         self.start_action, self.stop_action, self.open_action = actions.start, actions.stop, actions.open
         self.save_as_action, self.inspect_action, self.compare_action = actions.save_as, actions.inspect, actions.compare
         def sync_inspect(*_: object) -> None:  # Inspect only for one run with a trace; also after refresh() reselects

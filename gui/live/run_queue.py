@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gui.live.run_names import AnySpec
+from profilers.control_socket import CaptureRefused
 from profilers.runner import RunController, RunResult, new_run_id
 from sessions.record_run import RecordedRun, record_run
 from sessions.schema import SessionError
@@ -75,6 +76,15 @@ class RunQueue:
         with self._lock:
             if self._controller is not None:
                 self._controller.cancel()
+
+    def request_capture(self, steps: int | None = None, seconds: float | None = None) -> tuple[str, int]:
+        """Arm a capture window in the run now running (docs/capture.md): its run id and the window's
+        number; CaptureRefused (one line) when none runs or the run cannot take it."""
+        with self._lock:
+            controller = self._controller
+        if controller is None:
+            raise CaptureRefused("no run is running")
+        return controller.run_id, controller.request_capture(steps, seconds)
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:

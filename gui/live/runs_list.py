@@ -1,5 +1,6 @@
 """The runs list: every run of the session with its headline figures, and a details pane that
-shows a failed run's reason and the worker's log (its stderr)."""
+shows a failed run's reason and the worker's log (its stderr). A run with captures on demand
+(docs/capture.md) shows each of its trace windows as a row under it, labelled by its steps."""
 from __future__ import annotations
 
 import html
@@ -20,9 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from gui.live.live_model import FRAMEWORK_COLORS
-from gui.live.runs_model import COLUMNS, RunsModel, format_cell
+from gui.live.runs_model import COLUMNS, RunRow, RunsModel, format_cell
 from gui.view_export import export_actions
 
+WINDOW_ROLE = Qt.ItemDataRole.UserRole + 1  # a trace window's row: its window number
 STATUS_COLORS = {"ok": "#2e9d4a", "failed": "#d0392b", "cancelled": "#b7791f", "interrupted": "#b7791f",
                  "running": "#2f7ed8"}
 
@@ -33,6 +35,7 @@ class RunsListPanel(QWidget):
 
     selectionChanged = Signal(list)
     inspectRequested = Signal(str)  # run id
+    inspectWindowRequested = Signal(str, int)  # run id, trace window
     compareRequested = Signal(list)  # run ids
 
     def __init__(self, model: RunsModel, parent: QWidget | None = None) -> None:
@@ -49,7 +52,7 @@ class RunsListPanel(QWidget):
         self.tree.setHeaderLabels([header for _, header, _ in COLUMNS])
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemSelectionChanged.connect(self._on_selection_changed)
-        self.tree.itemDoubleClicked.connect(lambda item, _col: self.inspectRequested.emit(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.tree.itemDoubleClicked.connect(lambda item, _col: self._inspect(item))
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._on_context_menu)
         details = QWidget()
@@ -89,6 +92,9 @@ class RunsListPanel(QWidget):
                 item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
             item.setSelected(row.run_id in keep)
+            if row.shows_windows:
+                self._add_windows(item, row)
+        self.tree.setRootIsDecorated(any(row.shows_windows for row in self.model.rows))
         self.tree.blockSignals(False)
         self._show_details()
 
@@ -109,8 +115,27 @@ class RunsListPanel(QWidget):
                 return True
         return False
 
+    def _add_windows(self, item: QTreeWidgetItem, row: RunRow) -> None:
+        """One row per trace window under the run's row; double-click opens that window."""
+        for window in row.windows:
+            child = QTreeWidgetItem([f"Trace window {window.window}: {window.title} ({window.events:,} events)"])
+            child.setData(0, Qt.ItemDataRole.UserRole, row.run_id)
+            child.setData(0, WINDOW_ROLE, window.window)
+            child.setToolTip(0, "Double-click to open this window in the trace inspector")
+            item.addChild(child)
+            child.setFirstColumnSpanned(True)
+        item.setExpanded(True)
+
+    def _inspect(self, item: QTreeWidgetItem) -> None:
+        run_id, window = item.data(0, Qt.ItemDataRole.UserRole), item.data(0, WINDOW_ROLE)
+        if window is None:
+            self.inspectRequested.emit(run_id)
+        else:
+            self.inspectWindowRequested.emit(run_id, int(window))
+
     def selected_ids(self) -> list[str]:
-        return [item.data(0, Qt.ItemDataRole.UserRole) for item in self.tree.selectedItems()]
+        """The selected runs, once each (a trace window's row selects its run)."""
+        return list(dict.fromkeys(item.data(0, Qt.ItemDataRole.UserRole) for item in self.tree.selectedItems()))
 
     def select(self, run_ids: list[str]) -> None:
         for i in range(self.tree.topLevelItemCount()):
@@ -123,7 +148,9 @@ class RunsListPanel(QWidget):
         menu = QMenu(self)
         inspect = menu.addAction("Inspect trace…")
         inspect.setEnabled(len(ids) == 1)
-        inspect.triggered.connect(lambda: self.inspectRequested.emit(ids[-1]))
+        current = self.tree.currentItem()
+        inspect.triggered.connect(lambda: self._inspect(current) if current is not None and current.isSelected()
+                                  else self.inspectRequested.emit(ids[-1]))
         compare = menu.addAction("Compare selected runs…" if len(ids) > 1 else "Compare runs…")
         compare.setEnabled(self.tree.topLevelItemCount() > 0)
         compare.triggered.connect(lambda: self.compareRequested.emit(ids))

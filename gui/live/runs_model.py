@@ -9,12 +9,13 @@ the recorder writes the same file from its own), so the list is always what the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sessions.blob_store import TraceWindow
 from sessions.headline import headline
 from sessions.schema import SessionError
 from sessions.store import RunRecord, Session
@@ -61,6 +62,12 @@ def format_cell(key: str, value: Any) -> str:
 class RunRow:
     record: RunRecord
     figures: dict[str, Any]
+    windows: list[TraceWindow] = field(default_factory=list)  # its stored trace windows (docs/capture.md)
+
+    @property
+    def shows_windows(self) -> bool:
+        """Whether the list shows the run's windows as rows of their own: it has captures on demand."""
+        return any(w.window > 0 for w in self.windows)
 
     @property
     def run_id(self) -> str:
@@ -80,7 +87,8 @@ class RunsModel:
             return
         with Session.open_readonly(self.path) as session:
             for record in session.runs():
-                self.rows.append(RunRow(record, figures_of(record, session.steps(record.run_id))))
+                self.rows.append(RunRow(record, figures_of(record, session.steps(record.run_id)),
+                                        session.trace_windows(record.run_id)))
 
     def row(self, run_id: str) -> RunRow | None:
         return next((r for r in self.rows if r.run_id == run_id), None)

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from main import main
+from sessions.scorecard_presets import RUN_SETTINGS_FOR_SCALING
 from tests.sessions.scorecard_builder import FakeRun, write_sweep
 from workloads.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[2]
-SCORECARD_FIELDS = {"model_scale", "data_size", "epochs", "target_accuracy", "eval_every"}
 
 
 def _session(tmp_path: Path) -> Path:
@@ -71,7 +71,7 @@ def test_a_preset_fixes_its_grid(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SCORECARD_FIELDS <= {f.name for f in dataclasses.fields(RunSpec)},
+@pytest.mark.skipif(not RUN_SETTINGS_FOR_SCALING <= {f.name for f in dataclasses.fields(RunSpec)},
                     reason="RunSpec lacks the scorecard's run settings (docs/scorecard.md) in this checkout")
 def test_a_tiny_real_preset_through_sweep_and_scorecard(tmp_path: Path) -> None:
     session = tmp_path / "e2e.stepscope"

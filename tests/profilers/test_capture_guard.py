@@ -143,8 +143,15 @@ def test_a_cut_off_xplane_is_named(tmp_path: Path) -> None:
     cut.write_bytes(data[: int(len(data) * 0.7)])
     problem = artifact_problem("xplane", cut) or ""
     assert "is not a whole XPlane (field 1 runs past the end)" in problem
-    with pytest.raises(ValueError, match="runs .* past the end"):
+    with pytest.raises(ValueError, match="runs past the end"):
         count_xplane(cut)
+    zipped = (TRACES / "jax_mlp.xplane.pb.gz").read_bytes()
+    cut_gzip = tmp_path / "h.xplane.pb.gz"
+    cut_gzip.write_bytes(zipped[: len(zipped) // 2])
+    assert "is not a whole XPlane: it is a truncated gzip file" in (artifact_problem("xplane", cut_gzip) or "")
+    whole_gzip = tmp_path / "unnamed.xplane.pb"  # gzipped without the .gz ending: known by its bytes
+    whole_gzip.write_bytes(zipped)
+    assert artifact_problem("xplane", whole_gzip) is None
 
 
 def test_an_xplane_of_2_gib_is_named(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from profilers.capture_guard import BYTE_LIMIT_ENV, EVENT_LIMIT_ENV, MARGIN, foo
 from profilers.hooks import Artifact, TraceHook, run_window
 from profilers.loop import run_workload
 from profilers.summary import summarize
+from tests.recorded_events import RecordedEvents
 from workloads import data, registry
 from workloads.base import PreparedRun
 from workloads.spec import RunSpec
@@ -26,16 +27,7 @@ CAP_ENV = "TF_PROFILER_TRACE_VIEWER_MAX_EVENTS"
 ESTIMATE_FACTOR = (0.9, 1.25)  # the stated bounds: measured 1.00-1.08 (the fixed part counts once per step)
 
 
-class Events:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def __call__(self, kind: str, /, **fields: Any) -> None:
-        self.events.append({"type": kind, **fields})
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["type"] == kind]
-
+class Events(RecordedEvents):
     def trace_steps(self) -> int:
         return sum(1 for e in self.of("step") if e["phase"] == "trace")
 

@@ -1,5 +1,5 @@
 """The main window's menus and toolbar: File (Open, Open Recent, Save As, Import Trace, Import
-Trace Folder, Attach, Quit), Run (Start, Stop) and Analyse (Inspect Trace, Compare Runs, Scorecard), the
+Trace Folder, Attach, Quit), Run (Start, Stop, Machines) and Analyse (Inspect Trace, Compare Runs, Scorecard), the
 common ones repeated on the toolbar.
 
 Kept apart from the window so the window reads as wiring: every action's slot is passed in,
@@ -38,6 +38,7 @@ class MainSlots:
     scorecard: Slot
     import_trace: Callable[[bool], object]  # True: a folder (a profile log directory, per-rank traces)
     attach: Slot  # File → Attach…: a running program's profiler server, or a Python process's stacks
+    machines: Slot  # Run → Machines…: the SSH machines a run can go to
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class MainActions:
     import_trace: QAction
     recent_menu: QMenu
     scorecard: QAction
+    machines: QAction
 
 
 def build_main_actions(window: QMainWindow, slots: MainSlots) -> MainActions:
@@ -97,6 +99,10 @@ def build_main_actions(window: QMainWindow, slots: MainSlots) -> MainActions:
     run_menu = window.menuBar().addMenu("&Run")
     run_menu.addAction(start)
     run_menu.addAction(stop)
+    run_menu.addSeparator()
+    machines = action("&Machines…", slots.machines, "Ctrl+Shift+M")
+    machines.setStatusTip("Add, test and set up the machines over SSH that Start's runs can go to")
+    run_menu.addAction(machines)
     inspect = action("&Inspect Trace…", slots.inspect, "Ctrl+I", "inspect")
     compare = action("&Compare Runs…", slots.compare, "Ctrl+K", "compare")
     analyse_menu = window.menuBar().addMenu("&Analyse")
@@ -112,4 +118,4 @@ def build_main_actions(window: QMainWindow, slots: MainSlots) -> MainActions:
     for act in (start, stop, open_, save_as, inspect, compare):
         toolbar.addAction(act)
     stop.setEnabled(False)
-    return MainActions(start, stop, open_, save_as, inspect, compare, import_trace, recent_menu, scorecard)
+    return MainActions(start, stop, open_, save_as, inspect, compare, import_trace, recent_menu, scorecard, machines)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.live.machines_model import LOCAL, MachinesModel
 from gui.live.run_panel_model import FRAMEWORK_NAMES, LIMITS, RunPanelModel, load_presets
 from workloads.registry import WORKLOADS
 from workloads.spec import DEVICES, FRAMEWORKS, MODES, VARIANTS
@@ -29,15 +30,19 @@ SPIN_LABELS = {"batch_size": "Batch size", "steps": "Measured steps", "warmup": 
 SPIN_TIPS = {"steps": "steps the headline figures come from", "warmup": "steps run before measuring, left out of the figures",
              "trace_steps": "steps in the framework profiler's trace window, after measuring (0: no trace)",
              "repeat": "runs per framework, each in a fresh worker (run-to-run variance)"}
+RUN_ON_TIP = ("Where the workers of Start's runs go: this machine, or a machine of Run → Machines… over SSH "
+              "(set it up there once). Your own program (the other tab) always runs on this machine.")
 
 
 class RunPanel(QWidget):
     startRequested = Signal()
     stopRequested = Signal()
+    machinesRequested = Signal()  # the Machines… button
 
-    def __init__(self, model: RunPanelModel, parent: QWidget | None = None) -> None:
+    def __init__(self, model: RunPanelModel, machines: MachinesModel | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
+        self.machines = machines or MachinesModel()
         self.presets = load_presets()
         self._updating = False
         layout = QVBoxLayout(self)
@@ -73,6 +78,16 @@ class RunPanel(QWidget):
 
         settings = QGroupBox("Run")
         form = QFormLayout(settings)
+        self.run_on_box = QComboBox()
+        self.run_on_box.setToolTip(RUN_ON_TIP)
+        self.run_on_box.activated.connect(lambda i: self._guard(self.model.set_run_on, self.run_on_box.itemData(i)))
+        self.machines_button = QPushButton("Machines…")
+        self.machines_button.setToolTip("Add, test and set up the machines runs can go to (Ctrl+Shift+M)")
+        self.machines_button.clicked.connect(self.machinesRequested)
+        run_on = QHBoxLayout()
+        run_on.addWidget(self.run_on_box, 1)
+        run_on.addWidget(self.machines_button)
+        form.addRow("Run on", run_on)
         self.combos: dict[str, QComboBox] = {}
         for name, label, items in (("workload", "Workload", WORKLOADS), ("mode", "Mode", MODES), ("device", "Device", DEVICES)):
             box = QComboBox()
@@ -108,6 +123,17 @@ class RunPanel(QWidget):
         self.running = False
         self.blocked: str | None = None  # why nothing can be recorded (no session could be opened)
         model.connect(self._on_model_changed)
+        self.refresh_machines()
+
+    def refresh_machines(self) -> None:
+        """Fill "Run on" from the machines list; a choice no longer listed falls back to this machine."""
+        if self.model.run_on not in self.machines.targets:
+            self.model.set_run_on(LOCAL)
+        self._updating = True
+        self.run_on_box.clear()
+        for text, target in self.machines.choices():
+            self.run_on_box.addItem(text, target)
+        self._updating = False
         self._on_model_changed("all")
 
     def restore_settings(self, settings: QSettings) -> None:
@@ -117,6 +143,7 @@ class RunPanel(QWidget):
                 self.model.load_dict(json.loads(str(raw)))
             except (ValueError, TypeError):
                 pass  # unreadable settings: keep the defaults
+            self.refresh_machines()  # a saved "Run on" whose machine was removed: this machine
 
     def save_settings(self, settings: QSettings) -> None:
         settings.setValue("run_panel", json.dumps(self.model.to_dict()))
@@ -149,7 +176,7 @@ class RunPanel(QWidget):
                 state = m.frameworks[fw]
                 check, status = self.checks[fw], self.fw_status[fw]
                 check.setChecked(m.chosen[fw])
-                check.setEnabled(state.imports is not False and not self.running)
+                check.setEnabled((state.imports is not False or m.run_on != LOCAL) and not self.running)
                 self.variant_boxes[fw].setCurrentText(m.variants[fw])
                 self.variant_boxes[fw].setEnabled(not self.running)
                 if state.imports is None:
@@ -162,9 +189,13 @@ class RunPanel(QWidget):
                     status.setText("unavailable")
                     status.setToolTip(state.error or "does not import")
                     check.setToolTip(state.error or "does not import")
+                if m.run_on != LOCAL:  # what the check found here; the machine's own environment decides
+                    status.setText(f"here: {status.text()}")
             for name, box in self.combos.items():
                 box.setCurrentText(str(getattr(m, name)))
                 box.setEnabled(not self.running)
+            self.run_on_box.setCurrentIndex(max(0, self.run_on_box.findData(m.run_on)))
+            self.run_on_box.setEnabled(not self.running)
             for name, spin in self.spins.items():
                 spin.setValue(getattr(m, name))
                 spin.setEnabled(not self.running)
@@ -175,7 +206,8 @@ class RunPanel(QWidget):
             if self.blocked is not None:
                 self.queue_label.setText(self.blocked)
             elif not self.running:
-                text = f"{len(runnable) * m.repeat} run(s) queued on Start" if runnable else \
+                where = "" if m.run_on == LOCAL else f", on {m.run_on}"
+                text = f"{len(runnable) * m.repeat} run(s) queued on Start{where}" if runnable else \
                     ("" if pending else "Choose a framework that imports")
                 if pending:
                     names = ", ".join(FRAMEWORK_NAMES[fw] for fw in pending)

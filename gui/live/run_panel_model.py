@@ -59,6 +59,7 @@ class RunPanelModel:
         self.trace_steps = 5
         self.device = "auto"
         self.repeat = 1
+        self.run_on = "local"  # where Start's runs go: "local" or a machine's ssh:// target (docs/executors.md)
         self._listeners: list[Callable[[str], None]] = []
 
     def connect(self, listener: Callable[[str], None]) -> None:
@@ -85,6 +86,13 @@ class RunPanelModel:
             setattr(self, name, value)
             self._changed(name)
 
+    def set_run_on(self, target: str) -> None:
+        """Where the next queue runs (the panel offers only listed machines); the user's own
+        program always runs here."""
+        if target != self.run_on:
+            self.run_on = target
+            self._changed("run_on")
+
     def choose(self, framework: str, on: bool) -> None:
         self._touched.add(framework)
         self.chosen[framework] = on
@@ -103,7 +111,9 @@ class RunPanelModel:
         self._changed("frameworks")
 
     def available(self, framework: str) -> bool:
-        return self.frameworks[framework].imports is True
+        """Imports here; for another machine its own environment decides (the check here says
+        nothing of it, and a run of a framework missing there fails saying so)."""
+        return self.run_on != "local" or self.frameworks[framework].imports is True
 
     def apply_preset(self, preset: Preset) -> None:
         self.auto_choose = False
@@ -118,8 +128,9 @@ class RunPanelModel:
         return [fw for fw in FRAMEWORKS if self.chosen[fw] and self.available(fw)]
 
     def pending_frameworks(self) -> list[str]:
-        """Chosen frameworks whose check has not answered yet: Start waits for them."""
-        return [fw for fw in FRAMEWORKS if self.chosen[fw] and self.frameworks[fw].imports is None]
+        """Chosen frameworks whose check here has not answered yet: Start waits for them (not for
+        another machine's runs)."""
+        return [fw for fw in FRAMEWORKS if self.chosen[fw] and self.frameworks[fw].imports is None and self.run_on == "local"]
 
     def specs(self) -> list[RunSpec]:
         """The queue Start runs: identical settings for each framework, `repeat` times each."""
@@ -136,7 +147,8 @@ class RunPanelModel:
         return {"chosen": dict(self.chosen), "chosen_automatically": self.auto_choose and not self._touched,
                 "variants": dict(self.variants), "workload": self.workload,
                 "mode": self.mode, "batch_size": self.batch_size, "steps": self.steps, "warmup": self.warmup,
-                "trace_steps": self.trace_steps, "device": self.device, "repeat": self.repeat}
+                "trace_steps": self.trace_steps, "device": self.device, "repeat": self.repeat,
+                "run_on": self.run_on}
 
     def load_dict(self, data: dict[str, Any]) -> None:
         """Restore saved settings, skipping anything stale or invalid (an old or edited file).
@@ -155,4 +167,6 @@ class RunPanelModel:
                     self.set(name, data[name])
                 except (ValueError, TypeError):
                     pass
+        if isinstance(data.get("run_on"), str):
+            self.run_on = data["run_on"]  # the panel falls back to "local" if that machine is gone
         self._changed("all")

@@ -6,6 +6,8 @@ Qt-free: it reports through plain callbacks, called on its own thread, so the wi
 to cross into the GUI thread. Each run streams into the session file (the recorder) and into the
 caller's live model (`on_event`) at once, and a program's `notice` events are also handed to
 `notice`. `cancel()` stops the running worker or program and drops the rest.
+A queue started `on` a machine (an `--on` target, docs/executors.md) hands each built-in run
+`executor_for(on)`; the user's own program always runs here.
 When the session can take no more of a run (a full disk), `error` is called at once, while the
 run is being stopped, not only when it has ended.
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 from gui.live.run_names import AnySpec
 from profilers.control_socket import CaptureRefused
+from profilers.executors import ExecutorError, executor_for
 from profilers.runner import RunController, RunResult, new_run_id
 from sessions.record_run import RecordedRun, record_run
 from sessions.schema import SessionError
@@ -57,6 +60,8 @@ class RunQueue:
     _controller: RunController[Any] | None = None
     _cancelled: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    on: str = "local"  # where the next queue's built-in runs go: an `--on` target, read by `start`
+    _on: str = "local"
 
     @property
     def running(self) -> bool:
@@ -66,6 +71,7 @@ class RunQueue:
         if self.running:
             raise RuntimeError("a queue is already running; stop it first")
         self._cancelled.clear()
+        self._on = self.on  # this queue's machine, whatever `on` is set to while it runs
         self._thread = threading.Thread(target=self._run_all, args=(list(specs), Path(self.session_path)),
                                         name="stepscope-run-queue", daemon=True)
         self._thread.start()
@@ -130,8 +136,9 @@ class RunQueue:
                                       progress_timeout=self.progress_timeout, run_id=run_id, stdin_devnull=True)
             else:
                 recorded = record_run(spec, session_path, on_event=on_event, on_started=on_started, on_problem=on_problem,
-                                      progress_timeout=self.progress_timeout, run_id=run_id)
-        except (SessionError, ValueError) as exc:
+                                      progress_timeout=self.progress_timeout, run_id=run_id,
+                                      executor=None if self._on == "local" else executor_for(self._on))
+        except (SessionError, ValueError, ExecutorError) as exc:
             self.callbacks.error(f"Could not start the {name} run: {exc}", "")
             return
         finally:

@@ -22,7 +22,7 @@ from sessions.store import RunRecord, Session
 
 COLUMNS = (  # (key, header, format)
     ("framework", "Framework", "{}"), ("workload", "Workload", "{}"), ("variant", "Variant", "{}"),
-    ("batch_size", "Batch", "{}"), ("status", "Status", "{}"), ("steps", "Steps", "{}"),
+    ("batch_size", "Batch", "{}"), ("status", "Status", "{}"), ("where", "Ran on", "{}"), ("steps", "Steps", "{}"),
     ("step_ms_median", "Median step (ms)", "{:.2f}"), ("step_ms_p95", "p95 (ms)", "{:.2f}"),
     ("samples_per_s", "Samples/s", "{:,.0f}"), ("compile_ms", "Compile (ms)", "{:,.0f}"),
     ("peak_host_mb", "Peak host (MB)", "{:,.0f}"), ("peak_device_mb", "Peak device (MB)", "{:,.0f}"),
@@ -36,8 +36,10 @@ def is_program(record: RunRecord) -> bool:
 
 def figures_of(record: RunRecord, steps: dict[str, np.ndarray]) -> dict[str, Any]:
     """`sessions.headline`'s figures, with a program run's framework (and version) filled in from
-    what it stored besides its spec."""
+    what it stored besides its spec, and `where`: its executor and host ("ssh: gpu1")."""
     figures = headline(record, steps)
+    if figures.get("executor"):
+        figures["where"] = f"{figures['executor']}: {figures['host']}" if figures.get("host") else figures["executor"]
     if figures["framework"] is None:
         for source in (record.environment, record.summary):
             framework = (source or {}).get("framework")

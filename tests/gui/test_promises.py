@@ -321,8 +321,8 @@ def test_ctrl_o_opens_and_ctrl_shift_s_saves_as(
         asked.append(caption)
         return str(copy), ""
 
-    monkeypatch.setattr("gui.live.main_window.QFileDialog.getOpenFileName", open_name)
-    monkeypatch.setattr("gui.live.main_window.QFileDialog.getSaveFileName", save_name)
+    monkeypatch.setattr("gui.live.session_files.QFileDialog.getOpenFileName", open_name)
+    monkeypatch.setattr("gui.live.session_files.QFileDialog.getSaveFileName", save_name)
     window = make_window()
     _activate(qtbot, window)
     qtbot.keyClick(window, Qt.Key.Key_O, CTRL)

@@ -60,6 +60,10 @@ def dispatch(args: argparse.Namespace) -> int:
             return commands.ops_command(args.file, args.ops, args.json, args.by, args.limit)
         if args.families:
             return commands.families_command(args.file, args.families, args.json)
+        if args.ranks:
+            from cli.rank_report import rank_report_command
+
+            return rank_report_command(args.file, args.ranks, args.json, args.limit)
         return commands.report_command(args.file, args.json)
     if args.command == "compare":
         return commands.compare_command(args.runs, args.json, args.html, args.markdown)
@@ -78,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.framework is None:
             raise SpecError("--framework is required (or give your own program after --: run -- python train.py)")
-        for option in ("trace_at", "trace_for", "name"):
+        for option in ("trace_at", "trace_for", "name", "ranks"):
             if getattr(args, option) is not None:
                 raise SpecError(f"--{option.replace('_', '-')} is for your own program, given after --")
         try:

@@ -75,6 +75,8 @@ def _add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="for a COMMAND without steps: start the trace this long after the program starts")
     p.add_argument("--trace-for", type=float, default=None, metavar="SECONDS", help="with --trace-at: the trace's length")
     p.add_argument("--name", default=None, help="for a COMMAND: the run's name (default: the script or module it runs)")
+    p.add_argument("--ranks", default=None, metavar="R,R",
+                   help="for a distributed COMMAND: the ranks whose trace windows are captured (default: all)")
     p.add_argument("program", nargs=argparse.REMAINDER, metavar="-- COMMAND",
                    help="your program and its arguments, after --")
 
@@ -146,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--by", choices=("self", "total", "count", "mean"), default="self",
                         help="order of --ops (default: self time)")
     report.add_argument("--limit", type=int, default=20, help="rows of --ops")
+    report.add_argument("--ranks", metavar="RUN_ID", default=None,
+                        help="a multi-rank run's ranks and its straggler table (docs/programs.md)")
     report.add_argument("--families", metavar="RUN_ID", default=None,
                         help="that run's op time by family (convolution, matmul, elementwise, ...), per step")
     imp = sub.add_parser("import", help="add an outside trace (Chrome trace, XPlane, or profile log directory) as a run",

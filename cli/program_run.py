@@ -28,7 +28,7 @@ from profilers.program_launch import find_executable
 from profilers.program_runner import ProgramController
 from profilers.runner import new_run_id
 from sessions.record_run import RecordedRun, record_run
-from sessions.store import SessionError, default_session_path
+from sessions.store import Session, SessionError, default_session_path
 from workloads.program import ProgramSpec
 from workloads.spec import SpecError
 
@@ -45,6 +45,16 @@ def parse_window(text: str) -> tuple[int, int]:
     except ValueError:
         raise SpecError(f"--steps takes A:B with a COMMAND (steps A to B-1 are traced, e.g. --steps 10:13), "
                         f"not {text!r}") from None
+
+
+def parse_ranks(text: str | None) -> tuple[int, ...] | None:
+    """`--ranks 0,3`; SpecError in one line for anything else."""
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise SpecError(f"--ranks takes rank numbers separated by commas (e.g. --ranks 0,3), not {text!r}") from None
 
 
 def program_spec(args: argparse.Namespace) -> ProgramSpec:
@@ -66,6 +76,7 @@ def program_spec(args: argparse.Namespace) -> ProgramSpec:
         command=tuple(command), cwd=os.getcwd(), name=args.name,
         steps_window=parse_window(args.steps) if args.steps is not None else None,
         trace_at=args.trace_at, trace_for=args.trace_for, batch_size=args.batch_size, with_stack=args.with_stack,
+        ranks=parse_ranks(getattr(args, "ranks", None)),
     ).resolved()
 
 
@@ -106,7 +117,7 @@ class _Announcer:
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event["type"]
-        if kind == "step_source":
+        if kind == "step_source" and not event.get("rank"):  # (each rank of a distributed program finds the same)
             self._terminal.say(f"steps from {event['source']} — {event['detail']}")
         elif kind == "notice" and event["message"] not in self.said:
             self.said.add(event["message"])
@@ -205,9 +216,22 @@ def _report(recorded: RecordedRun[ProgramSpec], session_path: Path, terminal: Te
         console.print(f"steps from: {escape(summary['steps_from'] + detail)}", soft_wrap=True)
     if recorded.trace_problem:
         console.print(f"[yellow]trace not parsed:[/yellow] {escape(recorded.trace_problem)}", soft_wrap=True)
+    if (summary.get("ranks") or 1) > 1 and not recorded.session_problem:  # a distributed program's ranks
+        _print_ranks(session_path, result.run_id, console)
     if result.status != "ok":
         console.print(f"[red]run {result.status}:[/red] {escape(result.reason or '')}", soft_wrap=True)
     if recorded.session_problem:
         console.print(f"[red]session not fully written:[/red] {escape(recorded.session_problem)}", soft_wrap=True)
     console.print(f"session: {session_path}", soft_wrap=True)
     return record
+
+
+def _print_ranks(session_path: Path, run_id: str, console: Console) -> None:
+    """Each rank's figures and the straggler table (cli.rank_report), read back from the session."""
+    from cli.rank_report import print_ranks
+
+    try:
+        with Session.open_readonly(session_path) as session:
+            print_ranks(session, run_id, console)
+    except SessionError as exc:
+        console.print(f"[yellow]ranks not shown:[/yellow] {escape(str(exc))}", soft_wrap=True)

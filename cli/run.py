@@ -38,6 +38,7 @@ def result_record(result: RunResult[Any]) -> dict[str, Any]:
     record: dict[str, Any] = {"run_id": result.run_id, "status": result.status, "reason": result.reason,
                               "trace_events": None, "out_dir": str(result.out_dir)}
     record.update(result.summary)
+    record["ranks"] = result.summary.get("ranks") or 1
     spec = result.spec.to_dict()
     for key in ("framework", "workload", "mode", "variant", "batch_size"):
         if record.get(key) is None:

@@ -44,13 +44,15 @@ def plan(spec: ProgramSpec, out_dir: Path) -> dict[str, Any]:
         "steps": list(spec.steps_window) if spec.steps_window is not None else None,
         "trace_at": spec.trace_at, "trace_for": spec.trace_for, "out_dir": str(out_dir),
         "batch_size": spec.batch_size, "with_stack": spec.with_stack,
+        "ranks": list(spec.ranks) if spec.ranks is not None else None,  # the ranks a window traces (None: all)
     }
 
 
 def program_env(spec: ProgramSpec, channel: str, clock_origin: float, out_dir: Path,
-                unbuffered: bool = True, control: str | None = None) -> dict[str, str]:
+                unbuffered: bool = True, control: str | None = None, ranks: str | None = None) -> dict[str, str]:
     """The program's environment: the caller's, the user's additions, the agent first on
-    PYTHONPATH, and the STEPSCOPE_ variables the agent reads (STEPSCOPE_CONTROL too, when given). `unbuffered` sets
+    PYTHONPATH, and the STEPSCOPE_ variables the agent reads (STEPSCOPE_CONTROL, STEPSCOPE_RANKS too, when given);
+    `unbuffered` sets
     PYTHONUNBUFFERED (unless the user set it), so that a Python program's output reaches a
     terminal (or the app's log) as it is printed, as it would without Stepscope, rather than in
     8 KiB blocks through our pipe; where our own output is not a terminal either, the program
@@ -64,6 +66,8 @@ def program_env(spec: ProgramSpec, channel: str, clock_origin: float, out_dir: P
     env["STEPSCOPE_PLAN"] = json.dumps(plan(spec, out_dir), separators=(",", ":"))
     if control is not None:  # capture requests (docs/capture.md), read by the agent's control thread
         env["STEPSCOPE_CONTROL"] = control
+    if ranks is not None:  # the socket each rank of a distributed program streams to (profilers.rank_streams)
+        env["STEPSCOPE_RANKS"] = ranks
     return env
 
 

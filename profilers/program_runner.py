@@ -29,6 +29,8 @@ from profilers.control_socket import CaptureRefused
 from profilers.executors.local import PopenLaunched
 from profilers.host_monitor import HostMonitor
 from profilers.program_launch import ControlPipe, EventPipe, find_executable, program_env
+from profilers.protocol import ProtocolError, parse_line
+from profilers.rank_streams import RankServer, RankStream
 from profilers.runner import (
     DEFAULT_PROGRESS_TIMEOUT_S,
     LOG_LIMIT_BYTES,
@@ -80,6 +82,14 @@ class ProgramController(RunController[ProgramSpec]):
         self._proc: subprocess.Popen[bytes] | None = None  # a user's program always runs here
         self._wake_fds: tuple[int, int] | None = None  # written once the program is gone: readers stop
         self._term_sent = False
+        self._exited = threading.Event()  # the program is gone: ranks ending now are no news
+        self._ranks: RankServer | None = None  # the ranks of a distributed program (profilers.rank_streams)
+        self._deliver_lock = threading.Lock()  # the event reader and each rank's reader deliver
+
+    @property
+    def launched_pid(self) -> int | None:
+        """The process id of the command itself (a launcher such as torchrun), once started."""
+        return self._proc.pid if self._proc is not None else None
 
     @property
     def stopped_by_stepscope(self) -> bool:
@@ -97,17 +107,20 @@ class ProgramController(RunController[ProgramSpec]):
         pipe, control = EventPipe.open(), ControlPipe.open()
         self._last_progress = time.monotonic()
         clock_origin = time.perf_counter()
+        self._ranks = RankServer.open(self.run_id, clock_origin, self._rank_line, self._rank_sample, self._rank_closed)
         try:
             self._proc = subprocess.Popen(
                 list(spec.command), stdin=subprocess.DEVNULL if self._stdin_devnull else None,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=spec.cwd,
                 env=program_env(spec, pipe.channel, clock_origin, self.out_dir,
-                                unbuffered=self._stdin_devnull or sys.stdout.isatty(), control=control.channel),
+                                unbuffered=self._stdin_devnull or sys.stdout.isatty(), control=control.channel,
+                                ranks=str(self._ranks.path) if self._ranks is not None else None),
                 start_new_session=True, pass_fds=tuple(fd for fd in (pipe.write_fd, control.read_fd) if fd is not None),
             )
         except (OSError, ValueError) as exc:
             pipe.close()
             control.close()
+            self._close_ranks()
             self._fail(f"could not start the program ({exc})")
             return
         pipe.close_write()  # the program holds it now: the read end ends when the program does
@@ -131,7 +144,73 @@ class ProgramController(RunController[ProgramSpec]):
             raise CaptureRefused("the program has not imported PyTorch, JAX or TensorFlow yet: no profiler to arm")
         if steps is not None and not any(e["type"] == "step" for e in self.events):
             raise CaptureRefused("no steps have been detected in the program yet: capture for a number of seconds instead")
+        ranks = self._ranks
+        if ranks is not None and any(s.rank is not None for s in ranks.streams):  # every rank, or the chosen ones
+            return ranks.broadcast(self._captures, steps, seconds, self.spec.ranks)
         return super().request_capture(steps, seconds)
+
+    # -- ranks (profilers.rank_streams) ----------------------------------------------
+    def _deliver(self, event: dict[str, Any]) -> None:
+        with self._deliver_lock:
+            super()._deliver(event)
+
+    def _rank_line(self, stream: RankStream, line: bytes) -> None:
+        """One event of a rank's stream: checked as the program's, tagged with the rank it said it is."""
+        if self._failure is not None:
+            return
+        try:
+            event = parse_line(line)
+        except ProtocolError as exc:
+            self._fail(f"the event stream of a rank (pid {stream.pid}) broke: {exc}")
+            return
+        rank = event.setdefault("rank", stream.rank if stream.rank is not None else 0)
+        if stream.rank is None:
+            stream.rank = rank
+        kind = event["type"]
+        if kind == "device":
+            with self._deliver_lock:
+                self.events.append(event)
+            if stream.monitor is not None:
+                stream.monitor.device_reading(event)
+            return
+        if kind != "sample":
+            self._last_progress = time.monotonic()
+        if kind == "hello":
+            event["placement"] = self.executor.placement()
+            if event["device_kind"] != "cpu" and stream.monitor is not None:
+                stream.monitor.watch_gpu()
+        self._deliver(event)
+
+    def _rank_sample(self, stream: RankStream, event: dict[str, Any]) -> None:
+        if self._failure is None:
+            self._deliver(event)
+
+    def _rank_closed(self, stream: RankStream) -> None:
+        """A rank's stream ended: without its last line while the program runs, the rank died, and the
+        run fails (the others are stopped); with an uncaught exception, it failed."""
+        proc = self._proc
+        if self._cancelled.is_set() or proc is None or proc.poll() is not None or self._exited.is_set():
+            return
+        who = f"rank {stream.rank}" if stream.rank is not None else "a rank"
+        if not stream.ended:
+            self._fail(f"{who} (pid {stream.pid}) died: its process ended without exiting (killed by a signal, or "
+                       f"crashed in native code); {self._last_rank_text(stream.rank)}. The other ranks were stopped")
+        elif stream.error:
+            self._fail(f"{who} (pid {stream.pid}) ended with an uncaught exception ({stream.error}); "
+                       "the other ranks were stopped")
+
+    def _last_rank_text(self, rank: int | None) -> str:
+        for event in reversed(self.events):
+            if event["type"] == "step" and event.get("rank", 0) == rank:
+                return f"its last step was {event['index']} at t={event['t']:.1f} s"
+        return "it had sent no step"
+
+    def _close_ranks(self) -> None:
+        ranks, self._ranks = self._ranks, None
+        if ranks is not None:
+            ranks.kill_all()
+            ranks.close()
+            self._threads.extend(ranks.threads)
 
     def _control_fd(self) -> int | None:
         return self._control.write_fd if self._control is not None else None
@@ -162,10 +241,12 @@ class ProgramController(RunController[ProgramSpec]):
         proc = self._proc
         if proc is None:
             return
+        self._exited.set()
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass  # nothing left of it
+        self._close_ranks()  # every rank's own session too: no orphan outlives the run
         deadline = time.monotonic() + DRAIN_S
         for thread in self._threads:
             thread.join(max(deadline - time.monotonic(), 0.0))
@@ -277,6 +358,10 @@ def program_summary(events: list[dict[str, Any]], spec: ProgramSpec, status: str
     """The headline figures from the agent's events: `summarize`, with the framework from the
     `program` events where no `hello` came, `steps_from` (the step source in use) and `notices`
     (the agent's, and what Stepscope has to say about a program that ran without steps)."""
+    ranks = rank_count(events)
+    if ranks > 1:  # the headline figures are rank 0's (and the whole program's samples), as the run's steps
+        others = [e for e in events if e.get("rank", 0) != 0 and e["type"] == "notice"]
+        events = [e for e in events if e.get("rank", 0) == 0 and not (e["type"] == "sample" and "rank" in e)]
     summary = summarize(events, batch_size=spec.batch_size)
     programs = [e for e in events if e["type"] == "program"]
     if summary["framework"] is None and programs:
@@ -290,9 +375,19 @@ def program_summary(events: list[dict[str, Any]], spec: ProgramSpec, status: str
     sources = [e["source"] for e in events if e["type"] == "step_source"]
     summary["steps_from"] = sources[-1] if sources and have_steps else None
     notices = [e["message"] for e in events if e["type"] == "notice"]
+    if ranks > 1:
+        summary["ranks"] = ranks
+        notices += [f"rank {e['rank']}: {e['message']}" for e in others if e["message"] not in notices]
     if status == "ok" and not have_steps:
         if not programs:
             notices.append(NO_FRAMEWORK)
         notices.append(NO_STEPS)
     summary["notices"] = notices
     return summary
+
+
+def rank_count(events: list[dict[str, Any]]) -> int:
+    """The job's world size: what its ranks' `hello` events say, at least as many as sent events (1: one process)."""
+    said = [e.get("world_size") for e in events if e["type"] == "hello"]
+    seen = {e["rank"] for e in events if isinstance(e.get("rank"), int)}
+    return max([1, len(seen), *(n for n in said if isinstance(n, int) and not isinstance(n, bool))])

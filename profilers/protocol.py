@@ -81,6 +81,9 @@ def _check(event: dict[str, Any]) -> None:
         value = event[name]
         if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             raise ProtocolError(f"{kind} event field {name!r} has the wrong type ({type(value).__name__})")
+    rank = event.get("rank")  # a rank of a distributed program (docs/programs.md); none: rank 0
+    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 0):
+        raise ProtocolError(f"{kind} event has an invalid rank {rank!r}")
     if kind == "phase" and (event["name"] not in PHASES or event["edge"] not in ("start", "end")):
         raise ProtocolError(f"phase event with unknown phase {event['name']!r} or edge {event['edge']!r}")
     if kind == "trace_guard" and event["action"] not in GUARD_ACTIONS:

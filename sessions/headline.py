@@ -18,7 +18,7 @@ CONTRACT_FIELDS = (
     "run_id", "framework", "workload", "mode", "variant", "batch_size", "status", "reason", "steps",
     "step_ms_median", "step_ms_p5", "step_ms_p95", "step_ms_p99", "step_ms_mean", "step_ms_std",
     "samples_per_s", "compile_ms", "peak_host_mb", "peak_device_mb", "final_loss", "accuracy", "macro_f1",
-    "trace_events", "device", "device_name", "framework_version", "param_count", "executor", "host",
+    "trace_events", "device", "device_name", "framework_version", "param_count", "executor", "host", "ranks",
 )
 
 
@@ -73,5 +73,6 @@ def headline(record: RunRecord, steps: dict[str, np.ndarray]) -> dict[str, Any]:
         # Where it ran (docs/executors.md): runs from before executors ran here, on this machine.
         "executor": placement.get("executor", "local" if record.kind != "imported" else None),
         "host": placement.get("host", (env.get("host") or {}).get("hostname") if isinstance(env.get("host"), dict) else None),
+        "ranks": summary.get("ranks") or 1,  # a distributed program's world size (docs/programs.md)
     }
     return {key: out.get(key) for key in CONTRACT_FIELDS}

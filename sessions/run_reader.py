@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from sessions.run_tables import EVENT_TABLES, SAMPLE_TEXTS, column, read_step_arrays
+from sessions.run_tables import EVENT_TABLES, SAMPLE_TEXTS, column, read_step_arrays, step_ranks
 from sessions.session_file import SessionFile
 
 STALE_AFTER_S = 60.0  # a run written from another host reads as interrupted after this silence
@@ -84,19 +84,31 @@ class RunReader(SessionFile):
         return records
 
     def steps(self, run_id: str) -> dict[str, np.ndarray]:
-        """Columns index, phase (str), t, step_ms, samples_per_s, loss (NaN where none was reported)."""
+        """Columns index, phase (str), t, step_ms, samples_per_s, loss (NaN where none was reported);
+        of a multi-rank run, rank 0's (`rank_steps` has every rank's)."""
+        return self._rank_steps(run_id, self._run_key(run_id), 0)
+
+    def rank_steps(self, run_id: str) -> dict[int, dict[str, np.ndarray]]:
+        """Every rank's steps, rank -> the columns `steps` gives ({0: steps} for a one-process run)."""
         run = self._run_key(run_id)
         try:
-            columns = read_step_arrays(self._conn, run)
+            ranks = step_ranks(self._conn, run) or [0]
+        except sqlite3.Error as exc:
+            raise self._fail(exc, f"reading the ranks of run {run_id}") from None
+        return {rank: self._rank_steps(run_id, run, rank) for rank in ranks}
+
+    def _rank_steps(self, run_id: str, run: int, rank: int) -> dict[str, np.ndarray]:
+        try:
+            columns = read_step_arrays(self._conn, run, rank)
             names = np.array([n for _, n in sorted(self._conn.execute("SELECT code, name FROM step_phases"))] or [""])
             columns["phase"] = names[columns["phase"]]
         except (sqlite3.Error, ValueError, IndexError) as exc:
             raise self._fail(exc, f"reading the steps of run {run_id}") from None
         return columns
 
-    def _rows(self, kind: str, run_id: str) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    def _rows(self, kind: str, run_id: str, where: str = "") -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
         table, fields = EVENT_TABLES[kind]
-        return fields, self._query(f"SELECT {', '.join(fields)} FROM {table} WHERE run = ? ORDER BY rowid",
+        return fields, self._query(f"SELECT {', '.join(fields)} FROM {table} WHERE run = ?{where} ORDER BY rowid",
                                    (self._run_key(run_id),))
 
     def _dicts(self, kind: str, run_id: str) -> list[dict[str, Any]]:
@@ -104,10 +116,18 @@ class RunReader(SessionFile):
         return [dict(zip(fields, r, strict=True)) for r in rows]  # each row selected exactly `fields`
 
     def samples(self, run_id: str) -> dict[str, np.ndarray]:
-        """Telemetry columns in float64 (NaN where not reported); the two `*_source` columns as str."""
-        fields, rows = self._rows("sample", run_id)
-        return {name: np.array([r[k] or "" for r in rows], dtype=str) if name in SAMPLE_TEXTS else column(rows, k, "<f8")
-                for k, name in enumerate(fields)}
+        """Telemetry columns in float64 (NaN where not reported); the two `*_source` columns as str.
+        The whole program's (of a multi-rank run too: `rank_samples` has each rank's processes)."""
+        return _sample_columns(*self._rows("sample", run_id, " AND rank IS NULL"))
+
+    def rank_samples(self, run_id: str) -> dict[int, dict[str, np.ndarray]]:
+        """Each rank's samples (its own process tree), rank -> the columns `samples` gives; a run
+        without ranked samples (one process) is {0: samples}."""
+        ranks = [r[0] for r in self._query("SELECT DISTINCT rank FROM samples WHERE run = ? AND rank IS NOT NULL "
+                                            "ORDER BY rank", (self._run_key(run_id),))]
+        if not ranks:
+            return {0: self.samples(run_id)}
+        return {rank: _sample_columns(*self._rows("sample", run_id, f" AND rank = {int(rank)}")) for rank in ranks}
 
     def evals(self, run_id: str) -> list[dict[str, Any]]:
         """Eval events as dicts (t, accuracy, macro_f1, loss, samples); usually one per run."""
@@ -125,3 +145,8 @@ class RunReader(SessionFile):
         """The worker's stderr; empty until the run finishes."""
         rows = self._query("SELECT text FROM run_logs WHERE run = ?", (self._run_key(run_id),))
         return rows[0][0] if rows else ""
+
+
+def _sample_columns(fields: tuple[str, ...], rows: list[tuple[Any, ...]]) -> dict[str, np.ndarray]:
+    return {name: np.array([r[k] or "" for r in rows], dtype=str) if name in SAMPLE_TEXTS else column(rows, k, "<f8")
+            for k, name in enumerate(fields)}

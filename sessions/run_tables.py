@@ -36,17 +36,23 @@ def column(rows: list[tuple[Any, ...]], k: int, dtype: str) -> np.ndarray:
     return np.array([r[k] for r in rows], dtype=dtype)
 
 
-def insert_step_block(conn: sqlite3.Connection, run: int, arrays: list[np.ndarray]) -> None:
-    """Append one block of step columns (in STEP_COLUMNS order) after the run's last block."""
-    block = conn.execute("SELECT COALESCE(MAX(block) + 1, 0) FROM step_blocks WHERE run = ?", (run,)).fetchone()[0]
-    conn.execute("INSERT INTO step_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 (run, block, len(arrays[0]), *(a.tobytes() for a in arrays)))
+def insert_step_block(conn: sqlite3.Connection, run: int, arrays: list[np.ndarray], rank: int = 0) -> None:
+    """Append one block of step columns (in STEP_COLUMNS order) after the run's (rank's) last block."""
+    block = conn.execute("SELECT COALESCE(MAX(block) + 1, 0) FROM step_blocks WHERE run = ? AND rank = ?",
+                         (run, rank)).fetchone()[0]
+    conn.execute("INSERT INTO step_blocks (run, rank, block, n, idx, phase, t, step_ms, samples_per_s, loss) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (run, rank, block, len(arrays[0]), *(a.tobytes() for a in arrays)))
 
 
-def read_step_arrays(conn: sqlite3.Connection, run: int) -> dict[str, np.ndarray]:
-    """All of a run's step blocks, concatenated per column; ValueError when a block is damaged."""
+def step_ranks(conn: sqlite3.Connection, run: int) -> list[int]:
+    """The ranks a run has steps of, in order ([0] for a one-process run with steps)."""
+    return [r[0] for r in conn.execute("SELECT DISTINCT rank FROM step_blocks WHERE run = ? ORDER BY rank", (run,))]
+
+
+def read_step_arrays(conn: sqlite3.Connection, run: int, rank: int = 0) -> dict[str, np.ndarray]:
+    """All of a run's (rank's) step blocks, concatenated per column; ValueError when a block is damaged."""
     rows = conn.execute("SELECT n, idx, phase, t, step_ms, samples_per_s, loss FROM step_blocks "
-                        "WHERE run = ? ORDER BY block", (run,)).fetchall()
+                        "WHERE run = ? AND rank = ? ORDER BY block", (run, rank)).fetchall()
     out = {}
     for k, (name, dtype) in enumerate(STEP_COLUMNS.items(), start=1):
         parts = [np.frombuffer(r[k], dtype) for r in rows]

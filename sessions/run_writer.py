@@ -19,7 +19,15 @@ import psutil
 
 from profilers.protocol import EVENT_FIELDS
 from sessions.blob_store import EncodedArtifact, encode_artifact, insert_artifact
-from sessions.run_tables import EVENT_TABLES, STEP_COLUMNS, column, insert_step_block, json_text, read_step_arrays
+from sessions.run_tables import (
+    EVENT_TABLES,
+    STEP_COLUMNS,
+    column,
+    insert_step_block,
+    json_text,
+    read_step_arrays,
+    step_ranks,
+)
 from sessions.schema import SessionError
 from sessions.session_file import SessionFile
 
@@ -80,21 +88,39 @@ class RunWriter(SessionFile):
             self._store_steps(run, steps)
         for kind, (table, fields) in EVENT_TABLES.items():
             if kind in by_type:
-                c.executemany(f"INSERT INTO {table} (run, {', '.join(fields)}) VALUES (?{', ?' * len(fields)})",
-                              [(run, *(e.get(f) for f in fields)) for e in by_type[kind]])
+                ranked = (*fields, "rank") if kind == "sample" else fields  # (v5) a rank's own processes; NULL: all
+                c.executemany(f"INSERT INTO {table} (run, {', '.join(ranked)}) VALUES (?{', ?' * len(ranked)})",
+                              [(run, *(e.get(f) for f in ranked)) for e in by_type[kind]])
         for hello in by_type.get("hello", []):
-            environment = {k: v for k, v in hello.items() if k not in ("type", "t", "spec")}
-            environment["variant"] = hello.get("spec", {}).get("variant")
-            old = json.loads(c.execute("SELECT spec FROM runs WHERE id = ?", (run,)).fetchone()[0])
-            c.execute("UPDATE runs SET environment = ?, spec = ? WHERE id = ?",
-                      (json_text(environment), json_text({**old, **hello.get("spec", {})}), run))
+            self._store_hello(run, hello)
         for event in by_type.get("summary", []):
             c.execute("UPDATE runs SET summary = ? WHERE id = ?", (json_text(event["summary"]), run))
         for event in by_type.get("error", []):
             c.execute("UPDATE runs SET reason = ? WHERE id = ?", (event.get("message"), run))
         for artifact in artifacts:
             insert_artifact(c, run, artifact)
-        c.execute("UPDATE runs SET updated_at = ?, step_count = step_count + ? WHERE id = ?", (time.time(), len(steps), run))
+        counted = sum(1 for e in steps if not e.get("rank"))  # step_count: rank 0's, as RunReader.steps
+        c.execute("UPDATE runs SET updated_at = ?, step_count = step_count + ? WHERE id = ?", (time.time(), counted, run))
+
+    def _store_hello(self, run: int, hello: dict[str, Any]) -> None:
+        """Rank 0's `hello` (a one-process run's) is the run's environment; another rank's adds its host and
+        pid under the environment's `ranks`."""
+        c = self._conn
+        spec, environment_text = c.execute("SELECT spec, environment FROM runs WHERE id = ?", (run,)).fetchone()
+        ranks = json.loads(environment_text).get("ranks") or {}
+        rank = hello.get("rank") or 0
+        if hello.get("rank") is not None:
+            ranks[str(rank)] = {"hostname": hello.get("hostname"), "pid": hello.get("pid")}
+        if rank:
+            environment = {**json.loads(environment_text), "ranks": ranks}
+            c.execute("UPDATE runs SET environment = ? WHERE id = ?", (json_text(environment), run))
+            return
+        environment = {k: v for k, v in hello.items() if k not in ("type", "t", "spec", "rank")}
+        environment["variant"] = hello.get("spec", {}).get("variant")
+        if ranks:
+            environment["ranks"] = ranks
+        c.execute("UPDATE runs SET environment = ?, spec = ? WHERE id = ?",
+                  (json_text(environment), json_text({**json.loads(spec), **hello.get("spec", {})}), run))
 
     def _phase_code(self, name: str) -> int:
         if not self._phase_codes:
@@ -106,21 +132,28 @@ class RunWriter(SessionFile):
         return self._phase_codes[name]
 
     def _store_steps(self, run: int, steps: list[dict[str, Any]]) -> None:
-        rows = [(e["index"], self._phase_code(e["phase"]), e["t"], e["step_ms"], e["samples_per_s"], e["loss"]) for e in steps]
-        insert_step_block(self._conn, run, [column(rows, k, dtype) for k, dtype in enumerate(STEP_COLUMNS.values())])
+        by_rank: dict[int, list[tuple[Any, ...]]] = {}
+        for e in steps:
+            by_rank.setdefault(e.get("rank") or 0, []).append(
+                (e["index"], self._phase_code(e["phase"]), e["t"], e["step_ms"], e["samples_per_s"], e["loss"]))
+        for rank, rows in by_rank.items():
+            insert_step_block(self._conn, run, [column(rows, k, dtype) for k, dtype in enumerate(STEP_COLUMNS.values())],
+                              rank)
 
     def finish_run(self, run_id: str, status: str, reason: str | None, summary: dict[str, Any], log: str) -> None:
-        """Close a run: its outcome, headline figures and log; its step blocks merge into one."""
+        """Close a run: its outcome, headline figures and log; its step blocks merge into one (per rank)."""
         if status not in FINISHED:
             raise SessionError(f"{self.path}: a run cannot finish as {status!r} (one of {', '.join(FINISHED)})")
         run = self._run_key(run_id)
 
         def work() -> None:
-            blocks = self._conn.execute("SELECT COUNT(*) FROM step_blocks WHERE run = ?", (run,)).fetchone()[0]
-            if blocks > 1:
-                columns = read_step_arrays(self._conn, run)
-                self._conn.execute("DELETE FROM step_blocks WHERE run = ?", (run,))
-                insert_step_block(self._conn, run, list(columns.values()))
+            for rank in step_ranks(self._conn, run):
+                blocks = self._conn.execute("SELECT COUNT(*) FROM step_blocks WHERE run = ? AND rank = ?",
+                                            (run, rank)).fetchone()[0]
+                if blocks > 1:
+                    columns = read_step_arrays(self._conn, run, rank)
+                    self._conn.execute("DELETE FROM step_blocks WHERE run = ? AND rank = ?", (run, rank))
+                    insert_step_block(self._conn, run, list(columns.values()), rank)
             now = time.time()
             self._conn.execute("UPDATE runs SET status = ?, reason = ?, summary = ?, finished_at = ?, updated_at = ? "
                                "WHERE id = ?", (status, reason, json_text(summary), now, now, run))

@@ -1,11 +1,11 @@
 """The session file's schema: recognising a Stepscope file, its versions and migrations.
 
 A new file is created at v1 (`create_v1`) and brought forward by MIGRATIONS, where
-MIGRATIONS[k] takes schema v(k+1) to v(k+2). To add v5, write
-`def _v4_to_v5(conn: sqlite3.Connection) -> None` (plain `conn.execute` calls: it runs inside the
+MIGRATIONS[k] takes schema v(k+1) to v(k+2). To add v6, write
+`def _v5_to_v6(conn: sqlite3.Connection) -> None` (plain `conn.execute` calls: it runs inside the
 opener's transaction, so no `executescript`, which commits; foreign keys are off), append it to
-MIGRATIONS, set SCHEMA_VERSION = 5, and commit a `tests/data/session-v5.stepscope` made like v4's
-(`tests/data/make_session_v4.py`).
+MIGRATIONS, set SCHEMA_VERSION = 6, and commit a `tests/data/session-v6.stepscope` made like v5's
+(`tests/data/make_session_v5.py`).
 """
 from __future__ import annotations
 
@@ -103,9 +103,23 @@ def _v3_to_v4(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE artifacts ADD COLUMN window_index INTEGER")  # NULL: written before v4
 
 
+def _v4_to_v5(conn: sqlite3.Connection) -> None:
+    """v5: the ranks of a distributed program (docs/programs.md, "Multi-rank programs"): each rank's
+    step blocks (`rank`, 0 for every run before v5) and samples of each rank's processes (`rank`;
+    NULL: the whole program, as every sample before v5)."""
+    conn.execute("ALTER TABLE step_blocks RENAME TO step_blocks_v4")
+    conn.execute("CREATE TABLE step_blocks (run INTEGER NOT NULL REFERENCES runs(id), rank INTEGER NOT NULL DEFAULT 0, "
+                 "block INTEGER NOT NULL, n INTEGER NOT NULL, idx BLOB NOT NULL, phase BLOB NOT NULL, t BLOB NOT NULL, "
+                 "step_ms BLOB NOT NULL, samples_per_s BLOB NOT NULL, loss BLOB NOT NULL, PRIMARY KEY (run, rank, block))")
+    conn.execute("INSERT INTO step_blocks (run, rank, block, n, idx, phase, t, step_ms, samples_per_s, loss) "
+                 "SELECT run, 0, block, n, idx, phase, t, step_ms, samples_per_s, loss FROM step_blocks_v4")
+    conn.execute("DROP TABLE step_blocks_v4")
+    conn.execute("ALTER TABLE samples ADD COLUMN rank INTEGER")  # NULL: the whole program (rank 0 of one process)
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1_to_v2, _v2_to_v3, _v3_to_v4]  # MIGRATIONS[k]: schema v(k+1) -> v(k+2); append, never edit
-SCHEMA_VERSION = 4
+MIGRATIONS: list[Migration] = [_v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5]  # MIGRATIONS[k]: v(k+1) -> v(k+2); append only
+SCHEMA_VERSION = 5
 assert SCHEMA_VERSION == 1 + len(MIGRATIONS), "bump SCHEMA_VERSION with each migration"
 
 

@@ -72,6 +72,10 @@ def ingest_result(session_path: Path, result: Any) -> tuple[int | None, str | No
         return None, None
     # A program's spec names no framework (workloads.program): the agent said which it imported.
     framework = getattr(result.spec, "framework", None) or result.summary.get("framework")
+    if any(e.get("rank") is not None for e in artifact_events):  # a multi-rank program: one table per window
+        from sessions.rank_traces import ingest_ranked
+
+        return ingest_ranked(session_path, result.run_id, framework, events)
     count: int | None = None
     problems = []
     for window, artifacts in result_windows(events, artifact_events):

@@ -27,6 +27,7 @@ class ProgramSpec:
     trace_for: float | None = None
     batch_size: int | None = None
     with_stack: bool = False
+    ranks: tuple[int, ...] | None = None  # of a distributed program, the ranks a capture window traces (None: all)
 
     @property
     def label(self) -> str:
@@ -51,7 +52,10 @@ class ProgramSpec:
                 raise SpecError("give either --steps A:B or --trace-at/--trace-for, not both")
         if self.batch_size is not None and self.batch_size < 1:
             raise SpecError("--batch-size must be at least 1")
-        return dataclasses.replace(self, command=tuple(self.command), env=dict(self.env))
+        if self.ranks is not None and (not self.ranks or any(r < 0 for r in self.ranks)):
+            raise SpecError("--ranks takes rank numbers, 0 or more, e.g. --ranks 0,3")
+        ranks = tuple(sorted(set(self.ranks))) if self.ranks is not None else None
+        return dataclasses.replace(self, command=tuple(self.command), env=dict(self.env), ranks=ranks)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,7 +63,7 @@ class ProgramSpec:
             "command": list(self.command), "cwd": self.cwd, "env": dict(self.env), "name": self.name,
             "steps_window": list(self.steps_window) if self.steps_window is not None else None,
             "trace_at": self.trace_at, "trace_for": self.trace_for, "batch_size": self.batch_size,
-            "with_stack": self.with_stack,
+            "with_stack": self.with_stack, "ranks": list(self.ranks) if self.ranks is not None else None,
         }
 
     @classmethod
@@ -74,6 +78,7 @@ class ProgramSpec:
             steps_window=(int(window[0]), int(window[1])) if window is not None else None,
             trace_at=data.get("trace_at"), trace_for=data.get("trace_for"), batch_size=data.get("batch_size"),
             with_stack=bool(data.get("with_stack", False)),
+            ranks=tuple(int(r) for r in data["ranks"]) if data.get("ranks") is not None else None,
         )
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import atexit
 import importlib
 import json
+import math
 import os
 import platform
 import sys
+import time
 from types import ModuleType
 from typing import Any, Callable
 
@@ -23,6 +25,17 @@ from .clock import SOURCE_FRAMEWORK, Done, Ready, StepClock
 from .control import open_control, start_reader
 from .device_memory import start_device_sampler
 from .imports import ImportWatcher, install
+from .ranks import (
+    RANKS_VARIABLE,
+    claim,
+    connect,
+    end_line,
+    env_rank,
+    is_launcher,
+    owned_elsewhere,
+    uncaught_error,
+    watch_initializers,
+)
 
 PROTOCOL_VERSION = 1
 EXIT_DRAIN_S = 10.0
@@ -83,6 +96,32 @@ class Agent:
         self.incidental: set[str] = set()  # imported by another framework's import (TF imports jax), not the program
         self._exit_registered = False
         self._noticed: set[str] = set()
+        self.world_size: int | None = None
+
+    # -- ranks (ranks.py) ----------------------------------------------------------------------
+    def become_rank(self, rank: int, world_size: int) -> None:
+        """The program called its framework's distributed initialiser: this process is `rank` of a job
+        of `world_size`; from now on its events go, tagged, to a stream of its own."""
+        path = os.environ.get(RANKS_VARIABLE, "")
+        if self.channel.rank is not None or not path or owned_elsewhere():
+            return
+        sock = connect(path)
+        if sock is None:
+            return
+        claim()
+        self.channel.join_rank(sock, rank)
+        self.as_rank(rank, world_size)
+        start_reader(sock.fileno(), self.capture_request, self.notice)
+
+    def as_rank(self, rank: int, world_size: int) -> None:
+        """This rank's capture window: its own folder, and none at all where `--ranks` left it out."""
+        self.world_size = world_size
+        window = self.window
+        if not window.active and not window.done:
+            window.base_dir = window.out_dir = os.path.join(window.base_dir, f"rank-{rank}")
+        chosen = self.plan.get("ranks")
+        if isinstance(chosen, list) and rank not in chosen:
+            window.first = window.end = window.trace_at = window.trace_for = None
 
     # -- what framework modules call -----------------------------------------------------
     def register(self, framework: Framework) -> None:
@@ -175,9 +214,14 @@ class Agent:
             device_kind=str(described.get("device_kind") or "cpu"), device_name=str(described.get("device_name") or "cpu"),
             host={"hostname": platform.node(), "python": platform.python_version(), "executable": sys.executable,
                   "cpu_count": os.cpu_count()},
-            spec={}, param_count=described.get("param_count"), pid=os.getpid())
+            spec={}, param_count=described.get("param_count"), pid=os.getpid(), **self._rank_fields())
         if framework is not None and described.get("device_kind", "cpu") != "cpu":
             start_device_sampler(framework.device_memory, self.channel.emit)
+
+    def _rank_fields(self) -> dict[str, Any]:
+        if self.channel.rank is None:
+            return {}
+        return {"world_size": self.world_size or 1, "hostname": platform.node()}
 
     def capture_request(self, window: int, steps: int | None, seconds: float | None) -> None:
         """A capture asked for while the program runs (the control thread calls this)."""
@@ -196,26 +240,82 @@ AGENT: Agent | None = None
 
 
 def boot() -> None:
-    """Called by sitecustomize; a no-op without a live channel."""
-    global AGENT
-    if AGENT is not None:
+    """Called by sitecustomize; a no-op without a live channel. A rank of a distributed job (ranks.py)
+    streams on a connection of its own; a process that may become one waits for its initialiser."""
+    if AGENT is not None or is_launcher():
+        return
+    ranks_path = os.environ.get(RANKS_VARIABLE, "")
+    rank = env_rank() if ranks_path and not owned_elsewhere() else None
+    if rank is not None:
+        _start_rank(ranks_path, *rank, watcher=install())
         return
     channel = open_channel()
-    if channel is None:
-        return
+    if channel is not None:
+        _start(channel, install())
+        control = open_control()
+        if control is not None and AGENT is not None:  # capture on demand (docs/capture.md)
+            start_reader(control, AGENT.capture_request, AGENT.notice)
+    elif ranks_path and not owned_elsewhere():  # started by the program (a launcher's child): a rank, maybe
+        watcher = install()
+        for name in ("torch", "jax"):
+            watcher.watch(name, _rank_learner(ranks_path, watcher))
+
+
+def _plan() -> dict[str, Any]:
     try:
         plan = json.loads(os.environ.get("STEPSCOPE_PLAN") or "{}")
     except ValueError:
         plan = {}
-    watcher = install()
-    AGENT = Agent(channel, plan, watcher)
-    atexit.register(AGENT.channel.flush)  # first registered, so it runs last: whatever was still buffered
+    return plan if isinstance(plan, dict) else {}
+
+
+def _start(channel: Channel, watcher: ImportWatcher, rank: tuple[int, int] | None = None) -> None:
+    global AGENT
+    AGENT = Agent(channel, _plan(), watcher)
+    atexit.register(_last_words)  # first registered, so it runs last: whatever was still buffered
+    if rank is not None:
+        AGENT.as_rank(*rank)
     for module_name, hook in HOOKS.items():
         watcher.watch(module_name, _hook_loader(hook))
     AGENT.window.start_timer(channel.now, lambda: AGENT.backend(AGENT.main_framework()) if AGENT else None)
-    control = open_control()
-    if control is not None:  # capture on demand (docs/capture.md)
-        start_reader(control, AGENT.capture_request, AGENT.notice)
+
+
+def _start_rank(path: str, rank: int, world_size: int, watcher: ImportWatcher) -> None:
+    """This process is `rank`: the agent on a stream of its own, capture requests read back from it."""
+    sock = connect(path)
+    if sock is None:
+        return
+    claim()
+    try:
+        origin = float(os.environ.get("STEPSCOPE_CLOCK_ORIGIN", "nan"))
+    except ValueError:
+        origin = math.nan
+    channel = Channel(-1, origin if math.isfinite(origin) else time.perf_counter())
+    os.register_at_fork(after_in_child=channel.close_in_child)
+    channel.join_rank(sock, rank)
+    _start(channel, watcher, (rank, world_size))
+    if AGENT is not None:
+        start_reader(sock.fileno(), AGENT.capture_request, AGENT.notice)
+
+
+def _rank_learner(path: str, watcher: ImportWatcher) -> Callable[[ModuleType], None]:
+    """Until the program calls its distributed initialiser nothing of ours runs but that wrapper."""
+    def learn(module: ModuleType) -> None:
+        def on_rank(rank: int, world_size: int) -> None:
+            if AGENT is None and not owned_elsewhere():
+                _start_rank(path, rank, world_size, watcher)
+        try:
+            watch_initializers(module.__name__, module, on_rank)
+        except Exception as exc:  # never the program's problem
+            sys.stderr.write(f"stepscope: cannot watch {module.__name__}'s distributed start ({exc})\n")
+    return learn
+
+
+def _last_words() -> None:
+    """At exit, last of our handlers: what is still buffered; a rank's stream then says it ended on its own."""
+    agent = AGENT
+    if agent is not None:
+        agent.channel.end(end_line(uncaught_error()))
 
 
 def _hook_loader(hook: str) -> Callable[[ModuleType], None]:
@@ -223,6 +323,8 @@ def _hook_loader(hook: str) -> Callable[[ModuleType], None]:
         agent = AGENT
         if agent is None:
             return
+        if os.environ.get(RANKS_VARIABLE) and agent.channel.rank is None:
+            agent.guarded("rank", watch_initializers, module.__name__, module, agent.become_rank)
         try:
             importlib.import_module("." + hook, __name__).install(agent, module)
         except Exception as exc:

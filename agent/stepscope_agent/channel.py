@@ -49,6 +49,23 @@ class Channel:
         self._steps: list[tuple[float, int, str, float, float | None, float | None]] = []
         self._flushed = 0.0
         self.open = True
+        self.rank: int | None = None  # a rank of a distributed job tags every event (docs/programs.md)
+        self._rank_text = ""
+        self._socket: Any = None  # the rank's stream (ranks.py), kept open as long as the channel
+
+    def join_rank(self, sock: Any, rank: int) -> None:
+        """From now on this process is rank `rank`: every event carries it and goes to its own stream."""
+        with self._lock:
+            self._write_pending()
+            self._socket, self._fd, self.rank = sock, sock.fileno(), rank
+            self._rank_text = f',"rank":{rank}'
+            self.open = True
+
+    def end(self, last_line: bytes) -> None:
+        """At exit: what is still buffered, then the rank stream's last line (ranks.end_line)."""
+        self.flush()
+        if self._socket is not None and self.open and os.getpid() == self._pid:
+            self._send(last_line, flush=True)
 
     def now(self) -> float:
         """Seconds on the controller's clock (perf_counter is CLOCK_MONOTONIC, shared by all processes)."""
@@ -64,6 +81,8 @@ class Channel:
             t = self.now()
         event = {"type": kind, "t": round(t, 6)}
         event.update(_clean(fields))
+        if self.rank is not None:
+            event["rank"] = self.rank
         self._send((json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8"), flush=True)
 
     def step(self, t: float, index: int, phase: str, step_ms: float, samples_per_s: float | None,
@@ -84,14 +103,19 @@ class Channel:
     def _send(self, data: bytes, flush: bool) -> None:
         with self._lock:
             if self._steps:  # steps first: they happened before whatever event comes now
-                steps, self._steps = self._steps, []
+                steps, self._steps, rank = self._steps, [], self._rank_text
                 self._pending += "".join([
                     f'{{"type":"step","t":{t:.6f},"index":{index},"phase":"{phase}","step_ms":{step_ms:.6f},'
-                    f'"samples_per_s":{"null" if per_s is None else f"{per_s:.3f}"},"loss":{_number(loss)}}}\n'
+                    f'"samples_per_s":{"null" if per_s is None else f"{per_s:.3f}"},"loss":{_number(loss)}{rank}}}\n'
                     for t, index, phase, step_ms, per_s, loss in steps]).encode("ascii")
             self._pending += data
             if not flush or not self._pending:
                 return
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Write what is pending (the caller holds the lock)."""
+        if self._pending and self.open:
             self._flushed = time.perf_counter()
             try:
                 view = memoryview(bytes(self._pending))

@@ -170,6 +170,9 @@ class JitHook:
         if self.off:
             return made
         if hasattr(made, "lower") and callable(made):
+            inner = getattr(made, "__wrapped__", None)
+            if str(getattr(inner, "__module__", None) or "").startswith(("jax.", "jaxlib.", "flax.", "optax.")):
+                return made  # JAX's own (a multi-process device_put's `_identity_fn`), never the program's step
             return _Jitted(made, self)
         if callable(made):  # jax.jit(static_argnums=...) without a function: a decorator
             @functools.wraps(made)

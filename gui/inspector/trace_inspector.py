@@ -1,6 +1,7 @@
 """The trace inspector: one window per run's trace. The timeline on top; below it tabs for top
 ops, the per-step breakdown, memory, op families and the clicked event; a search box over event names.
-Under the toolbar, what the source holds and how busy each device was.
+Under the toolbar, what the source holds and how busy each device was. A multi-rank trace (rows
+grouped "rank N: ...", one clock) also gets a Stragglers tab (`straggler_panel.py`).
 
 It takes an EventTable (already parsed and stored by the session) and never reads profiler
 files itself; `from_session` is the one door from a session file. The timeline comes up
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +24,11 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QLineEdit, QMainWindow, QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget
 
 from gui.inspector.families_panel import FamiliesPanel
+from gui.inspector.straggler_panel import StragglerPanel
 from gui.inspector.trace_panels import EventDetailsPanel, MemoryPanel, StepBreakdownPanel, TopOpsPanel
 from gui.timeline.timeline_view import TimelineWidget
 from gui.window_chrome import close_action, fit_to_screen
+from sessions.stragglers import StragglerTable, row_ranks, step_windows, straggler_table
 from traces.analysis import (
     BusyReport,
     MemorySeries,
@@ -56,11 +60,16 @@ class TraceAnalyses:
     memory: list[MemorySeries]
     busy: BusyReport
     families: FamilyBreakdown
+    stragglers: StragglerTable | None = None  # a trace of two ranks or more
 
     @classmethod
-    def compute(cls, table: EventTable, hlo: HloIndex | None = None) -> TraceAnalyses:
+    def compute(cls, table: EventTable, hlo: HloIndex | None = None,
+                rank_steps: Mapping[int, Mapping[str, np.ndarray]] | None = None) -> TraceAnalyses:
+        ranks = set(row_ranks(table).tolist()) - {-1}  # a capture of chosen ranks may hold one: the steps still compare
+        several = len(ranks) >= 2 or len([r for r, cols in (rank_steps or {}).items() if len(cols.get("index", ()))]) >= 2
+        stragglers = straggler_table(rank_steps or {}, table) if several else None
         return cls(top_ops(table, by="self", limit=None), step_breakdown(table), memory_timeline(table),
-                   busy_fraction(table), family_breakdown(table, hlo=hlo))
+                   busy_fraction(table), family_breakdown(table, hlo=hlo), stragglers)
 
 
 def describe_busy(report: BusyReport) -> str:
@@ -120,10 +129,12 @@ class TraceInspectorWindow(QMainWindow):
     analysesReady = Signal()
 
     def __init__(self, table: EventTable, title: str, description: str, parent: QWidget | None = None, *,
-                 hlo: HloIndex | None = None) -> None:
+                 hlo: HloIndex | None = None, rank_steps: Mapping[int, Mapping[str, np.ndarray]] | None = None) -> None:
         super().__init__(parent)
         self.table = table
         self.hlo = hlo  # the run's HLO modules: what opaque XLA ops hold, for the Families tab
+        self.rank_steps = rank_steps  # every rank's recorded steps, for the Stragglers tab of a multi-rank run
+        self.stragglers: StragglerPanel | None = None
         self.setWindowTitle(f"{title} — trace inspector")
         self.timeline = TimelineWidget(table)
         self.search = EventSearch(table)
@@ -181,11 +192,11 @@ class TraceInspectorWindow(QMainWindow):
         relay = _Relay()
         relay.finished.connect(self._on_analyses)
         self._relay = relay
-        table, hlo = self.table, self.hlo
+        table, hlo, rank_steps = self.table, self.hlo, self.rank_steps
 
         def work() -> None:
             try:
-                result: TraceAnalyses | BaseException = TraceAnalyses.compute(table, hlo)
+                result: TraceAnalyses | BaseException = TraceAnalyses.compute(table, hlo, rank_steps)
             except Exception as exc:  # shown in the tabs; the timeline stays usable
                 log.exception("trace analyses failed")
                 result = exc
@@ -212,6 +223,10 @@ class TraceInspectorWindow(QMainWindow):
         self._set_tab(3, self.families, TAB_TITLES[3])
         self.busy.setText(describe_busy(result.busy))
         self.top_ops.opSelected.connect(self._on_op_selected)
+        if result.stragglers is not None:
+            self.stragglers = StragglerPanel(result.stragglers)
+            self.tabs.insertTab(len(TAB_TITLES), self.stragglers, f"Stragglers ({len(result.stragglers.ranks)} ranks)")
+            self.stragglers.stepSelected.connect(self.show_step)
         self.analyses = result
         self.analysesReady.emit()
 
@@ -236,11 +251,18 @@ class TraceInspectorWindow(QMainWindow):
 
         with Session.open_readonly(path) as session:
             table, description = load_trace(session, run_id, window)
-            spec = session.run(run_id).spec
+            record = session.run(run_id)
+            spec = record.spec
+            rank_steps = getattr(session, "rank_steps", None)  # schema v5's; absent from an older Stepscope
+            if rank_steps is not None and int((record.summary or {}).get("ranks") or 1) > 1:
+                rank_steps = rank_steps(run_id)
+            else:
+                rank_steps = None
             label = next((f" — {w.title}" for w in session.trace_windows(run_id) if w.window == window), "")
             hlo, _ = run_hlo_index(session, run_id)  # without it, opaque XLA ops count as "other" (the tab says so)
         parts = [str(spec.get(k)) for k in ("framework", "workload", "mode") if spec.get(k)]
-        return cls(table, f"{' '.join(parts) or 'run'} — {run_id}{label}", description, parent, hlo=hlo)
+        return cls(table, f"{' '.join(parts) or 'run'} — {run_id}{label}", description, parent, hlo=hlo,
+                   rank_steps=rank_steps)
 
     def _make_toolbar(self) -> None:
         bar = QToolBar("Search")
@@ -280,6 +302,16 @@ class TraceInspectorWindow(QMainWindow):
             return
         self.match_label.setText(f"{count:,} event{'s' if count != 1 else ''}" if count else "no match")
         self.timeline.highlight_events(self.search.mask if count else None)
+
+    def show_step(self, step: int) -> bool:
+        """Show step `step` on the timeline, every rank's window of it; False when the trace has none."""
+        spans = [span for (_, number), span in step_windows(self.table).items() if number == step]
+        if not spans:
+            return False
+        lo, hi = min(s for s, _ in spans) - self.timeline.lod.t0, max(e for _, e in spans) - self.timeline.lod.t0
+        margin = 0.03 * (hi - lo)
+        self.timeline.set_view_range(lo - margin, hi + margin)
+        return True
 
     def _on_op_selected(self, name: str) -> None:
         self.timeline.highlight(name)

@@ -4,98 +4,44 @@ Events arrive on the reader thread and are only appended to a deque there (threa
 the view's 30 fps timer calls `drain()` on the GUI thread, which moves them into the series.
 So the GUI thread is the only one that touches the arrays, and no lock is needed to read them
 (pyqtgraph's scrollingPlots, napari's model/view split).
+
+A multi-rank run's events carry `rank` (docs/architecture.md, the event stream): rank 0's, and
+any event without one, feed the run's own series; every other rank gets series of its own under
+the run (`RunSeries.rank_runs`), drawn as one curve per rank in the run's colour family.
 """
 from __future__ import annotations
 
 import collections
-import math
+import colorsys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from gui.live.decimation import MinMaxPyramid
+from gui.live.growing_series import GrowingSeries as GrowingSeries  # re-exported: plots and tests import it here
 
 MB = 1024.0 * 1024.0
 # One fixed colour per framework, so a run has the same colour in every plot and every session.
 FRAMEWORK_COLORS = {"torch": "#e4572e", "jax": "#2f7ed8", "tf": "#f0a202"}
 FALLBACK_COLOR = "#8e44ad"
 NEUTRAL_COLOR = "#7f8c8d"  # a program run until its `program` event says which framework it imported
+# a multi-rank run's ranks: the run's colour made darker or lighter by turns (and a touch of hue),
+# so every rank reads as the same run and each curve is still told apart (ranks past 8 repeat)
+RANK_SHADES = ((0.0, 0.0), (-0.2, 0.0), (0.2, 0.03), (-0.32, -0.03), (0.33, 0.0), (-0.1, 0.06), (0.1, -0.06),
+               (-0.25, 0.08))
 
 
-class GrowingSeries:
-    """An (x, y) series that grows by doubling; `x`/`y` are views of the filled part.
-
-    It also carries a min/max pyramid of y (`gui.live.decimation`), so drawing costs O(pixels) however
-    long the series grows. The pyramid takes in new samples every PYRAMID_BATCH of them (a plot
-    that needs it sooner brings it up to date itself): per-append upkeep would cost more in
-    Python overhead than the work, and a lazier one would stall the frame that finally needs it."""
-
-    PYRAMID_BATCH = 8192
-
-    def __init__(self, capacity: int = 1024) -> None:
-        self._x = np.empty(capacity, dtype=np.float64)
-        self._y = np.empty(capacity, dtype=np.float64)
-        self._n = 0
-        self.version = 0  # bumps on every append, so a view redraws only when something changed
-        self.y_min = np.inf  # running bounds of the finite values, so a view can size its axis
-        self.y_max = -np.inf  # without scanning the data
-        self.sorted = True  # x never went back (the decimation needs it; worker time only grows)
-        self.pyramid = MinMaxPyramid()
-
-    def __len__(self) -> int:
-        return self._n
-
-    def _reserve(self, extra: int) -> None:
-        need = self._n + extra
-        if need > len(self._x):
-            size = max(need, 2 * len(self._x))
-            for name in ("_x", "_y"):
-                grown = np.empty(size, dtype=np.float64)
-                grown[: self._n] = getattr(self, name)[: self._n]
-                setattr(self, name, grown)
-
-    def append(self, x: float, y: float) -> None:
-        self._reserve(1)
-        if self._n and x < self._x[self._n - 1]:
-            self.sorted = False
-        self._x[self._n] = x
-        self._y[self._n] = y
-        self._n += 1
-        self.version += 1
-        if self._n - self.pyramid.n >= self.PYRAMID_BATCH:
-            self.pyramid.update(self.y)
-        if math.isfinite(y):
-            self.y_min = min(self.y_min, y)
-            self.y_max = max(self.y_max, y)
-
-    def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
-        k = len(xs)
-        if not k:
-            return
-        self._reserve(k)
-        if (self._n and xs[0] < self._x[self._n - 1]) or (k > 1 and bool((np.diff(xs) < 0).any())):
-            self.sorted = False
-        self._x[self._n : self._n + k] = xs
-        self._y[self._n : self._n + k] = ys
-        self._n += k
-        self.version += 1
-        if self._n - self.pyramid.n >= self.PYRAMID_BATCH:
-            self.pyramid.update(self.y)
-        finite = np.where(np.isfinite(ys), ys, np.nan)
-        low, high = np.fmin.reduce(finite), np.fmax.reduce(finite)
-        if not math.isnan(low):  # some value was finite
-            self.y_min = min(self.y_min, float(low))
-            self.y_max = max(self.y_max, float(high))
-
-    @property
-    def x(self) -> np.ndarray:
-        return self._x[: self._n]
-
-    @property
-    def y(self) -> np.ndarray:
-        return self._y[: self._n]
+def rank_color(color: str, rank: int) -> str:
+    """`color` (#rrggbb) shaded for `rank`; rank 0 keeps the run's own colour."""
+    light, hue = RANK_SHADES[rank % len(RANK_SHADES)]
+    if not (light or hue):
+        return color
+    r, g, b = (int(color[k:k + 2], 16) / 255 for k in (1, 3, 5))
+    h, lum, sat = colorsys.rgb_to_hls(r, g, b)
+    lum = min(0.85, max(0.15, lum + light))
+    r, g, b = colorsys.hls_to_rgb((h + hue) % 1.0, lum, sat)
+    return "#" + "".join(f"{round(v * 255):02x}" for v in (r, g, b))
 
 
 # The metrics a run carries, each an (x=time in s, y) series: name -> (event type, field, scale).
@@ -132,6 +78,11 @@ class RunSeries:
     device_kind: str | None = None  # from the worker's hello (or the stored environment); None: not yet known
     framework_version: str | None = None  # a program run's, from its `program` event
     step_source: tuple[str, str] | None = None  # a program run's (source, detail), from its `step_source` event
+    rank: int = 0  # which rank of a multi-rank run these series are (the events' "rank" field)
+    world_size: int = 1  # from the `hello` event's world_size; more ranks show as they send
+    rank_runs: dict[int, RunSeries] = field(default_factory=dict)  # ranks 1.. of this run; rank 0 is this one
+    layout_version: int = 0  # bumps when a rank appears or the world size is learnt: views rebuild the curves
+    ranked_samples: bool = False  # samples came tagged with ranks: the rank-less ones (the whole program) are not drawn
 
     def __post_init__(self) -> None:
         for name in (*STEP_METRICS, *SAMPLE_METRICS):
@@ -142,6 +93,52 @@ class RunSeries:
     @property
     def color(self) -> str:
         return FRAMEWORK_COLORS.get(self.framework, FALLBACK_COLOR if self.framework else NEUTRAL_COLOR)
+
+    @property
+    def multi_rank(self) -> bool:
+        return self.world_size > 1 or bool(self.rank_runs)
+
+    def ranks(self) -> list[RunSeries]:
+        """Every rank's series, rank 0 (this run) first; just this run when it has one rank."""
+        return [self, *(self.rank_runs[r] for r in sorted(self.rank_runs))]
+
+    def rank_run(self, rank: int) -> RunSeries:
+        """Rank `rank`'s series (this run's own for rank 0), made on first use."""
+        if rank == self.rank:
+            return self
+        run = self.rank_runs.get(rank)
+        if run is None:
+            run = self.rank_runs[rank] = RunSeries(f"{self.run_id}#rank{rank}", self.framework, f"rank {rank}",
+                                                   self.expected_steps, rank=rank, step_source=self.step_source)
+            run.device_kind = self.device_kind
+            self.layout_version += 1
+        return run
+
+    def _by_rank(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """This run's own events (rank 0, or no rank: a single-process run); every other rank's
+        are handed to its series here."""
+        own = self.rank
+        if own or not any("rank" in e for e in events):  # another rank's series only ever gets its own
+            return events
+        groups: dict[int, list[dict[str, Any]]] = {}
+        for e in events:
+            groups.setdefault(int(e.get("rank") or 0), []).append(e)
+        for rank, theirs in groups.items():
+            if rank != own:
+                other = self.rank_run(rank)
+                other.add_events(theirs)
+                self.last_t = max(self.last_t, other.last_t)
+        return groups.get(own, [])
+
+    def add_events(self, events: list[dict[str, Any]]) -> None:
+        """Events of this rank in stream order: steps and samples as batches, the rest one by one."""
+        steps = [e for e in events if e["type"] == "step"]
+        samples = [e for e in events if e["type"] == "sample"]
+        for e in events:
+            if e["type"] not in ("step", "sample"):
+                self.apply(e)
+        self.extend_samples(samples)
+        self.extend_steps(steps)
 
     def median_step_ms(self) -> float | None:
         """Median of the measured steps so far (warm-up and trace steps excluded, as in the headline)."""
@@ -161,6 +158,9 @@ class RunSeries:
 
     # -- ingestion (GUI thread, from drain or from a stored run) --------------------------
     def apply(self, event: dict[str, Any]) -> None:
+        if (event.get("rank") or 0) != self.rank:
+            self._by_rank([event])
+            return
         kind, t = event["type"], float(event["t"])
         if kind == "step":
             self.extend_steps([event])
@@ -179,6 +179,10 @@ class RunSeries:
         else:
             if kind == "hello":
                 self.device_kind = str(event.get("device_kind") or "") or None
+                world = event.get("world_size")
+                if isinstance(world, int) and world > self.world_size:
+                    self.world_size = world
+                    self.layout_version += 1
             elif kind == "program":  # the user's program imported its framework: the run takes its colour
                 self.framework, self.framework_version = str(event["framework"]), event.get("framework_version")
             elif kind == "step_source":
@@ -189,6 +193,7 @@ class RunSeries:
         """Append a batch of step events: one array per metric, not one append per value. A
         program's step 0 (warm-up) holds its imports and set-up, seconds long: its time and
         throughput are left off the curves, which would otherwise flatten every other step."""
+        events = self._by_rank(events)
         if events:
             timed = events
             if self.step_source is not None:
@@ -213,9 +218,25 @@ class RunSeries:
             self.phase_version += 1
 
     def extend_samples(self, events: list[dict[str, Any]]) -> None:
-        """Append a batch of telemetry samples (the bulk of a fast stream) the same way."""
+        """Append a batch of telemetry samples (the bulk of a fast stream) the same way. Once
+        samples come per rank, each rank's process tree is its own curve and the controller's
+        samples of the whole program (no rank) leave the plots, those so far too."""
+        if self.rank == 0 and events and (self.ranked_samples or any("rank" in e for e in events)):
+            ranked = [e for e in events if e.get("rank") is not None]
+            if ranked and not self.ranked_samples:
+                self.ranked_samples = True
+                self.reset_samples()
+            if self.ranked_samples:
+                events = ranked
+        events = self._by_rank(events)
         if events:
             self._extend(events, [(name, source, scale) for name, (source, scale) in SAMPLE_METRICS.items()])
+
+    def reset_samples(self) -> None:
+        """Empty the telemetry curves (new series: views rebuild theirs)."""
+        for name in SAMPLE_METRICS:
+            self.series[name] = GrowingSeries(256)
+        self.layout_version += 1
 
     def _extend(self, events: list[dict[str, Any]], metrics: list[tuple[str, str, float]]) -> None:
         t = np.array([e["t"] for e in events], dtype=float)
@@ -273,6 +294,7 @@ class LiveModel:
         as one array per metric; phases are applied in order as they come."""
         n = 0
         inbox, runs = self._inbox, self.runs
+        layout = self._layout()
         batches: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}  # run -> (samples, steps)
         while inbox and n < limit:
             run_id, event = inbox.popleft()
@@ -292,7 +314,12 @@ class LiveModel:
                 if kind == "program":
                     self.version += 1  # a new colour: views rebuild the run's curves
         self._apply_batches(batches)
+        if self._layout() != layout:
+            self.version += 1  # a rank appeared (or the world size came): views rebuild the curves
         return n
+
+    def _layout(self) -> int:
+        return sum(run.layout_version for run in self.runs.values())
 
     def _apply_batches(self, batches: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]) -> None:
         for run_id, (samples, steps) in batches.items():
@@ -308,27 +335,54 @@ class LiveModel:
         (a program's warm-up step 0 off the time and throughput curves, as in `extend_steps`)."""
         run = self.add_run(run_id, framework, label, len(steps.get("t", ())))
         run.device_kind = device_kind
-        if program and "phase" in steps:
-            warm = np.asarray(steps["phase"]).astype(str) == "warmup"
-            steps = {**steps, **{name: np.where(warm, np.nan, np.asarray(steps[name], dtype=float))
-                                 for name in ("step_ms", "samples_per_s") if name in steps}}
         for edge in phases:
             run.apply({"type": "phase", "t": edge["t"], "name": edge["name"], "edge": edge["edge"]})
-        t = np.asarray(steps.get("t", ()), dtype=float)
-        if len(t):
-            for name in STEP_METRICS:
-                y = np.asarray(steps[name], dtype=float)
-                ok = np.isfinite(y)
-                run.series[name].extend(t[ok], y[ok])
-                run.by_step[name].extend(np.flatnonzero(ok).astype(float), y[ok])
-            if "phase" in steps:
-                run._add_step_phases(step_spans(np.asarray(steps["phase"]).astype(str)))
-            run.steps_done, run.last_t = len(t), float(t.max())
-        st = np.asarray(samples.get("t", ()), dtype=float)
-        if len(st):
-            for name, (source, scale) in SAMPLE_METRICS.items():
-                y = np.asarray(samples.get(source, np.full(len(st), np.nan)), dtype=float) * scale
-                ok = np.isfinite(y)
-                run.series[name].extend(st[ok], y[ok])
-            run.last_t = max(run.last_t, float(st.max()))
+        _fill_stored(run, steps, samples, program)
         return run
+
+    def add_stored_ranks(self, run_id: str, rank_steps: dict[int, dict[str, np.ndarray]],
+                         rank_samples: dict[int, dict[str, np.ndarray]] | None = None, program: bool = False) -> None:
+        """Give a stored run (`add_stored` first: that is rank 0) its other ranks' curves, from
+        `RunReader.rank_steps` / `rank_samples`; they share rank 0's phase windows."""
+        run = self.runs[run_id]
+        rank_samples = rank_samples or {}
+        if 0 in rank_samples:  # rank 0's own process tree instead of the whole program's samples
+            run.ranked_samples = True
+            run.reset_samples()
+            _fill_stored(run, {}, rank_samples[0], program)
+        ranks = sorted(set(rank_steps) | set(rank_samples))
+        run.world_size = max(run.world_size, len(ranks), max(ranks, default=0) + 1)
+        run.layout_version += 1
+        for rank in ranks:
+            if rank == 0:
+                continue
+            other = run.rank_run(rank)
+            other.phases = [list(span) for span in run.phases]
+            _fill_stored(other, rank_steps.get(rank, {}), rank_samples.get(rank, {}), program)
+            run.last_t = max(run.last_t, other.last_t)
+        self.version += 1
+
+
+def _fill_stored(run: RunSeries, steps: dict[str, np.ndarray], samples: dict[str, np.ndarray], program: bool) -> None:
+    """One rank's stored steps and samples into its series."""
+    if program and "phase" in steps:
+        warm = np.asarray(steps["phase"]).astype(str) == "warmup"
+        steps = {**steps, **{name: np.where(warm, np.nan, np.asarray(steps[name], dtype=float))
+                             for name in ("step_ms", "samples_per_s") if name in steps}}
+    t = np.asarray(steps.get("t", ()), dtype=float)
+    if len(t):
+        for name in STEP_METRICS:
+            y = np.asarray(steps[name], dtype=float)
+            ok = np.isfinite(y)
+            run.series[name].extend(t[ok], y[ok])
+            run.by_step[name].extend(np.flatnonzero(ok).astype(float), y[ok])
+        if "phase" in steps:
+            run._add_step_phases(step_spans(np.asarray(steps["phase"]).astype(str)))
+        run.steps_done, run.last_t = len(t), max(run.last_t, float(t.max()))
+    st = np.asarray(samples.get("t", ()), dtype=float)
+    if len(st):
+        for name, (source, scale) in SAMPLE_METRICS.items():
+            y = np.asarray(samples.get(source, np.full(len(st), np.nan)), dtype=float) * scale
+            ok = np.isfinite(y)
+            run.series[name].extend(st[ok], y[ok])
+        run.last_t = max(run.last_t, float(st.max()))

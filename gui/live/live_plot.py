@@ -17,7 +17,7 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QGraphicsItem, QLabel, QWidget
 
 from gui.live.decimation import ColumnEnvelope
-from gui.live.live_model import GrowingSeries
+from gui.live.growing_series import GrowingSeries
 from gui.view_export import install_export_menu
 
 FRAME_INTERVAL_MS = 30  # ~33 fps: the headroom keeps the rate over 30 fps when some ticks come late (load, a range change)

@@ -6,7 +6,9 @@ one frame, not one repaint per event. One run is drawn over time since its worke
 overlaid are drawn over the step number by default (x axis "auto"), so their phases line up
 instead of shading a patchwork, while the telemetry column stays over time. The run legend and
 the key to the shaded phases sit above the plots, never over a curve; with no run to show, a
-hint says what to do instead of empty 0-1 axes (issue 15).
+hint says what to do instead of empty 0-1 axes (issue 15). A multi-rank run draws one curve per
+rank in shades of its colour, named "rank N" in the legend; its ranks count as overlaid runs
+for the x axis, so each rank's step N sits above the others'.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from gui.live.capture_bar import CaptureBar, CaptureTarget
-from gui.live.live_model import LiveModel, RunSeries
+from gui.live.live_model import LiveModel, RunSeries, rank_color
 from gui.live.live_plot import FRAME_INTERVAL_MS, PHASE_BRUSHES, LivePlot
 
 MEDIAN_INTERVAL_S = 0.25  # the median line is an O(steps) sort: recompute it a few times a second, not per frame
@@ -72,7 +74,7 @@ class LiveViewPanel(QWidget):
         for mode, text in X_MODES.items():
             self.x_mode_box.addItem(text, mode)
         self.x_mode_box.setToolTip("x axis of the step plots: time since each worker started, or the step "
-                                   "number (auto: steps when runs are overlaid, so their phases line up)")
+                                   "number (auto: steps when runs or a run's ranks are overlaid, so their steps line up)")
         self.x_mode_box.currentIndexChanged.connect(lambda _i: self.set_x_mode(self.x_mode_box.currentData()))
         header.addWidget(self.x_mode_box)
         self.capture_bar = CaptureBar(capture) if capture is not None else None  # capture on demand (docs/capture.md)
@@ -121,7 +123,7 @@ class LiveViewPanel(QWidget):
         self.hint.setText(text)
 
     def set_x_mode(self, mode: str) -> None:
-        """"time", "steps" or "auto" (steps when more than one run is shown)."""
+        """"time", "steps" or "auto" (steps when more than one run, or a multi-rank run, is shown)."""
         if mode not in X_MODES:
             raise ValueError(f"unknown x axis mode {mode!r}")
         self.x_mode = mode
@@ -143,9 +145,20 @@ class LiveViewPanel(QWidget):
             self.plots["host_mb"].setXLink(self.plots["step_ms"])
         time_bottom.setLabel("bottom", "time since the run started", units="s")
 
+    def rank_labels(self) -> list[str]:
+        """The ranks named in the legend ("rank N"), run by run."""
+        return [f"rank {r.rank}" for run in self.model.runs.values() if run.multi_rank for r in run.ranks()]
+
     def _update_legend(self) -> None:
-        runs = [f'<span style="color:{run.color}">\u2501\u2501</span>&nbsp;{html.escape(run.label)}'
-                for run in self.model.runs.values()]
+        runs = []
+        for run in self.model.runs.values():
+            name = html.escape(run.label)
+            if run.multi_rank:
+                ranks = "&nbsp;".join(f'<span style="color:{rank_color(run.color, r.rank)}">\u2501\u2501</span>'
+                                      f"&nbsp;rank&nbsp;{r.rank}" for r in run.ranks())
+                runs.append(f"{name}:&nbsp;{ranks}")
+            else:
+                runs.append(f'<span style="color:{run.color}">\u2501\u2501</span>&nbsp;{name}')
         median = '<span style="color:gray">\u2504 median</span>' if runs else ""
         self.legend.setText("&nbsp;&nbsp;&nbsp;".join([*runs, median]) if runs else "")
         keys = [f'<span style="background-color:rgba({r},{g},{b},{min(255, 3 * a)})">&nbsp;&nbsp;&nbsp;&nbsp;</span>'
@@ -154,7 +167,7 @@ class LiveViewPanel(QWidget):
 
     def _update_notes(self) -> None:
         """Say why device memory is empty, once the runs' devices are known."""
-        runs = list(self.model.runs.values())
+        runs = [rank for run in self.model.runs.values() for rank in run.ranks()]
         note = ""
         if runs and not any(len(run.series["device_mb"]) for run in runs):
             kinds = {run.device_kind for run in runs}
@@ -181,7 +194,8 @@ class LiveViewPanel(QWidget):
         return sum(plot.drawn_point_count() for plot in self.plots.values())
 
     def _rebuild(self) -> None:
-        by_step = self.x_mode == "steps" or (self.x_mode == "auto" and len(self.model.runs) > 1)
+        overlaid = len(self.model.runs) > 1 or any(run.multi_rank for run in self.model.runs.values())
+        by_step = self.x_mode == "steps" or (self.x_mode == "auto" and overlaid)
         if by_step != self.by_step:
             self.by_step = by_step
             self._apply_x_axes()
@@ -195,11 +209,12 @@ class LiveViewPanel(QWidget):
         self._medians.clear()
         self._median_at.clear()
         for run in self.model.runs.values():
-            for key, (_, _, metrics) in PLOTS.items():
-                for metric in metrics:
-                    color = run.color if metric != "gpu_util" else "#2ca02c"
-                    series = run.by_step[metric] if by_step and key in STEP_PLOTS else run.series[metric]
-                    self.plots[key].add_curve(f"{run.run_id}:{metric}", series, color)
+            for rank in run.ranks():  # just the run itself unless it has several ranks
+                for key, (_, _, metrics) in PLOTS.items():
+                    for metric in metrics:
+                        color = rank_color(run.color if metric != "gpu_util" else "#2ca02c", rank.rank)
+                        series = rank.by_step[metric] if by_step and key in STEP_PLOTS else rank.series[metric]
+                        self.plots[key].add_curve(f"{rank.run_id}:{metric}", series, color)
             line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(run.color, width=1, style=Qt.PenStyle.DashLine))
             line.setVisible(False)
             step_plot.addItem(line)
@@ -232,10 +247,11 @@ class LiveViewPanel(QWidget):
         every frame makes pyqtgraph re-render every axis every frame, the main cost of a frame.
         Once the user pans or zooms away from the followed range, leave the view alone."""
         runs = self.model.runs.values()
-        last_t = max((run.last_t for run in runs), default=0.0)
-        first_t = min((float(s.x[0]) for run in runs for s in run.series.values() if len(s)), default=0.0)
+        ranks = [rank for run in runs for rank in run.ranks()]
+        last_t = max((run.last_t for run in ranks), default=0.0)
+        first_t = min((float(s.x[0]) for run in ranks for s in run.series.values() if len(s)), default=0.0)
         if self.by_step:
-            self._follow("step_ms", 0.0, max((run.steps_done - 1 for run in runs), default=0), 5.0)
+            self._follow("step_ms", 0.0, max((run.steps_done - 1 for run in ranks), default=0), 5.0)
             self._follow("host_mb", first_t, last_t, 5.0)
         else:  # the columns are linked: one range for both
             self._follow("step_ms", first_t, last_t, 5.0)

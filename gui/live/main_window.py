@@ -11,10 +11,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSettings, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QPalette, QShowEvent
-from PySide6.QtWidgets import QFileDialog, QMainWindow
+from PySide6.QtWidgets import QMainWindow
 
 from gui.analysis_windows import AnalysisWindows, update_inspect_action
-from gui.live import attach_dialog, import_dialog, run_names, session_checks
+from gui.live import attach_dialog, import_dialog, machines_dialog, run_names, run_outcome, session_checks, stored_ranks
 from gui.live.framework_probe import FrameworkProbe
 from gui.live.live_model import LiveModel
 from gui.live.live_view import FIRST_RUN_HINT, LiveViewPanel
@@ -29,6 +29,7 @@ from gui.live.run_queue import QueueCallbacks, RunQueue
 from gui.live.run_tabs import RunTabs
 from gui.live.runs_list import RunsListPanel
 from gui.live.runs_model import RunsModel
+from gui.live.session_files import ask_open, ask_save_as, dropped
 from gui.notification_view import NotificationBanner
 from gui.notifications import NotificationManager
 from profilers.framework_check import FrameworkReport
@@ -82,7 +83,8 @@ class MainWindow(QMainWindow):
 
     # -- construction ---------------------------------------------------------------------
     def _build_views(self) -> None:
-        self.run_panel = RunPanel(self.panel_model)
+        self.machines = machines_dialog.load_machines(self.settings)  # where Start's runs may go (Run on)
+        self.run_panel = RunPanel(self.panel_model, self.machines)
         self.run_panel.startRequested.connect(self.start_runs)
         self.run_panel.stopRequested.connect(self.stop_runs)
         self.program_panel = ProgramPanel(self.settings)
@@ -107,7 +109,9 @@ class MainWindow(QMainWindow):
             start=lambda: self.start_program() if self.run_tabs.program_shown else self.start_runs(), stop=self.stop_runs,
             open=self._on_open_triggered, save_as=self._on_save_as_triggered, import_trace=import_dialog.importer(self),
             quit=self.close, inspect=lambda: self.inspect_trace(None), compare=lambda: self.compare_runs(None),
-            scorecard=lambda: self.analysis.scorecard(self.session_path), attach=attach_dialog.attacher(self)))
+            scorecard=lambda: self.analysis.scorecard(self.session_path), attach=attach_dialog.attacher(self),
+            machines=machines_dialog.opener(self, self)))
+        self.run_panel.machinesRequested.connect(actions.machines.trigger)
         self.start_action, self.stop_action, self.open_action = actions.start, actions.stop, actions.open
         self.save_as_action, self.inspect_action, self.compare_action = actions.save_as, actions.inspect, actions.compare
         def sync_inspect(*_: object) -> None:  # Inspect only for one run with a trace; also after refresh() reselects
@@ -219,25 +223,20 @@ class MainWindow(QMainWindow):
         return session_checks.save_copy(self.session_path, path, self.notifications) and self.open_session(path)
 
     def _on_open_triggered(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Open session", str(self.session_path.parent),
-                                              f"Stepscope sessions (*{SUFFIX});;All files (*)")
-        if name:
-            self.open_session(Path(name))
+        if (path := ask_open(self, self.session_path.parent)) is not None:
+            self.open_session(path)
 
     def _on_save_as_triggered(self) -> None:
-        name, _ = QFileDialog.getSaveFileName(self, "Save session as", str(self.session_path.parent),
-                                              f"Stepscope sessions (*{SUFFIX})")
-        if name:
-            self.save_session_as(Path(name))
+        if (path := ask_save_as(self, self.session_path.parent)) is not None:
+            self.save_session_as(path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(url.toLocalFile().endswith(SUFFIX) for url in event.mimeData().urls()):
+        if dropped(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        files = [url.toLocalFile() for url in event.mimeData().urls() if url.toLocalFile().endswith(SUFFIX)]
-        if files:
-            self.open_session(Path(files[0]))
+        if files := dropped(event.mimeData()):
+            self.open_session(files[0])
             event.acceptProposedAction()
 
     # -- running ----------------------------------------------------------------------------
@@ -265,7 +264,7 @@ class MainWindow(QMainWindow):
             self._set_running(False)
             self.notifications.notify("Choose at least one framework that imports.", "warning")
             return
-        self._start_queue(specs)
+        self._start_queue(specs, self.panel_model.run_on)
 
     def start_program(self) -> None:
         """Run the program of the "Your program" form, or say under the form what to fix first."""
@@ -276,11 +275,12 @@ class MainWindow(QMainWindow):
         if spec is not None:
             self._start_queue([spec])
 
-    def _start_queue(self, specs: Sequence[run_names.AnySpec]) -> None:
+    def _start_queue(self, specs: Sequence[run_names.AnySpec], on: str = "local") -> None:
         self._save_settings()
         self.live_model.clear()
         self.runs_list.select([])
         self.queue_status.begin(len(specs))
+        self.queue.on = on  # a program (ProgramSpec) always runs here, whatever `on` says
         self.queue.start(specs)
         self._set_running(True)
 
@@ -315,15 +315,8 @@ class MainWindow(QMainWindow):
 
     def _on_run_finished(self, run_id: str, result: RunResult, problem: str | None) -> None:
         self._reload_runs()
-        name = run_names.display_name(result.spec)
-        self.queue_status.run_finished(name, result.status, result.reason)
-        if result.status == "failed":
-            self.notifications.notify(f"The {name} run failed: {result.reason}", "error",
-                                      f"{result.reason}\n\nworker log (stderr):\n{result.log[-20000:]}")
-        elif result.status == "cancelled":
-            self.notifications.notify(f"The {name} run was cancelled; its streamed steps are kept.", "info")
-        if problem:
-            self.notifications.notify(f"The session file is incomplete: {problem}", "warning")
+        self.queue_status.run_finished(run_names.display_name(result.spec), result.status, result.reason)
+        run_outcome.announce(self.notifications, result, problem)
 
     def _on_queue_error(self, message: str, detail: str) -> None:
         self.notifications.notify(message, "error", detail)  # thread-safe: the banner hops to the GUI thread
@@ -352,6 +345,7 @@ class MainWindow(QMainWindow):
                 row = self.runs_model.row(run_id)
                 fw, label, kind = run_names.stored_run(run_id, row)
                 self.live_model.add_stored(run_id, fw, label, steps, samples, phases, kind, run_names.stored_program(row))
+                stored_ranks.show_ranks(self.live_model, self.runs_model, run_id, run_names.stored_program(row))
         except SessionError as exc:
             self.notifications.notify(f"Could not read the run's curves: {exc}", "error")
 

@@ -1,6 +1,7 @@
 """The runs list: every run of the session with its headline figures, and a details pane that
-shows a failed run's reason and the worker's log (its stderr). A run with captures on demand
-(docs/capture.md) shows each of its trace windows as a row under it, labelled by its steps."""
+shows a failed run's reason and the worker's log (its stderr), and a multi-rank run's straggler
+table beside it. A run with captures on demand (docs/capture.md) shows each of its trace windows as
+a row under it, labelled by its steps."""
 from __future__ import annotations
 
 import html
@@ -22,11 +23,14 @@ from PySide6.QtWidgets import (
 
 from gui.live.live_model import FRAMEWORK_COLORS
 from gui.live.runs_model import COLUMNS, RunRow, RunsModel, format_cell
+from gui.live.straggler_details import StragglerDetails
 from gui.view_export import export_actions
 
 WINDOW_ROLE = Qt.ItemDataRole.UserRole + 1  # a trace window's row: its window number
-STATUS_COLORS = {"ok": "#2e9d4a", "failed": "#d0392b", "cancelled": "#b7791f", "interrupted": "#b7791f",
+STATUS_COLORS = {"ok": "#2e9d4a", "failed": "#d0392b", "cancelled": "#b7791f", "interrupted": "#8e44ad",
                  "running": "#2f7ed8"}
+NUMERIC = {key for key, _, fmt in COLUMNS[3:-1] if key not in ("status", "where")}  # right-aligned
+INTERRUPTED_TIP = "interrupted: its connection or node was lost (or the app crashed); every step received is kept"
 
 
 class RunsListPanel(QWidget):
@@ -67,7 +71,8 @@ class RunsListPanel(QWidget):
         self.log_view.setFont(QFont("monospace", 8))
         self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         details_layout.addWidget(self.reason)
-        details_layout.addWidget(self.log_view, 1)
+        self.details_tabs = StragglerDetails(self.log_view)  # the log, and a multi-rank run's straggler table
+        details_layout.addWidget(self.details_tabs, 1)
         splitter.addWidget(self.tree)
         splitter.addWidget(details)
         splitter.setStretchFactor(0, 3)
@@ -88,7 +93,13 @@ class RunsListPanel(QWidget):
             item.setForeground(status_col, QColor(STATUS_COLORS.get(row.record.status, "#888888")))
             if row.record.reason:
                 item.setToolTip(status_col, row.record.reason)
-            for col in range(3, len(COLUMNS) - 1):
+            if row.record.status == "interrupted":  # not a failure of the run itself: set apart
+                font = item.font(status_col)
+                font.setItalic(True)
+                font.setBold(True)
+                item.setFont(status_col, font)
+                item.setToolTip(status_col, f"{INTERRUPTED_TIP}: {row.record.reason}" if row.record.reason else INTERRUPTED_TIP)
+            for col in (c for c, (key, _, _) in enumerate(COLUMNS) if key in NUMERIC):
                 item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
             item.setSelected(row.run_id in keep)
@@ -169,6 +180,7 @@ class RunsListPanel(QWidget):
         if row is None:
             self.reason.setText("Select runs to see their curves; a failed run shows why here.")
             self.log_view.clear()
+            self.details_tabs.show_run(None, self.model)
             return
         status = row.record.status
         text = f"<b>{row.run_id}</b> — {status}"
@@ -176,3 +188,4 @@ class RunsListPanel(QWidget):
             text += f": {html.escape(row.record.reason)}"
         self.reason.setText(text)
         self.log_view.setPlainText(self.model.log(row.run_id) if status != "running" else "")
+        self.details_tabs.show_run(row, self.model)

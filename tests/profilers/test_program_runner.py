@@ -84,7 +84,7 @@ def test_the_agent_gets_its_environment(tmp_path: Path) -> None:
     assert result.status == "ok", result.reason
     told = json.loads(result.log.splitlines()[0])
     assert told["plan"] == {"steps": [10, 13], "trace_at": None, "trace_for": None, "out_dir": str(tmp_path / "out"),
-                            "batch_size": 16, "with_stack": True}
+                            "batch_size": 16, "with_stack": True, "ranks": None}
     assert told["channel"] and told["user"] == "hi" and told["cwd"] == str(tmp_path)
     assert told["pythonpath"].split(os.pathsep)[0] == str(AGENT_DIR)
 

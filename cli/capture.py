@@ -10,20 +10,31 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from cli.program_run import parse_ranks
 from profilers.control_socket import CaptureRefused, send_capture
 from sessions.store import Session, SessionError
+from workloads.spec import SpecError
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
-def capture_command(run_id: str, steps: int | None, seconds: float | None, session_path: Path | None) -> int:
+def capture_command(run_id: str, steps: int | None, seconds: float | None, session_path: Path | None,
+                    ranks_text: str | None = None) -> int:
     """Exit codes: 0 the window was armed, 2 the run cannot be reached or refused it (one line)."""
     try:
-        window = send_capture(run_id, steps=steps, seconds=seconds)
+        ranks = parse_ranks(ranks_text)
+        if ranks is not None and not ranks:
+            raise SpecError("--ranks names no rank (e.g. --ranks 0,3)")
+        window = send_capture(run_id, steps=steps, seconds=seconds, ranks=ranks)
+    except SpecError as exc:
+        print(f"stepscope capture: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except CaptureRefused as exc:
         print(f"stepscope capture: {_why(run_id, session_path) or exc}", file=sys.stderr)
         return EXIT_USAGE
     what = f"the next {steps} steps" if steps is not None else f"{seconds:g} s"
+    if ranks is not None:
+        what += f" on rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))}"
     print(f"capture window {window} armed in run {run_id}: {what}; it is stored with the run when the run ends")
     return EXIT_OK
 

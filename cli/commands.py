@@ -48,7 +48,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "capture":
         from cli.capture import capture_command
 
-        return capture_command(args.run_id, args.steps, args.seconds, args.capture_session)
+        return capture_command(args.run_id, args.steps, args.seconds, args.capture_session, args.capture_ranks)
     if args.command == "attach":
         from cli.attach import attach_command
 

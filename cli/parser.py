@@ -201,6 +201,8 @@ def _add_capture_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     amount = p.add_mutually_exclusive_group(required=True)
     amount.add_argument("--steps", type=int, default=None, help="trace the next N steps")
     amount.add_argument("--seconds", type=float, default=None, help="trace for T seconds from now")
+    p.add_argument("--ranks", default=None, metavar="R,R", dest="capture_ranks",
+                   help="for a distributed program: only these ranks (default: those the run's own --ranks chose, or all)")
     p.add_argument("--session", type=Path, default=None, dest="capture_session",
                    help="the run's session file, to say why a run that is not running here cannot be reached")
 

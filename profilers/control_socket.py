@@ -28,7 +28,7 @@ log = logging.getLogger("stepscope.profilers")
 
 REPLY_TIMEOUT_S = 5.0
 MAX_REQUEST_BYTES = 4096
-Handler = Callable[[int | None, float | None], int]  # (steps, seconds) -> the window's number
+Handler = Callable[[int | None, float | None, tuple[int, ...] | None], int]  # (steps, seconds, ranks) -> window
 
 
 class CaptureRefused(Exception):
@@ -135,8 +135,12 @@ class ControlServer:
             asked = json.loads(line).get("capture")
             if not isinstance(asked, dict):
                 raise CaptureRefused("not a capture request")
-            window = self._handler(asked.get("steps"), asked.get("seconds"))
-        except (ValueError, AttributeError):
+            ranks = asked.get("ranks")
+            if ranks is not None and (not isinstance(ranks, list) or not ranks
+                                      or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in ranks)):
+                raise CaptureRefused(f"the ranks to capture must be rank numbers, not {ranks!r}")
+            window = self._handler(asked.get("steps"), asked.get("seconds"), None if ranks is None else tuple(ranks))
+        except (ValueError, AttributeError, TypeError):
             return {"ok": False, "error": "not a capture request"}
         except CaptureRefused as exc:
             return {"ok": False, "error": str(exc)}
@@ -154,9 +158,11 @@ class ControlServer:
             self.path.unlink(missing_ok=True)
 
 
-def send_capture(run_id: str, steps: int | None = None, seconds: float | None = None) -> int:
-    """Ask the running run `run_id` on this machine for a capture window; its number, or
-    CaptureRefused with one line (not running here, refused by the run, no answer)."""
+def send_capture(run_id: str, steps: int | None = None, seconds: float | None = None,
+                 ranks: tuple[int, ...] | None = None) -> int:
+    """Ask the running run `run_id` on this machine for a capture window (on `ranks` only, for a
+    distributed program); its number, or CaptureRefused with one line (not running here, refused
+    by the run, no answer)."""
     check_amount(steps, seconds)
     path = socket_path(run_id)
     try:
@@ -169,7 +175,8 @@ def send_capture(run_id: str, steps: int | None = None, seconds: float | None = 
         sock.settimeout(REPLY_TIMEOUT_S)
         try:
             sock.connect(str(path))
-            sock.sendall((json.dumps({"capture": {"steps": steps, "seconds": seconds}}) + "\n").encode("utf-8"))
+            sock.sendall((json.dumps({"capture": {"steps": steps, "seconds": seconds,
+                                                    "ranks": None if ranks is None else list(ranks)}}) + "\n").encode("utf-8"))
             reply = json.loads(_read_line(sock) or b"{}")
         except (ConnectionRefusedError, FileNotFoundError):
             raise CaptureRefused(f"run {run_id} has ended (its control socket is left over, nobody answers)") from None

@@ -139,15 +139,16 @@ class ProgramController(RunController[ProgramSpec]):
             self._threads.append(thread)
         self._open_control()
 
-    def request_capture(self, steps: int | None = None, seconds: float | None = None) -> int:
+    def request_capture(self, steps: int | None = None, seconds: float | None = None,
+                        ranks: tuple[int, ...] | None = None) -> int:
         if not any(e["type"] in ("program", "hello") for e in self.events):
             raise CaptureRefused("the program has not imported PyTorch, JAX or TensorFlow yet: no profiler to arm")
         if steps is not None and not any(e["type"] == "step" for e in self.events):
             raise CaptureRefused("no steps have been detected in the program yet: capture for a number of seconds instead")
-        ranks = self._ranks
-        if ranks is not None and any(s.rank is not None for s in ranks.streams):  # every rank, or the chosen ones
-            return ranks.broadcast(self._captures, steps, seconds, self.spec.ranks)
-        return super().request_capture(steps, seconds)
+        streams = self._ranks
+        if streams is not None and any(s.rank is not None for s in streams.streams):  # every rank, or the chosen ones
+            return streams.broadcast(self._captures, steps, seconds, ranks if ranks is not None else self.spec.ranks)
+        return super().request_capture(steps, seconds, ranks)
 
     # -- ranks (profilers.rank_streams) ----------------------------------------------
     def _deliver(self, event: dict[str, Any]) -> None:

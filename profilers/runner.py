@@ -187,9 +187,13 @@ class RunController(Generic[SpecT]):
                 launched.close()  # a reader still blocked keeps its descriptor
         return self._result()
 
-    def request_capture(self, steps: int | None = None, seconds: float | None = None) -> int:
+    def request_capture(self, steps: int | None = None, seconds: float | None = None,
+                        ranks: tuple[int, ...] | None = None) -> int:
         """Arm a capture window for the next `steps` steps or `seconds` (docs/capture.md) from any
-        thread; its number. CaptureRefused (one line) when the run cannot take it."""
+        thread; its number. CaptureRefused (one line) when the run cannot take it. A worker is
+        one process, rank 0: `ranks` may name only that one."""
+        if ranks is not None and set(ranks) != {0}:
+            raise CaptureRefused(f"this run is one process (rank 0); it has no rank {max(ranks)}")
         launched = self._launched
         if launched is None or launched.poll() is not None:
             raise CaptureRefused("the run is not running")

@@ -37,6 +37,11 @@ def test_capture_arms_a_window_in_a_running_run_and_says_why_when_it_cannot(tmp_
             while (run_id := _running_run(path)) is None and time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.3)
             assert run_id is not None, "the run never streamed a step"
+            one_process = _capture(run_id, "--steps", "3", "--ranks", "1")
+            assert one_process.returncode == 2 and one_process.stderr.strip() == (
+                f"stepscope capture: run {run_id} refused the capture: this run is one process (rank 0); it has no rank 1")
+            not_ranks = _capture(run_id, "--steps", "3", "--ranks", "one")
+            assert not_ranks.returncode == 2 and "--ranks takes rank numbers" in not_ranks.stderr
             armed = _capture(run_id, "--steps", "3", "--session", str(path))
             assert armed.returncode == 0, armed.stderr
             assert f"capture window 1 armed in run {run_id}: the next 3 steps" in armed.stdout

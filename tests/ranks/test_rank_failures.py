@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from profilers.control_socket import CaptureRefused, send_capture
 from profilers.program_runner import ProgramController
 from sessions.store import Session
 from sessions.traces import load_trace
@@ -64,3 +65,31 @@ def test_ranks_0_traces_only_rank_0_in_the_planned_window_and_on_demand(tmp_path
         windows = [w.window for w in session.trace_windows(result.run_id)]
         tables = [load_trace(session, result.run_id, w)[0] for w in windows]
     assert windows == [0, 1] and all(rank_groups(t.rows) == {"rank 0"} for t in tables)
+
+
+def test_capture_from_another_process_with_ranks_1_traces_only_rank_1(tmp_path: Path) -> None:
+    """`capture RUN_ID --ranks 1`: the request goes through the run's control socket, as from a
+    second terminal, and only rank 1 opens the window; a rank that is not there is one line."""
+    asked: list[int | str] = []
+    controllers: list[ProgramController] = []
+
+    def ask(run_id: str) -> None:
+        try:
+            send_capture(run_id, steps=2, ranks=(7,))
+        except CaptureRefused as exc:
+            asked.append(str(exc))
+        asked.append(send_capture(run_id, steps=2, ranks=(1,)))
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["type"] == "step" and event.get("rank") == 1 and event["index"] == 12 and not asked:
+            asked.append("asking")
+            threading.Thread(target=ask, args=(controllers[0].run_id,)).start()
+
+    recorded = record(tmp_path, (*JAX_RANKS, "--steps", "40"), on_event=on_event, controllers=controllers)
+    result = recorded.result
+    assert result.status == "ok", result.reason
+    assert asked[1:] == [f"run {result.run_id} refused the capture: none of ranks 7 is connected", 1]
+    assert {(e["rank"], e["window"]) for e in result.events if e["type"] == "capture"} == {(1, 1)}
+    with Session.open_readonly(tmp_path / "s.stepscope") as session:
+        tables = [load_trace(session, result.run_id, w.window)[0] for w in session.trace_windows(result.run_id)]
+    assert [rank_groups(t.rows) for t in tables] == [{"rank 1"}]

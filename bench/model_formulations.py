@@ -64,10 +64,13 @@ CHECKS = (
     *(Check("jax", "convnet", m, "conv_layout", "NCHW") for m in ("train", "infer")),
     *(Check("jax", "convnet", m, "max_pool", "reshape_max") for m in ("train", "infer")),
     # PyTorch: F.cross_entropy on class indices or one-hot probabilities, Adam fused=True or its
-    # CPU default (a for-loop over the parameters), and the convnet in channels_last or plain NCHW.
+    # CPU default (a for-loop over the parameters), the convnet in channels_last or plain NCHW, and its
+    # ReLUs in place (torchvision's nn.ReLU(inplace=True)) or each into a fresh tensor.
     *(Check("torch", w, "train", "loss", "one_hot") for w in ("convnet", "transformer")),
     *(Check("torch", w, "train", "adam", "for_loop") for w in ("convnet", "mlp", "transformer")),
     *(Check("torch", "convnet", m, "memory_format", "contiguous") for m in ("train", "infer")),
+    *(Check("torch", "convnet", m, "relu", "out_of_place") for m in ("train", "infer")),
+    Check("torch", "convnet", "infer", "relu", "out_of_place", batch_size=256),
     # TensorFlow: sparse or one-hot softmax cross-entropy, with XLA (the default) and in a plain graph.
     *(Check("tf", w, m, "loss", "one_hot") for w in ("convnet", "mlp", "transformer") for m in ("train", "infer")),
     Check("tf", "convnet", "train", "loss", "one_hot", variant="compiled"),
@@ -98,6 +101,9 @@ CHOSEN_AT: dict[str, float] = {
     "torch transformer train b=64: adam=for_loop": 0.9376,
     "torch convnet train b=64: memory_format=contiguous": 1.0857,
     "torch convnet infer b=64: memory_format=contiguous": 0.825,
+    "torch convnet train b=64: relu=out_of_place": 1.0102,  # measured 2026-12-02
+    "torch convnet infer b=64: relu=out_of_place": 0.3613,
+    "torch convnet infer b=256: relu=out_of_place": 0.3504,
     "tf convnet train b=64: loss=one_hot": 1.0124,
     "tf convnet infer b=64: loss=one_hot": 0.9809,
     "tf mlp train b=64: loss=one_hot": 0.9762,

@@ -40,6 +40,7 @@ class TorchFormulation:
     loss: str = "class_indices"  # F.cross_entropy on class indices; or "one_hot" probabilities
     adam: str = "fused"  # torch.optim.Adam(fused=True); or "for_loop", its default on a CPU
     memory_format: str = "channels_last"  # the convnet's images and conv weights; or "contiguous" (NCHW)
+    relu: str = "inplace"  # the convnet's ReLUs in place (torchvision's nn.ReLU(inplace=True)); or "out_of_place"
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, loss: str = "class_indices") -> torch.Tensor:
@@ -70,6 +71,8 @@ class TorchRun:
         formats = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
         if formulation.memory_format not in formats:
             raise ValueError(f"unknown memory format {formulation.memory_format!r}")
+        if formulation.relu not in ("inplace", "out_of_place"):
+            raise ValueError(f"unknown ReLU formulation {formulation.relu!r}")
         # Only the convnet has images and conv weights; the other models keep their own layout.
         self._memory_format = formats[formulation.memory_format] if spec.workload == "convnet" else torch.preserve_format
         self.framework_version = torch.__version__
@@ -80,6 +83,8 @@ class TorchRun:
         builder = registry.model_builder(spec.workload, "torch")
         self._inputs: Callable[[Features], torch.Tensor] = builder.inputs
         self.model: nn.Module = builder.build(config, spec.seed).to(self._device, memory_format=self._memory_format)
+        if hasattr(self.model, "inplace_relu"):
+            self.model.inplace_relu = formulation.relu == "inplace"
         self.param_count = sum(p.numel() for p in self.model.parameters())
         self.load_pool(pool)
 

@@ -167,6 +167,23 @@ def test_convnet_layout_is_the_formulations_not_an_accident_of_strides() -> None
     assert not plain.model.conv(plain._pool[0][0]).is_contiguous(memory_format=torch.channels_last)
 
 
+def test_the_convnets_relus_in_place_train_and_predict_exactly_as_out_of_place() -> None:
+    """The in-place ReLU (the kept formulation) is the same function with the same gradients:
+    after the same steps both forms hold bit-identical weights and predictions."""
+    spec = RunSpec(framework="torch", workload="convnet", batch_size=8, device="cpu").resolved()
+    config = registry.model_config("convnet")
+    pool = data.batch_pool("synthetic", config, 8, 0)
+    kept = torch_backend.prepare(spec, config, pool, None)
+    fresh = torch_backend.prepare(spec, config, pool, None, torch_backend.TorchFormulation(relu="out_of_place"))
+    assert kept.model.inplace_relu and not fresh.model.inplace_relu
+    assert [kept.step(i) for i in range(3)] == [fresh.step(i) for i in range(3)]
+    for a, b in zip(kept.model.parameters(), fresh.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert np.array_equal(kept.predict(pool[0][0]), fresh.predict(pool[0][0]))
+    with pytest.raises(ValueError, match="unknown ReLU formulation"):
+        torch_backend.prepare(spec, config, pool, None, torch_backend.TorchFormulation(relu="fused"))
+
+
 @pytest.mark.parametrize("workload", registry.WORKLOADS)
 def test_param_counts_at_every_model_scale_are_the_shared_ones(workload: str) -> None:
     for scale in SCALES:

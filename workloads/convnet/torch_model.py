@@ -7,11 +7,18 @@ faster on CPU: README, "How the built-in models are written, and why"). The plai
 for explicitly: with one channel, `permute(0, 3, 1, 2).contiguous()` (and numpy's
 `ascontiguousarray`) is a no-op that keeps strides (784, 1, 28, 1), which torch also reads as
 channels_last, so the layout would be chosen by accident rather than by the formulation.
+
+`inplace_relu` (the backend sets it from its formulation) applies ReLU in place, as torchvision's
+models write it (`nn.ReLU(inplace=True)`): eager PyTorch otherwise allocates a fresh activation
+the size of the conv output every step, and at serving batches those allocations (fresh pages,
+faulted in) cost more than the ReLU itself. Autograd allows it: neither the convolution's nor the
+linear layer's backward needs its output.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from workloads.configs import ConvNetConfig
@@ -25,11 +32,12 @@ class ConvNet(nn.Module):
         self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
         self.hidden = nn.Linear(config.flat_features, config.hidden)
         self.head = nn.Linear(config.hidden, config.num_classes)
+        self.inplace_relu = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(torch.relu(self.conv(x)))
+        x = self.pool(F.relu(self.conv(x), inplace=self.inplace_relu))
         x = torch.flatten(x, start_dim=1)
-        logits: torch.Tensor = self.head(torch.relu(self.hidden(x)))
+        logits: torch.Tensor = self.head(F.relu(self.hidden(x), inplace=self.inplace_relu))
         return logits
 
 

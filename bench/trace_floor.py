@@ -12,16 +12,18 @@ from typing import Any
 def kineto_floor(path: str, repeats: int = 3) -> dict[str, Any]:
     """Where a Kineto-shaped GPU trace's one-core read goes, in this process (best CPU time of
     `repeats`, per event kept): msgspec alone decoding the chunks (cut as the stream cuts them)
-    into the stream's structs; that and the stream's per-chunk work (`StreamColumns.add`: key
-    codes, argument sets, correlations, times as text); the whole read (`read_trace`: also the
-    file's bytes, the rounds' exact times and columns, the table). No reader of this design
-    beats the first line; the second is what a chunk costs before anything is finished."""
+    into the stream's structs; that and the structs turned into column tuples
+    (`stream_events.columns`); that and the key codes (`key_codes`); that and the argument sets
+    and correlations (`arg_codes`); the stream's whole per-chunk work (`StreamColumns.add`:
+    also times as text, dur floats, flow ids); the whole read (`read_trace`: also the file's
+    bytes, the rounds' exact times and columns, the table). No reader of this design beats the
+    first line; each next one adds one step, so the differences say where an event's time goes."""
     from traces.bounded_read import read_bytes
     from traces.event_span import events_span
     from traces.json_decoders import CHUNK_BYTES, decode_range
     from traces.readers import read_trace
     from traces.stream_columns import StreamColumns
-    from traces.stream_events import FLOAT_DUR, decode
+    from traces.stream_events import FLOAT_DUR, ArgSets, Interned, arg_codes, columns, decode, key_codes
     from traces.table import Limits
 
     data = read_bytes(Path(path), Limits())
@@ -56,8 +58,22 @@ def kineto_floor(path: str, repeats: int = 3) -> dict[str, Any]:
         stream = Stream()
         decode_range(stream.add, view, begin + 1, end, CHUNK_BYTES, stream)
 
+    def partial(step: int) -> None:  # decode, then the first `step` of: column tuples, key codes, argument sets
+        keys, sets = Interned(), ArgSets()
+
+        def add(events: list[Any], pos: int, cut: int) -> None:
+            if events:
+                cols = columns(events)
+                if step >= 2:
+                    key_codes(keys, *cols[:5])
+                if step >= 3:
+                    arg_codes(sets, cols[7], Limits().max_string, False)
+        decode_range(add, view, begin + 1, end, CHUNK_BYTES, FLOAT_DUR)
+
     steps = {"msgspec_decode_only": lambda: decode_range(lambda *_: None, view, begin + 1, end, CHUNK_BYTES, FLOAT_DUR),
-             "decode_and_chunk_columns": streamed, "whole_read": lambda: read_trace(path)}
+             "decode_columns": lambda: partial(1), "decode_columns_keys": lambda: partial(2),
+             "decode_columns_keys_args": lambda: partial(3), "decode_and_chunk_columns": streamed,
+             "whole_read": lambda: read_trace(path)}
     out: dict[str, Any] = {"file_bytes": len(data), "events_kept": kept, "cpu_seconds_best": {}, "ns_per_event_kept": {},
                            "events_kept_per_cpu_s": {}}
     for name, run in steps.items():

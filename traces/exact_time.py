@@ -94,8 +94,8 @@ def parse_chunks(chunks: list[tuple[int, int, bytes]], n: int) -> tuple[npt.NDAr
     """(ns, us) of `n` events from per-chunk texts (first event, events, comma-joined tokens),
     as `parse_times`. Chunks whose tokens may all be one width (Kineto's epoch ts: 16 digits,
     ".", 3 digits) are parsed together as a table of rows with no scan for commas (`_fixed`)."""
-    ns, us = np.zeros(n, np.int64), np.full(n, np.nan)
     groups: dict[int, list[tuple[int, int, bytes]]] = {}
+    out: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None
     for c in chunks:
         width, rest = divmod(len(c[2]) + 1, c[1])
         groups.setdefault(width if rest == 0 else 0, []).append(c)
@@ -105,27 +105,33 @@ def parse_chunks(chunks: list[tuple[int, int, bytes]], n: int) -> tuple[npt.NDAr
         got = _fixed(text, k, width) if width else None
         g_ns, g_us = got if got is not None else parse_times(text, k)
         if len(group) == len(chunks) and group[0][0] == 0 and k == n:
-            return g_ns, g_us  # one group in order: every event
+            return g_ns, g_us  # one group in order: every event (the usual case: nothing else allocated)
+        if out is None:
+            out = np.zeros(n, np.int64), np.full(n, np.nan)
         idx = np.concatenate([np.arange(a, a + m) for a, m, _ in group])
-        ns[idx], us[idx] = g_ns, g_us
-    return ns, us
+        out[0][idx], out[1][idx] = g_ns, g_us
+    return out if out is not None else (np.zeros(n, np.int64), np.full(n, np.nan))
 
 
 def _fixed(text: bytes, n: int, width: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
     """`parse_times` for `n` tokens of `width - 1` bytes each, every one digits, ".", three
     digits (None when that is not so): the rows are strided views of the text, the integer
-    part two 8-byte loads per row, the fraction three bytes. Proof of the layout: a comma at
-    every row's end and n - 1 commas in all; one "." per token, at its 4th byte from the end;
-    a digit first (a JSON number, so digits around the point) and no exponent."""
+    part two 8-byte loads per row, the fraction three bytes. Proof of the layout, in one pass
+    over the rows: a comma at every row's end, a "." at its 4th byte from the end, and digits
+    in every other byte (so no sign, exponent, second point or comma inside a token: the
+    tokens are the rows). Three scans of the text (commas, points, exponents) did this before,
+    ~1 % of a Kineto read."""
     size = width - 1
     digits = size - 4
-    if not 1 <= digits <= 16 or text.count(b",") != n - 1 or text.count(b".") != n or b"e" in text or b"E" in text:
+    if not 1 <= digits <= 16 or len(text) != n * width - 1:
         return None
     buf = np.frombuffer(_PAD + _PAD + text + b",", np.uint8)
     rows = buf[2 * len(_PAD):].reshape(n, width)
-    first = rows[:, 0]
-    if not ((rows[:, size] == _COMMA).all() and (rows[:, digits] == _DOT).all() and (first >= _ZERO).all()
-            and (first <= _ZERO + 9).all()):
+    if not ((rows[:, size] == _COMMA).all() and (rows[:, digits] == _DOT).all()):
+        return None
+    body = rows[:, :size] - np.uint8(_ZERO)  # digits are 0..9, the point 254, anything else another value
+    body[:, digits] = 0
+    if int(body.max(initial=0)) > 9:
         return None
     at = 2 * len(_PAD)
 
@@ -135,8 +141,7 @@ def _fixed(text: bytes, n: int, width: int) -> tuple[npt.NDArray[np.int64], npt.
     whole = _digits8(word(digits), min(digits, 8))
     if digits > 8:
         whole += _digits8(word(digits - 8), digits - 8) * 100_000_000
-    frac = ((rows[:, digits + 1] - _ZERO).astype(np.int64) * 100 + (rows[:, digits + 2] - _ZERO) * 10
-            + (rows[:, digits + 3] - _ZERO))
+    frac = body[:, digits + 1].astype(np.int64) * 100 + body[:, digits + 2] * 10 + body[:, digits + 3]
     us = whole + frac / 1000.0
     return np.where(us <= MAX_TS_US, whole * 1000 + frac, 0), us
 

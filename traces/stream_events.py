@@ -9,7 +9,10 @@ each is a struct, and every C-level pass over a chunk's structs costs 10-60 ns a
 - Tried and left out: names, categories and pids / tids decoded as members of Enums learned
   from the file (msgspec hands back the member itself, its hash cached, and calls
   `Enum._missing_` for a new value) made decoding and key codes 35 ms faster on a 200 MB
-  Kineto trace measured alone, and the whole read no faster (0.637 against 0.631 CPU-s).
+  Kineto trace measured alone, and the whole read no faster (0.637 against 0.631 CPU-s); as
+  `Literal`s of the values seen so far, decoding took ~9 % longer and key codes no less.
+  `np.array` in place of `array("q")` for correlations and flow ids: fewer instructions, no
+  faster. Where an event's time goes: bench/README.md, "The GPU-shaped read's time".
 - Argument sets: the correlations read and reset in one pass each, every set encoded once
   (`arg_codes`; `json_decoders.arg_ids`, the whole-file path's, encodes a chunk up to three times).
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from traces.analysis import top_ops
 from traces.chrome_reader import read_chrome_data
-from traces.exact_time import parse_times
+from traces.exact_time import parse_chunks, parse_times
 from traces.export import write_chrome_trace
 from traces.readers import read_trace
 from traces.self_time import self_times
@@ -132,6 +132,25 @@ def test_nested_ops_at_epoch_times_read_exactly(ops: tuple[list[tuple[int, int, 
     for i, x in expected_self.items():
         per_name[f"op{i % 3}"] = per_name.get(f"op{i % 3}", 0) + x
     assert {r.name: r.self_ns for r in top_ops(t, by="self", limit=None)} == per_name
+
+
+def test_the_fixed_width_parse_takes_only_its_own_layout() -> None:
+    """Chunks whose tokens are all one width are parsed as a table of rows (`exact_time._fixed`);
+    equal-width tokens of another layout (a sign, an exponent, a point elsewhere, no point) fall
+    back to the digit-by-digit parse and still read exactly."""
+    def both(tokens: list[bytes]) -> tuple[list[int], list[int]]:
+        text = b",".join(tokens)
+        ns, _ = parse_chunks([(0, len(tokens), text)], len(tokens))
+        return ns.tolist(), parse_times(text, len(tokens))[0].tolist()
+
+    kineto = [b"1697051443123456.789", b"1697051443123457.001"]
+    assert both(kineto) == ([1697051443123456789, 1697051443123457001],) * 2
+    for tokens, want in (([b"-123.456", b"1234.567"], [-123456, 1234567]),
+                         ([b"1.25e+02", b"1234.567"], [125000, 1234567]),
+                         ([b"12.34567", b"1234.567"], [12346, 1234567]),
+                         ([b"12345678", b"1234.567"], [12345678000, 1234567])):
+        got, general = both(tokens)
+        assert got == general == want, tokens
 
 
 def test_export_writes_the_exact_ns_back(tmp_path: Path) -> None:

@@ -38,12 +38,15 @@ from workloads.spec import SpecError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 AXIS_OPTIONS = {"framework": "frameworks", "workload": "workloads", "mode": "modes", "variant": "variants",
-                "batch_size": "batch_sizes"}
+                "batch_size": "batch_sizes", "model_scale": "model_scales", "data_size": "data_sizes"}
+NUMBER_AXES = {"batch_size": (int, "whole numbers"), "model_scale": (float, "numbers (width multipliers, e.g. 0.5,1,2)"),
+               "data_size": (int, "whole numbers (training samples)")}
 
 
 # Options a preset fixes itself, with their defaults: given with --preset, they are refused.
 PRESET_FIXES = {"workloads": "convnet", "modes": "train", "variants": "default", "batch_sizes": "64", "steps": 50,
-                "warmup": 5, "trace_steps": 0, "data": "digits", "seed": 0, "no_eval": False}
+                "warmup": 5, "trace_steps": 0, "data": "digits", "seed": 0, "no_eval": False,
+                "model_scales": None, "data_sizes": None, "epochs": None}
 
 
 def _frameworks(text: str | None) -> list[str] | None:
@@ -65,16 +68,19 @@ def plan_from_args(args: argparse.Namespace) -> SweepPlan:
     axes: dict[str, list[Any]] = {}
     base: dict[str, Any] = {"steps": args.steps, "warmup": args.warmup, "trace_steps": args.trace_steps,
                             "device": args.device, "data": args.data, "seed": args.seed, "evaluate": not args.no_eval}
+    if args.epochs is not None:
+        base["epochs"] = args.epochs
     for axis in AXIS_OPTIONS:
         text = getattr(args, AXIS_OPTIONS[axis]) if axis != "framework" else args.frameworks or "jax,torch,tf"
         if text is None:
             continue
         values: list[Any] = [v.strip() for v in str(text).split(",") if v.strip()]
-        if axis == "batch_size":
+        if axis in NUMBER_AXES:
+            kind, what = NUMBER_AXES[axis]
             try:
-                values = [int(v) for v in values]
+                values = [kind(v) for v in values]
             except ValueError:
-                raise SpecError(f"--batch-sizes takes whole numbers, not {text!r}") from None
+                raise SpecError(f"--{AXIS_OPTIONS[axis].replace('_', '-')} takes {what}, not {text!r}") from None
         if len(values) == 1 and axis != "framework":
             base[axis] = values[0]
         else:

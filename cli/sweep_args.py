@@ -10,7 +10,8 @@ from workloads.spec import DEVICES
 
 def add_sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "sweep", help="run a grid of workloads (frameworks x variants x workloads x modes x batch sizes), resumable",
+        "sweep", help="run a grid of workloads (frameworks x variants x workloads x modes x batch sizes x model "
+             "scales x dataset sizes), resumable",
         description="Every point of the grid runs in a fresh worker and is recorded into the session as one sweep; "
                     "interrupted (Ctrl+C, a crash), the same command again resumes it without rerunning finished points. "
                     "A point that fails is recorded with its reason and the sweep goes on.")
@@ -25,6 +26,12 @@ def add_sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--variants", default="default",
                    help="comma list of variant names, 'default' (each framework's fast mode) or 'all' (every variant)")
     p.add_argument("--batch-sizes", default="64", help="comma list (default 64)")
+    p.add_argument("--model-scales", default=None, metavar="X,X",
+                   help="comma list of width multipliers (e.g. 0.5,1,2: equal parameter counts in every framework)")
+    p.add_argument("--data-sizes", default=None, metavar="N,N",
+                   help="comma list of training-set sizes (e.g. 512,1024,2048); with --epochs, time per epoch")
+    p.add_argument("--epochs", type=int, default=None, metavar="E",
+                   help="each point's measured phase is E whole epochs instead of --steps steps")
     p.add_argument("--repeat", type=int, default=None,
                    help="each point N times, interleaved (run-to-run variance; default 1, a preset's own)")
     p.add_argument("--steps", type=int, default=50, help="measured steps per point (default 50)")

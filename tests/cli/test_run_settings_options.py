@@ -42,3 +42,22 @@ def test_what_cannot_run_is_refused_in_one_line(argv: list[str], message: str, c
 def test_a_program_takes_none_of_them(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--epochs", "2", "--", "python", "-c", "pass"]) == 2
     assert capsys.readouterr().err.strip() == "stepscope run: --epochs is for the built-in workloads; your program sets its own"
+
+
+def test_sweep_takes_model_scales_and_data_sizes_as_axes_and_refuses_them_with_a_preset(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.parser import build_parser
+    from cli.sweep import plan_from_args
+
+    args = build_parser().parse_args(["sweep", "--frameworks", "torch", "--workloads", "mlp", "--model-scales", "0.5,2",
+                                      "--data-sizes", "256,512", "--epochs", "1"])
+    specs = [point.spec for point in plan_from_args(args).points()]
+    assert sorted((s.model_scale, s.data_size) for s in specs) == [(0.5, 256), (0.5, 512), (2.0, 256), (2.0, 512)]
+    assert {s.epochs for s in specs} == {1}
+    one = plan_from_args(build_parser().parse_args(["sweep", "--frameworks", "jax", "--model-scales", "2"]))
+    assert [p.spec.model_scale for p in one.points()] == [2.0]  # one value: a fixed setting
+    assert main(["sweep", "--frameworks", "torch", "--model-scales", "big"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "stepscope sweep: --model-scales takes numbers (width multipliers, e.g. 0.5,1,2), not 'big'")
+    assert main(["sweep", "--preset", "scorecard-smoke", "--data-sizes", "256,512"]) == 2
+    assert "--data-sizes" in capsys.readouterr().err

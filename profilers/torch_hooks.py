@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile, schedule
+from torch.profiler import ProfilerAction, ProfilerActivity, profile, schedule
 
 from profilers.hooks import Artifact, checked
 
@@ -29,18 +29,28 @@ class TorchTraceHook:
         self.with_stack = with_stack
         self.path = self.out_dir / TRACE_NAME
         self._prof: profile | None = None
+        self._first: int | None = None  # the run's index of the window's first (warm-up) step
+        self._base_schedule = schedule(wait=0, warmup=1, active=steps, repeat=1)
 
     def _export(self, prof: profile) -> None:
         prof.export_chrome_trace(str(self.path))
 
+    def _schedule(self, step_num: int) -> ProfilerAction:
+        """torch's wait=0, warmup=1, active=N schedule, counted from the window's first step: step()
+        is told the run's own index (below), so the trace's markers read ProfilerStep#<run step>,
+        as the run's steps and the stored window's step range do."""
+        action: ProfilerAction = self._base_schedule(step_num - (self._first or 0))
+        return action
+
     def start(self) -> None:
+        self._first = None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         activities = [ProfilerActivity.CPU]
         if torch.cuda.is_available():
             activities.append(ProfilerActivity.CUDA)
         prof = profile(
             activities=activities,
-            schedule=schedule(wait=0, warmup=1, active=self.steps, repeat=1),
+            schedule=self._schedule,
             on_trace_ready=self._export,
             record_shapes=True,
             profile_memory=True,
@@ -53,6 +63,9 @@ class TorchTraceHook:
     def step(self, index: int) -> Iterator[None]:
         yield
         if self._prof is not None:
+            if self._first is None:
+                self._first = index
+            self._prof.step_num = index  # step() names the next marker ProfilerStep#<index + 1>
             self._prof.step()  # advances the schedule; the last active step exports
 
     def stop(self) -> None:

@@ -1,8 +1,9 @@
 r"""Remakes resources/screenshots/capture.png: capture on demand (docs/capture.md) in the app. A real
 200-step PyTorch ConvNet run (batch 16, CPU), "Capture next N steps" pressed twice while it runs
-(after steps 60 and 130), and the runs list once it has ended, its two windows as rows under it.
+(after steps 60 and 130), and the runs list once it has ended, its two windows as rows under it;
+then resources/screenshots/capture-inspector.png: the inspector on the second window.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshot_capture.py [--out PATH]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshot_capture.py [--out PATH] [--inspector-out PATH]
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 from screenshot_common import save_screenshot  # noqa: E402  (beside this script: its folder is on the path when it runs)
 
 from gui.app import make_app  # noqa: E402  (importable only after the sys.path insert above)
+from gui.inspector.trace_inspector import TraceInspectorWindow  # noqa: E402  (the same)
 from gui.live.main_window import MainWindow  # noqa: E402  (the same)
 
 STEPS = 200
@@ -41,6 +43,7 @@ def wait(app: QApplication, condition: Callable[[], bool], seconds: float) -> bo
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots" / "capture.png")
+    parser.add_argument("--inspector-out", type=Path, default=ROOT / "resources" / "screenshots" / "capture-inspector.png")
     args = parser.parse_args()
     app = make_app()
     folder = Path(tempfile.mkdtemp(prefix="stepscope-shot-"))
@@ -79,6 +82,10 @@ def main() -> int:
         return 1
     window.runs_list.select([rows[-1].run_id])
     save_screenshot(app, window, args.out, seconds=1.5)
+    inspector = TraceInspectorWindow.from_session(window.session_path, rows[-1].run_id, window=len(CAPTURES))
+    inspector.resize(1500, 900)
+    inspector.show()
+    save_screenshot(app, inspector, args.inspector_out, seconds=1.5)
     return 0
 
 

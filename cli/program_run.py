@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from rich.console import Console
 from rich.markup import escape
 
-from cli.run import default_runs_dir, result_record, summary_table
+from cli.run import default_runs_dir, print_busy_machine, result_record, summary_table
 from profilers.program_launch import find_executable
 from profilers.program_runner import ProgramController
 from profilers.runner import new_run_id
@@ -131,7 +131,8 @@ def program_run(args: argparse.Namespace) -> int:
         print(f"stepscope run: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if find_executable(spec) is None:
-        print(f"stepscope run: command not found: {spec.command[0]}", file=sys.stderr)
+        print(f"stepscope run: command not found: {spec.command[0]} (not on PATH: activate the environment that "
+              "has it, or give its path)", file=sys.stderr)
         return EXIT_USAGE
     session_path = args.session or default_session_path()
     run_id = new_run_id()
@@ -210,6 +211,7 @@ def _report(recorded: RecordedRun[ProgramSpec], session_path: Path, terminal: Te
     console = Console(stderr=True)
     title = f"{result.spec.label} · {record['framework'] or 'no framework'}"
     console.print(summary_table(record, title=title))
+    print_busy_machine(record, console)
     if summary.get("steps_from"):
         sources = [e for e in result.events if e["type"] == "step_source"]
         detail = f" — {sources[-1]['detail']}" if sources else ""

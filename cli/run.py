@@ -19,6 +19,7 @@ from rich.table import Table
 
 from profilers.executors import Executor, ExecutorError, executor_for
 from profilers.runner import RunController, RunResult, new_run_id
+from profilers.summary import BUSY_MACHINE_PERCENT
 from sessions.formatting import format_value
 from sessions.headline import CONTRACT_FIELDS
 from sessions.record_run import RecordedRun, record_run
@@ -163,6 +164,7 @@ def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: flo
             console.print(f"[yellow]trace not parsed:[/yellow] {escape(recorded.trace_problem)}", soft_wrap=True)
         records.append(record)
         console.print(summary_table(record))
+        print_busy_machine(record, console)
         _print_trace_outcome(record, console)
         if result.status != "ok":
             console.print(f"[red]run {result.status}:[/red] {result.reason}")
@@ -177,6 +179,15 @@ def run_command(spec: RunSpec, as_json: bool, out_dir: Path | None, timeout: flo
     if as_json:
         print(json.dumps(records[0] if repeat == 1 else records, indent=2))
     return max(codes)
+
+
+def print_busy_machine(record: dict[str, Any], console: Console) -> None:
+    """One yellow line when other processes kept the CPUs busy while the run measured: on 2 cores one
+    busy process made a PyTorch step 10-15x slower, so such times are no quiet machine's."""
+    others = record.get("others_cpu_percent")
+    if others is not None and others > BUSY_MACHINE_PERCENT:
+        console.print(f"[yellow]busy machine:[/yellow] other processes used {others:.0f} % of the CPUs while this run "
+                      "measured: its times are not a quiet machine's", soft_wrap=True)
 
 
 def _print_trace_outcome(record: dict[str, Any], console: Console) -> None:

@@ -35,6 +35,8 @@ EVENT_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     },
     "phase": {"name": (str,), "edge": (str,)},
     "step": {"index": (int,), "phase": (str,), "step_ms": _num, "samples_per_s": _opt_num, "loss": _opt_num},
+    # Optional on a sample: `others_cpu`, every other process's CPU use over the interval as % of all the
+    # machine's cores (0-100), where the controller samples on the run's own machine (profilers/host_monitor.py).
     "sample": {
         "host_rss": (int,), "cpu_percent": _num, "device_in_use": _opt_int, "device_peak": _opt_int,
         "device_memory_source": _opt_str, "gpu_util": _opt_num, "gpu_mem_used": _opt_int,

@@ -111,7 +111,8 @@ class RankServer:
                 continue
             stream = RankStream(conn, pid)
             try:
-                stream.monitor = HostMonitor(pid, self._origin, with_children=True)
+                # No others_cpu here: it would count the other ranks; the whole program's samples carry it.
+                stream.monitor = HostMonitor(pid, self._origin, with_children=True, others=False)
             except Exception as exc:  # a rank gone already: its stream still holds what it wrote
                 log.debug("rank process %d not sampled: %s", pid, exc)
             thread = threading.Thread(target=self._read, args=(stream,), name=f"stepscope-rank-{pid}", daemon=True)

@@ -68,7 +68,7 @@ class Shim:
             print(f"stepscope shim: could not start the worker ({exc})", file=sys.stderr)
             self._write({"type": "exit", "t": round(time.perf_counter() - origin, 6), "returncode": 127})
             return 1
-        monitor = HostMonitor(self.proc.pid, origin)
+        monitor = HostMonitor(self.proc.pid, origin, others=False)  # others_cpu: only of the controller's machine
         threading.Thread(target=self._read_control, name="stepscope-shim-control", daemon=True).start()
         assert self.proc.stdout is not None
         pump(self.proc.stdout.fileno(), lambda line: self._relay(line, monitor), monitor, self._write)

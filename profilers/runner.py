@@ -32,7 +32,7 @@ from profilers.executors.local import LocalExecutor
 from profilers.host_monitor import HostMonitor
 from profilers.protocol import ProtocolError, parse_line
 from profilers.stream_pump import pump, yield_to_workload
-from profilers.summary import summarize
+from profilers.summary import others_cpu_percent, summarize
 from workloads.program import ProgramSpec
 from workloads.spec import RunSpec
 
@@ -335,8 +335,10 @@ class RunController(Generic[SpecT]):
         summary = next((e["summary"] for e in reversed(self.events) if e["type"] == "summary"), None)
         if summary is None or status != "ok":
             summary = summarize(self.events)
-        elif summary.get("peak_host_mb") is None and self.monitor is not None and self.monitor.peak_rss:
-            summary = {**summary, "peak_host_mb": round(self.monitor.peak_rss / (1024 * 1024), 1)}
+        else:  # the worker's own summary: what only the controller's samples hold is added here
+            summary = {**summary, "others_cpu_percent": others_cpu_percent(self.events)}
+            if summary.get("peak_host_mb") is None and self.monitor is not None and self.monitor.peak_rss:
+                summary["peak_host_mb"] = round(self.monitor.peak_rss / (1024 * 1024), 1)
         return RunResult(self.run_id, self.spec, status, reason, list(self.events), log_text, code, self.out_dir, summary)
 
     def _status(self, code: int | None, log_text: str) -> tuple[str, str | None]:

@@ -3,7 +3,8 @@
 One function serves the worker (its `summary` event) and the controller (a run that died
 before sending one still gets figures from the steps it streamed, and a user's program never
 sends one). A step's `samples_per_s` may be null (a program whose batch size nobody knows). Only measured steps count:
-warm-up and trace-window steps are labelled in the stream and left out here.
+warm-up and trace-window steps are labelled in the stream and left out here. `others_cpu_percent`
+comes from the controller's samples, so the controller adds it to a worker's own summary.
 """
 from __future__ import annotations
 
@@ -14,10 +15,29 @@ from typing import Any
 import numpy as np
 
 MB = 1024 * 1024
+BUSY_MACHINE_PERCENT = 10.0  # other processes' CPU (% of all cores) above which a figure is not a quiet machine's
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
+
+
+def others_cpu_percent(events: Iterable[dict[str, Any]]) -> float | None:
+    """The mean `others_cpu` (other processes' CPU, % of all cores) of the samples taken while the
+    measured steps ran (from the first one's start to the last one's end); None when none has it.
+    Figures measured beside a busy process are not a quiet machine's (docs/scorecard.md)."""
+    start = end = None
+    readings: list[tuple[float, float]] = []
+    for event in events:
+        kind = event["type"]
+        if kind == "step" and event["phase"] == "measure" and event.get("t") is not None:  # the worker's own have none
+            begun = event["t"] - event["step_ms"] / 1000.0
+            start = begun if start is None else min(start, begun)
+            end = event["t"] if end is None else max(end, event["t"])
+        elif kind == "sample" and event.get("others_cpu") is not None:
+            readings.append((event["t"], event["others_cpu"]))
+    inside = [value for t, value in readings if start is not None and end is not None and start <= t <= end]
+    return _round(float(np.mean(inside)), 1) if inside else None
 
 
 def summarize(events: Iterable[dict[str, Any]], batch_size: int | None = None) -> dict[str, Any]:
@@ -36,6 +56,7 @@ def summarize(events: Iterable[dict[str, Any]], batch_size: int | None = None) -
     guard: dict[str, Any] | None = None
     epoch_seconds: list[float] = []
     target: dict[str, Any] | None = None
+    events = list(events)
     for event in events:
         kind = event["type"]
         if kind == "step" and event["phase"] == "measure":
@@ -103,4 +124,5 @@ def summarize(events: Iterable[dict[str, Any]], batch_size: int | None = None) -
         "epochs": len(epoch_seconds) or None,
         "epoch_s_median": _round(float(np.median(epoch_seconds)) if epoch_seconds else None),
         "time_to_target": target,
+        "others_cpu_percent": others_cpu_percent(events),
     }

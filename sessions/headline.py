@@ -19,6 +19,7 @@ CONTRACT_FIELDS = (
     "step_ms_median", "step_ms_p5", "step_ms_p95", "step_ms_p99", "step_ms_mean", "step_ms_std",
     "samples_per_s", "compile_ms", "peak_host_mb", "peak_device_mb", "final_loss", "accuracy", "macro_f1",
     "trace_events", "device", "device_name", "framework_version", "param_count", "executor", "host", "ranks",
+    "others_cpu_percent",
 )
 
 
@@ -74,5 +75,7 @@ def headline(record: RunRecord, steps: dict[str, np.ndarray]) -> dict[str, Any]:
         "executor": placement.get("executor", "local" if record.kind != "imported" else None),
         "host": placement.get("host", (env.get("host") or {}).get("hostname") if isinstance(env.get("host"), dict) else None),
         "ranks": summary.get("ranks") or 1,  # a distributed program's world size (docs/programs.md)
+        # Other processes' CPU % of all cores while it measured (None: not measured, or before v6).
+        "others_cpu_percent": summary.get("others_cpu_percent"),
     }
     return {key: out.get(key) for key in CONTRACT_FIELDS}

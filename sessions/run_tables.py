@@ -16,7 +16,7 @@ STEP_COLUMNS = {"index": "<i8", "phase": "u1", "t": "<f8", "step_ms": "<f8", "sa
 SAMPLE_TEXTS = ("device_memory_source", "gpu_util_source")
 EVENT_TABLES = {  # event type -> the table holding one row per event, and its columns after `run`
     "sample": ("samples", ("t", "host_rss", "cpu_percent", "device_in_use", "device_peak", "device_memory_source",
-                           "gpu_util", "gpu_mem_used", "gpu_util_source")),
+                           "gpu_util", "gpu_mem_used", "gpu_util_source", "others_cpu")),  # others_cpu: v6
     "phase": ("phases", ("t", "name", "edge")),
     "compile": ("compiles", ("t", "ms", "what")),
     "eval": ("evals", ("t", "accuracy", "macro_f1", "loss", "samples")),

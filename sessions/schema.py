@@ -1,11 +1,11 @@
 """The session file's schema: recognising a Stepscope file, its versions and migrations.
 
 A new file is created at v1 (`create_v1`) and brought forward by MIGRATIONS, where
-MIGRATIONS[k] takes schema v(k+1) to v(k+2). To add v6, write
-`def _v5_to_v6(conn: sqlite3.Connection) -> None` (plain `conn.execute` calls: it runs inside the
+MIGRATIONS[k] takes schema v(k+1) to v(k+2). To add v7, write
+`def _v6_to_v7(conn: sqlite3.Connection) -> None` (plain `conn.execute` calls: it runs inside the
 opener's transaction, so no `executescript`, which commits; foreign keys are off), append it to
-MIGRATIONS, set SCHEMA_VERSION = 6, and commit a `tests/data/session-v6.stepscope` made like v5's
-(`tests/data/make_session_v5.py`).
+MIGRATIONS, set SCHEMA_VERSION = 7, and commit a `tests/data/session-v7.stepscope` made like v6's
+(`tests/data/make_session_v6.py`).
 """
 from __future__ import annotations
 
@@ -117,9 +117,16 @@ def _v4_to_v5(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE samples ADD COLUMN rank INTEGER")  # NULL: the whole program (rank 0 of one process)
 
 
+def _v5_to_v6(conn: sqlite3.Connection) -> None:
+    """v6: how busy the rest of the machine was at each sample (`others_cpu`, % of all cores; NULL:
+    not measured, as every sample before v6), so a figure says whether its machine was quiet."""
+    conn.execute("ALTER TABLE samples ADD COLUMN others_cpu REAL")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5]  # MIGRATIONS[k]: v(k+1) -> v(k+2); append only
-SCHEMA_VERSION = 5
+# MIGRATIONS[k]: v(k+1) -> v(k+2); append only
+MIGRATIONS: list[Migration] = [_v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5, _v5_to_v6]
+SCHEMA_VERSION = 6
 assert SCHEMA_VERSION == 1 + len(MIGRATIONS), "bump SCHEMA_VERSION with each migration"
 
 

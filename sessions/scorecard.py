@@ -19,6 +19,7 @@ import numpy as np
 from sessions.scorecard_claims import claims
 from sessions.scorecard_compat import compatibility
 from sessions.scorecard_data import RunData, SweepData, load_sweep
+from sessions.scorecard_machine import machine_line, machine_points
 from sessions.scorecard_metrics import metric_rows
 from sessions.scorecard_model import VERDICTS, Cell, Claim, MetricRow, Scorecard
 
@@ -32,12 +33,14 @@ def build_scorecard(session_path: Path | str, sweep_id: str | None = None) -> Sc
     fits: dict[str, dict[str, dict[str, Any]]] = {}
     rows = metric_rows(data, fits)
     tta = data.runs_for("time_to_accuracy")
+    points = machine_points(data)
     return Scorecard(
         session=str(session_path), sweep_id=data.sweep.sweep_id, device=_device(data), versions=_versions(data),
         rows=rows, claims=claims(data), curves=_curves(data), fits=fits, latency_samples=_latencies(data),
         compatibility=compatibility(data), frameworks=list(data.frameworks),
         target_accuracy=float(tta[0].spec["target_accuracy"]) if tta and tta[0].spec.get("target_accuracy") else None,
-        gpu_util_samples=_gpu_util(data), failed_points=_failed(data), notes=_notes(data))
+        gpu_util_samples=_gpu_util(data), failed_points=_failed(data), notes=_notes(data),
+        machine=machine_line(points), machine_points=points)
 
 
 def _device(data: SweepData) -> str:

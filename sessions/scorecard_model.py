@@ -76,6 +76,10 @@ class Scorecard:
     gpu_util_samples: dict[str, list[float]] = field(default_factory=dict)  # framework -> NVML % during measured steps
     failed_points: list[dict[str, Any]] = field(default_factory=list)  # {label, purpose, reason, run_id}
     notes: list[str] = field(default_factory=list)  # about the sweep as a whole (stopped, unfinished points)
+    # How busy the rest of the machine was (sessions/scorecard_machine.py): one line, and per point
+    # {run_id, framework, purposes, others_cpu_percent}.
+    machine: str = ""
+    machine_points: list[dict[str, Any]] = field(default_factory=list)
 
     def row(self, key: str) -> MetricRow | None:
         return next((r for r in self.rows if r.key == key), None)

@@ -100,7 +100,8 @@ def compatibility_table(card: Scorecard) -> Table:
 
 def build_report(card: Scorecard, title: str = "Stepscope framework scorecard") -> Report:
     versions = ", ".join(f"{fw} {v}" for fw, v in card.versions.items()) or "unknown"
-    head = [f"Session {card.session}, sweep {card.sweep_id}. Device: {card.device}. Versions: {versions}.", *card.notes]
+    head = [f"Session {card.session}, sweep {card.sweep_id}. Device: {card.device}. Versions: {versions}.",
+            *([card.machine] if card.machine else []), *card.notes]
     metrics, notes = metrics_table(card)
     sections = [Section("Metrics", head, [metrics])]
     if notes:

@@ -47,7 +47,8 @@ def rank_color(color: str, rank: int) -> str:
 # The metrics a run carries, each an (x=time in s, y) series: name -> (event type, field, scale).
 STEP_METRICS = {"step_ms": 1.0, "samples_per_s": 1.0, "loss": 1.0}
 SAMPLE_METRICS = {"host_mb": ("host_rss", 1 / MB), "device_mb": ("device_in_use", 1 / MB),
-                  "cpu_percent": ("cpu_percent", 1.0), "gpu_util": ("gpu_util", 1.0)}
+                  "cpu_percent": ("cpu_percent", 1.0), "gpu_util": ("gpu_util", 1.0),
+                  "others_cpu": ("others_cpu", 1.0)}  # other processes' CPU, % of all cores (where measured)
 
 
 def step_spans(phases: np.ndarray, first: int = 0) -> list[list[Any]]:

@@ -33,13 +33,15 @@ PLOTS = {
     "samples_per_s": ("Throughput", "samples/s", ("samples_per_s",)),
     "device_mb": ("Device memory", "MB", ("device_mb",)),
     "loss": ("Loss", "", ("loss",)),
-    "util": ("CPU / GPU utilisation", "%", ("cpu_percent", "gpu_util")),
+    "util": ("CPU / GPU utilisation", "%", ("cpu_percent", "gpu_util", "others_cpu")),
 }
 STEP_PLOTS = ("step_ms", "samples_per_s", "loss")
 X_MODES = {"auto": "x: auto", "time": "x: time", "steps": "x: steps"}
 PHASE_LABELS = {"compile": "compile", "warmup": "warm-up", "trace": "trace window"}
 CPU_DEVICE_NOTE = ("No device memory on a CPU: JAX, PyTorch and TensorFlow report allocator figures only "
                    "for accelerators. Host memory (RSS) is the CPU's figure.")
+OTHERS_COLOR = "#9a9a9a"  # other processes' CPU: grey, under the runs' own colours
+OTHERS_TITLE = f'CPU / GPU utilisation &nbsp;<span style="color:{OTHERS_COLOR}">\u2501 other processes</span>'
 NO_DEVICE_NOTE = "The framework reported no allocator figures for this device."
 NO_THROUGHPUT_NOTE = ("No throughput: the batch size is not known. Give it in the \u201cYour program\u201d form "
                       "(or to stepscope.step) to see samples/s.")
@@ -166,7 +168,8 @@ class LiveViewPanel(QWidget):
         self.phase_key.setText("&nbsp;&nbsp;".join(keys) if runs else "")
 
     def _update_notes(self) -> None:
-        """Say why device memory is empty, once the runs' devices are known."""
+        """Say why device memory is empty, once the runs' devices are known; name the grey curve of
+        other processes' CPU once a run has one."""
         runs = [rank for run in self.model.runs.values() for rank in run.ranks()]
         note = ""
         if runs and not any(len(run.series["device_mb"]) for run in runs):
@@ -175,6 +178,9 @@ class LiveViewPanel(QWidget):
         self.plots["device_mb"].set_note(note)
         no_rate = any(run.steps_done for run in runs) and not any(len(run.series["samples_per_s"]) for run in runs)
         self.plots["samples_per_s"].set_note(NO_THROUGHPUT_NOTE if no_rate else "")  # a program's unknown batch size
+        title = OTHERS_TITLE if any(len(run.series["others_cpu"]) for run in runs) else PLOTS["util"][0]
+        if title != self.plots["util"].getPlotItem().titleLabel.text:  # the grey curve named once it has data
+            self.plots["util"].getPlotItem().titleLabel.setText(title)  # keeps the theme colour
 
     def apply_theme(self, background: str, foreground: str) -> None:
         for plot in self.plots.values():
@@ -212,7 +218,8 @@ class LiveViewPanel(QWidget):
             for rank in run.ranks():  # just the run itself unless it has several ranks
                 for key, (_, _, metrics) in PLOTS.items():
                     for metric in metrics:
-                        color = rank_color(run.color if metric != "gpu_util" else "#2ca02c", rank.rank)
+                        color = OTHERS_COLOR if metric == "others_cpu" else \
+                            rank_color(run.color if metric != "gpu_util" else "#2ca02c", rank.rank)
                         series = rank.by_step[metric] if by_step and key in STEP_PLOTS else rank.series[metric]
                         self.plots[key].add_curve(f"{rank.run_id}:{metric}", series, color)
             line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(run.color, width=1, style=Qt.PenStyle.DashLine))

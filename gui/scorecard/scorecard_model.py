@@ -294,14 +294,14 @@ def wrapped(text: str, width: int = 48) -> str:
 
 
 def header_text(card: Scorecard) -> str:
-    """The line above the tabs: device, versions, sweep, and what the scorecard says of the sweep
-    as a whole (unfinished, stopped, failed points)."""
+    """The line above the tabs: device, versions, sweep; how busy the rest of the machine was; and
+    what the scorecard says of the sweep as a whole (unfinished, stopped, failed points)."""
     versions = " · ".join(f"{fw} {card.versions[fw]}" for fw in ordered_frameworks(card.versions))
     parts = [f"Device: {card.device or 'unknown'}", versions, f"sweep {card.sweep_id}" if card.sweep_id else "no sweep yet"]
     failed = len(card.failed_points)
     parts.append(f"{failed} point{'s' if failed != 1 else ''} failed (hover for why)" if failed else "")
     text = " · ".join(p for p in parts if p)
-    return "\n".join([text, *card.notes])
+    return "\n".join([text, *([card.machine] if card.machine else []), *card.notes])
 
 
 def failures_tip(card: Scorecard) -> str:

@@ -77,7 +77,11 @@ def xplanes_under(logdir: Path) -> list[Path]:
 
 
 def capture(address: str, seconds: float, logdir: Path) -> dict[str, object]:
-    """Ask for the trace with fd 2 pointed at a file, so the client's native log can be read."""
+    """Ask for the trace with fd 2 pointed at a file, so the client's native log can be read. The
+    log's level is reset first: a TF_CPP_MIN_LOG_LEVEL of 2 or 3 in the user's environment (common,
+    to quiet TensorFlow) would hide the client's "returned UNAVAILABLE: Connection refused" lines,
+    and every failure would read as an idle program."""
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # read once, when the client's library first logs
     try:
         from xprof.convert import _pywrap_profiler_plugin as plugin
     except ImportError as exc:

@@ -132,9 +132,15 @@ def choose_sweep(session: Session, sweep_id: str | None) -> SweepRecord:
 
 
 def _measured_samples(samples: dict[str, np.ndarray], span: tuple[float, float] | None) -> dict[str, np.ndarray]:
+    """The samples whose interval overlaps the measured steps. A sample at `t` reports the interval
+    since the one before it (CPU share, NVML's utilisation), so the first sample after the span's
+    end still covers its tail; without it a measured phase shorter than the 100 ms between samples
+    (a smoke run's few steps) would have none at all."""
     if span is None or not len(samples.get("t", ())):
         return {k: v[:0] for k, v in samples.items()}
-    keep = (samples["t"] >= span[0]) & (samples["t"] <= span[1])
+    t = samples["t"]
+    before = np.concatenate(([-np.inf], t[:-1]))  # each sample's interval starts at the previous one
+    keep = (t >= span[0]) & (before < span[1])
     return {k: v[keep] for k, v in samples.items()}
 
 

@@ -96,6 +96,13 @@ def test_a_port_with_nothing_listening_says_connection_refused(tmp_path: Path) -
     _fails_with(f"localhost:{free_port()}", tmp_path / "s.stepscope", "nothing is listening", "connection refused")
 
 
+def test_the_reason_survives_a_user_who_quiets_tensorflows_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TF_CPP_MIN_LOG_LEVEL=3 (a common way to quiet TensorFlow) must not hide the client's native
+    log, which is where "Connection refused" is read from."""
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    _fails_with(f"localhost:{free_port()}", tmp_path / "s.stepscope", "nothing is listening", "connection refused")
+
+
 def test_an_http_server_is_not_a_profiler_server(tmp_path: Path) -> None:
     port = free_port()
     with running(HTTP_SERVER, port):

@@ -103,10 +103,10 @@ def test_control_lines_round_trip_and_bad_ones_are_refused() -> None:
 
 
 def test_the_socket_is_owner_only_answers_and_is_gone_with_its_thread_once_closed() -> None:
-    asked: list[tuple[int | None, float | None]] = []
+    asked: list[tuple[int | None, float | None, tuple[int, ...] | None]] = []
 
-    def handler(steps: int | None, seconds: float | None) -> int:
-        asked.append((steps, seconds))
+    def handler(steps: int | None, seconds: float | None, ranks: tuple[int, ...] | None) -> int:
+        asked.append((steps, seconds, ranks))
         if seconds is not None:
             raise CaptureRefused("no seconds here")
         return 4
@@ -119,7 +119,10 @@ def test_the_socket_is_owner_only_answers_and_is_gone_with_its_thread_once_close
         assert send_capture("test-socket-run", steps=3) == 4
         with pytest.raises(CaptureRefused, match="refused the capture: no seconds here"):
             send_capture("test-socket-run", seconds=1.0)
+        assert send_capture("test-socket-run", steps=2, ranks=(0, 3)) == 4
+        with pytest.raises(CaptureRefused, match=r"the ranks to capture must be rank numbers, not \[-1\]"):
+            send_capture("test-socket-run", steps=2, ranks=(-1,))
     finally:
         server.close()
     server._thread.join(timeout=2)
-    assert asked == [(3, None), (None, 1.0)] and not server._thread.is_alive() and not server.path.exists()
+    assert asked == [(3, None, None), (None, 1.0, None), (2, None, (0, 3))] and not server._thread.is_alive() and not server.path.exists()

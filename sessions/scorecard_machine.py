@@ -34,10 +34,11 @@ def machine_points(data: SweepData) -> list[dict[str, Any]]:
 
 def machine_line(points: list[dict[str, Any]]) -> str:
     """"Machine: other processes used a median X % (max Y %) of the CPUs during the measured points;
-    N of M points above 10 %", or "" when no point has the figure."""
+    N of M points above 10 %", or why no point has the figure (an empty sweep says nothing)."""
     figures = [p["others_cpu_percent"] for p in points if p.get("others_cpu_percent") is not None]
     if not figures:
-        return ""
+        return ("Machine: how busy other processes kept the CPUs was not recorded (points run on a remote or "
+                "Ray executor, or measured before Stepscope recorded it)") if points else ""
     above = sum(1 for f in figures if f > BUSY_MACHINE_PERCENT)
     return (f"Machine: other processes used a median {float(np.median(figures)):.0f} % (max {max(figures):.0f} %) "
             f"of the CPUs during the measured points; {above} of {len(figures)} points above "

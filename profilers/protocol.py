@@ -33,7 +33,7 @@ EVENT_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
         "protocol": (int,), "framework": (str,), "framework_version": (str,), "device_kind": (str,),
         "device_name": (str,), "host": (dict,), "spec": (dict,), "param_count": _opt_int, "pid": (int,),
     },
-    "phase": {"name": (str,), "edge": (str,)},
+    "phase": {"name": (str,), "edge": (str,)},  # + optional `cpu_s`, `wall_s` on an end (the worker's CPU and wall seconds in it)
     "step": {"index": (int,), "phase": (str,), "step_ms": _num, "samples_per_s": _opt_num, "loss": _opt_num},
     # Optional on a sample: `others_cpu`, every other process's CPU use over the interval as % of all the
     # machine's cores (0-100), where the controller samples on the run's own machine (profilers/host_monitor.py).

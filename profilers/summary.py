@@ -126,3 +126,14 @@ def summarize(events: Iterable[dict[str, Any]], batch_size: int | None = None) -
         "time_to_target": target,
         "others_cpu_percent": others_cpu_percent(events),
     }
+
+
+def measured_cpu_percent(events: Iterable[dict[str, Any]]) -> float | None:
+    """The worker's CPU time over its measured phase as % of one core (its `phase` end's `cpu_s`
+    over its `wall_s`); None where the phase or those figures are missing."""
+    for event in events:
+        if event["type"] == "phase" and event["name"] == "measure" and event["edge"] == "end":
+            cpu, wall = event.get("cpu_s"), event.get("wall_s")
+            if isinstance(cpu, (int, float)) and isinstance(wall, (int, float)) and wall > 0:
+                return round(100.0 * float(cpu) / float(wall), 1)
+    return None

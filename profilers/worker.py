@@ -69,7 +69,7 @@ def run(spec_json: str, out_dir: Path, writer: EventWriter) -> None:
     from profilers.capture_windows import ControlReader
     from profilers.loop import run_workload
     from profilers.samplers import DeviceSampler, peak_rss
-    from profilers.summary import summarize
+    from profilers.summary import measured_cpu_percent, summarize
     from workloads import data, registry
     from workloads.configs import scaled
 
@@ -112,6 +112,7 @@ def run(spec_json: str, out_dir: Path, writer: EventWriter) -> None:
     peak = peak_rss()
     summary["peak_host_mb"] = round(peak / (1024 * 1024), 1) if peak else None  # None: the controller's samples say
     summary["frameworks_loaded"] = loaded_frameworks()
+    summary["measure_cpu_percent"] = measured_cpu_percent(events)
     writer.emit("summary", summary=summary)
 
 

@@ -148,9 +148,18 @@ def device_busy(runs: list[RunData]) -> Cell:
     return _cell(float(np.median(values)), run_values_interval(values), "%", runs)
 
 
+def _measured_cpu(run: RunData) -> np.ndarray:
+    """The worker's own CPU % over the measured phase (its summary's, exact even for a phase shorter
+    than the 100 ms between samples), else the controller's samples in it."""
+    own = run.summary.get("measure_cpu_percent")
+    if isinstance(own, (int, float)) and np.isfinite(own):
+        return np.array([float(own)])
+    return np.asarray(run.samples.get("cpu_percent", ()), dtype=float)
+
+
 def cpu_utilisation(runs: list[RunData]) -> Cell:
     cores = int(runs[0].environment.get("host", {}).get("cpu_count") or 1)
-    groups = [r.samples["cpu_percent"] / cores for r in runs if "cpu_percent" in r.samples]
+    groups = [_measured_cpu(r) / cores for r in runs]
     groups = [g[np.isfinite(g)] for g in groups if g.size]
     if not groups:
         return absent("no samples during the measured steps", "%", _ids(runs))

@@ -125,4 +125,5 @@ def test_the_socket_is_owner_only_answers_and_is_gone_with_its_thread_once_close
     finally:
         server.close()
     server._thread.join(timeout=2)
-    assert asked == [(3, None, None), (None, 1.0, None), (2, None, (0, 3))] and not server._thread.is_alive() and not server.path.exists()
+    assert asked == [(3, None, None), (None, 1.0, None), (2, None, (0, 3))]
+    assert not server._thread.is_alive() and not server.path.exists()

@@ -34,3 +34,14 @@ def test_only_measured_steps_count_and_figures_follow_them() -> None:
 def test_no_steps_gives_empty_figures_not_errors() -> None:
     s = summarize([])
     assert s["steps"] == 0 and s["step_ms_median"] is None and s["samples_per_s"] is None
+
+
+def test_the_measured_phases_cpu_share_comes_from_its_end_events_cpu_seconds() -> None:
+    from profilers.summary import measured_cpu_percent
+
+    events = [{"type": "phase", "name": "warmup", "edge": "end", "cpu_s": 3.0, "wall_s": 1.0},
+              {"type": "phase", "name": "measure", "edge": "start"},
+              {"type": "phase", "name": "measure", "edge": "end", "cpu_s": 0.075, "wall_s": 0.05}]
+    assert measured_cpu_percent(events) == 150.0  # 75 ms of CPU in 50 ms: one and a half cores
+    assert measured_cpu_percent(events[:2]) is None
+    assert measured_cpu_percent([*events[:2], {**events[2], "wall_s": None}]) is None

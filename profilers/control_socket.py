@@ -43,6 +43,24 @@ def runtime_dir() -> Path:
         return Path(platformdirs.user_runtime_dir("stepscope", ensure_exists=False))
 
 
+def listen_private(path: Path, backlog: int) -> socket.socket:
+    """A listening Unix socket at `path` that only this user can reach: its folder owner-only (and
+    ours), the socket file created owner-only, never briefly open to others. OSError otherwise."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.parent.stat().st_uid != os.getuid():
+        raise OSError(f"{path.parent} belongs to another user")
+    os.chmod(path.parent, 0o700)
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    sock.listen(backlog)
+    return sock
+
+
 def socket_path(run_id: str) -> Path:
     return runtime_dir() / f"{run_id}.sock"
 
@@ -96,18 +114,7 @@ class ControlServer:
         """The run's socket, or None (logged) where it cannot be made: the run goes on without it."""
         path = socket_path(run_id)
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if path.parent.stat().st_uid != os.getuid():
-                raise OSError(f"{path.parent} belongs to another user")
-            os.chmod(path.parent, 0o700)
-            path.unlink(missing_ok=True)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            old_umask = os.umask(0o177)  # the socket file is created owner-only, never briefly open to others
-            try:
-                sock.bind(str(path))
-            finally:
-                os.umask(old_umask)
-            sock.listen(4)
+            sock = listen_private(path, 4)
         except OSError as exc:
             log.warning("run %s takes capture requests only from this process: no control socket (%s)", run_id, exc)
             return None

@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from profilers.control_socket import CaptureControl, CaptureRefused, runtime_dir
+from profilers.control_socket import CaptureControl, CaptureRefused, listen_private, runtime_dir
 from profilers.host_monitor import HostMonitor
 from profilers.protocol import MAX_LINE_BYTES
 from profilers.stream_pump import yield_to_workload
@@ -84,16 +84,7 @@ class RankServer:
         records its launcher's direct child only."""
         path = runtime_dir() / f"{run_id}.ranks.sock"
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(path.parent, 0o700)
-            path.unlink(missing_ok=True)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            old_umask = os.umask(0o177)
-            try:
-                sock.bind(str(path))
-            finally:
-                os.umask(old_umask)
-            sock.listen(64)
+            sock = listen_private(path, 64)
         except OSError as exc:
             log.warning("run %s records no ranks of a distributed program: no rank socket (%s)", run_id, exc)
             return None

@@ -5,7 +5,7 @@ of the open session (listed and selected when it comes); a process id samples it
 with py-spy, shown in a flame view (gui/attach/flame_view.py).
 
 Cancel stops the child (SIGTERM, which the attach takes as Ctrl+C: its capture child is stopped,
-nothing is stored), killed if it has not ended KILL_AFTER_MS later. Closing the main window
+nothing is stored), killed if it has not ended a few seconds later (gui.live.child_process). Closing the main window
 stops a running attach first.
 """
 from __future__ import annotations
@@ -31,12 +31,12 @@ from PySide6.QtWidgets import (
 
 from gui.attach.flame_view import FlameWindow
 from gui.live.attach_model import EXIT_CANCELLED, ROOT, AttachState, attach_argv, failure_reason, parse_target
+from gui.live.child_process import is_running, stop_and_wait, terminate_then_kill, whole_lines
 from gui.live.import_dialog import ImportHost
 from sessions.locations import default_stacks_dir
 from sessions.schema import SessionError
 from traces.table import TraceError
 
-KILL_AFTER_MS = 5000
 STDERR_KEPT = 20_000
 
 
@@ -112,7 +112,7 @@ class AttachDialog(QDialog):
 
     @property
     def running(self) -> bool:
-        return self.process.state() != QProcess.ProcessState.NotRunning
+        return is_running(self.process)
 
     def start(self) -> bool:
         """Start the capture the form describes; False (the reason shown) when it names no target."""
@@ -150,25 +150,17 @@ class AttachDialog(QDialog):
         self._cancelling = True
         self.cancel_button.setEnabled(False)
         self.stage_label.setText("Cancelling…")
-        self.process.terminate()
-        QTimer.singleShot(KILL_AFTER_MS, self._kill_if_running)
+        terminate_then_kill(self.process)
 
-    def _kill_if_running(self) -> None:
-        if self.running:
-            self.process.kill()
 
     def stop_now(self) -> None:
         """Stop the child and wait for it (the window is closing: nothing may outlive it)."""
         if self.running:
             self._cancelling = True
-            self.process.terminate()
-            if not self.process.waitForFinished(KILL_AFTER_MS):
-                self.process.kill()
-                self.process.waitForFinished(KILL_AFTER_MS)
+            stop_and_wait(self.process)
 
     def _on_stdout(self) -> None:
-        self._stdout += bytes(self.process.readAllStandardOutput().data())
-        *lines, self._stdout = self._stdout.split(b"\n")
+        lines, self._stdout = whole_lines(self._stdout, bytes(self.process.readAllStandardOutput().data()))
         if self.state is not None:
             for line in lines:
                 self.state.feed(line.decode("utf-8", "replace"))

@@ -3,7 +3,7 @@
 that shows bytes read of the total, the rate and the time left, with Cancel.
 
 Cancel asks the child to stop (SIGTERM, which the import takes as Ctrl+C: the reader stops at
-its next chunk) and kills it if it has not ended KILL_AFTER_MS later; either way nothing is
+its next chunk) and kills it if it has not ended a few seconds later (gui.live.child_process); either way nothing is
 stored, because the import writes its run in one transaction. On success the new run is listed
 and selected (its trace then opens in the inspector); a failure is the child's one line, in a
 notification. Closing the main window stops a running import first.
@@ -14,17 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from PySide6.QtCore import QEvent, QObject, QProcess, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QProcess, Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDialog, QFileDialog, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from gui.live.child_process import is_running, stop_and_wait, terminate_then_kill, whole_lines
 from gui.live.import_model import EXIT_CANCELLED, ROOT, TRACE_FILES, ImportState, failure_reason, import_argv
 from gui.live.runs_list import RunsListPanel
 from gui.live.runs_model import RunsModel
 from gui.notifications import NotificationManager
 from sessions.schema import SessionError
 
-KILL_AFTER_MS = 5000  # a child that has not stopped this long after Cancel is killed (nothing is committed)
 STDERR_KEPT = 20_000  # characters of the child's stderr kept for a failure's detail
 
 
@@ -83,39 +83,31 @@ class ImportDialog(QDialog):
 
     @property
     def running(self) -> bool:
-        return self.process.state() != QProcess.ProcessState.NotRunning
+        return is_running(self.process)
 
     def cancel(self) -> None:
-        """Ask the child to stop; kill it if it does not within KILL_AFTER_MS."""
+        """Ask the child to stop; kill it if it does not within a few seconds."""
         if self._ended or self._cancelling:
             return
         self._cancelling = True
         self.cancel_button.setEnabled(False)
         self.stage_label.setText("Cancelling…")
         if self.running:
-            self.process.terminate()
-            QTimer.singleShot(KILL_AFTER_MS, self._kill_if_running)
+            terminate_then_kill(self.process)
         else:
             self._end()
             self.cancelled.emit()
 
-    def _kill_if_running(self) -> None:
-        if self.running:
-            self.process.kill()
 
     def stop_now(self) -> None:
         """Stop the child and wait for it (the window is closing: nothing may outlive it)."""
         if self.running:
             self._cancelling = True
-            self.process.terminate()
-            if not self.process.waitForFinished(KILL_AFTER_MS):
-                self.process.kill()
-                self.process.waitForFinished(KILL_AFTER_MS)
+            stop_and_wait(self.process)
 
     # -- the child's output ---------------------------------------------------------------
     def _on_stdout(self) -> None:
-        self._stdout += bytes(self.process.readAllStandardOutput().data())
-        *lines, self._stdout = self._stdout.split(b"\n")
+        lines, self._stdout = whole_lines(self._stdout, bytes(self.process.readAllStandardOutput().data()))
         for line in lines:
             self.state.feed(line.decode("utf-8", "replace"))
         self._show()

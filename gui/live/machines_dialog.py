@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.live.child_process import is_running, stop_and_wait, terminate_then_kill
 from gui.live.machines_model import (
     HINT,
     ROOT,
@@ -41,7 +42,6 @@ from gui.live.machines_model import (
 from gui.live.run_panel import RunPanel
 
 SETTINGS_KEY = "machines"
-KILL_AFTER_MS = 5000
 OUTPUT_KEPT = 200_000
 STATE_COLORS = {"ok": "#2e9d4a", "failed": "#d0392b", "no-environment": "#b7791f", "testing": "#2f7ed8"}
 STATE_MARKS = {"ok": "✓", "failed": "✗", "no-environment": "!", "testing": "…"}  # readable when selected too
@@ -210,7 +210,7 @@ class MachinesDialog(QDialog):
     # -- children ----------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self.process.state() != QProcess.ProcessState.NotRunning
+        return is_running(self.process)
 
     def test(self, target: str | None = None) -> bool:
         """Test `target` (default: the selected machine) in a child; False when one already runs."""
@@ -244,24 +244,17 @@ class MachinesDialog(QDialog):
         self._sync_buttons()
 
     def cancel(self) -> None:
-        """Stop the running child (its result is dropped); killed if it has not ended KILL_AFTER_MS later."""
+        """Stop the running child (its result is dropped); killed if it has not ended a few seconds later."""
         if not self.running:
             return
         self.status.setText("Cancelling…")
-        self.process.terminate()
-        QTimer.singleShot(KILL_AFTER_MS, self._kill_if_running)
+        terminate_then_kill(self.process)
 
-    def _kill_if_running(self) -> None:
-        if self.running:
-            self.process.kill()
 
     def stop_now(self) -> None:
         """Stop the child and wait for it: nothing outlives the dialog."""
         if self.running:
-            self.process.terminate()
-            if not self.process.waitForFinished(KILL_AFTER_MS):
-                self.process.kill()
-                self.process.waitForFinished(KILL_AFTER_MS)
+            stop_and_wait(self.process)
 
     def _on_stdout(self) -> None:
         data = bytes(self.process.readAllStandardOutput().data())

@@ -22,6 +22,8 @@ import numpy as np
 from gui.live.growing_series import GrowingSeries as GrowingSeries  # re-exported: plots and tests import it here
 
 MB = 1024.0 * 1024.0
+_Batch = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # a run's samples and steps of one drain
+EARLY_LIMIT = 100_000  # events kept per run while its `_begin` has not come (a worker can speak first)
 # One fixed colour per framework, so a run has the same colour in every plot and every session.
 FRAMEWORK_COLORS = {"torch": "#e4572e", "jax": "#2f7ed8", "tf": "#f0a202"}
 FALLBACK_COLOR = "#8e44ad"
@@ -260,6 +262,8 @@ class LiveModel:
     def __init__(self) -> None:
         self.runs: dict[str, RunSeries] = {}
         self._inbox: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        self._early: dict[str, list[dict[str, Any]]] = {}  # events that came before their run's `_begin`
+        self._gone: set[str] = set()  # runs cleared from the view: their late events are dropped
         self.version = 0  # bumps when runs are added or removed, so views rebuild their curves
 
     # -- any thread ------------------------------------------------------------------------
@@ -284,45 +288,58 @@ class LiveModel:
         return run
 
     def clear(self) -> None:
+        self._gone.update(self.runs, self._early)
         self.runs.clear()
+        self._early.clear()
         self._inbox.clear()
         self.version += 1
 
     def drain(self, limit: int = 500_000) -> int:
-        """Apply queued events to their runs (events of runs no longer shown are dropped).
+        """Apply queued events to their runs.
 
         Steps and telemetry samples, the bulk of a fast stream, are gathered per run and appended
-        as one array per metric; phases are applied in order as they come."""
+        as one array per metric; phases are applied in order as they come. A worker may speak
+        before its run's `_begin` (posted by the GUI thread) is queued: such events wait for it,
+        up to `EARLY_LIMIT` per run; events of runs cleared from the view are dropped."""
         n = 0
-        inbox, runs = self._inbox, self.runs
+        inbox = self._inbox
         layout = self._layout()
-        batches: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}  # run -> (samples, steps)
+        batches: dict[str, _Batch] = {}  # run -> (samples, steps)
         while inbox and n < limit:
             run_id, event = inbox.popleft()
             n += 1
-            kind = event["type"]
-            if kind == "sample" or kind == "step":
-                batch = batches.get(run_id)
-                if batch is None:
-                    batch = batches[run_id] = ([], [])
-                batch[kind == "step"].append(event)
-            elif kind == "_begin":
+            if event["type"] == "_begin":
                 self._apply_batches(batches)  # whatever came before belongs to the run being replaced
                 batches = {}
                 self.add_run(run_id, event["framework"], event["label"], event["expected_steps"])
-            elif (run := runs.get(run_id)) is not None:
-                run.apply(event)
-                if kind == "program":
-                    self.version += 1  # a new colour: views rebuild the run's curves
+                for early in self._early.pop(run_id, ()):
+                    self._take(run_id, early, batches)
+            else:
+                self._take(run_id, event, batches)
         self._apply_batches(batches)
         if self._layout() != layout:
             self.version += 1  # a rank appeared (or the world size came): views rebuild the curves
         return n
 
+    def _take(self, run_id: str, event: dict[str, Any], batches: dict[str, _Batch]) -> None:
+        kind = event["type"]
+        if run_id not in self.runs:
+            if run_id not in self._gone and len(early := self._early.setdefault(run_id, [])) < EARLY_LIMIT:
+                early.append(event)
+        elif kind == "sample" or kind == "step":
+            batch = batches.get(run_id)
+            if batch is None:
+                batch = batches[run_id] = ([], [])
+            batch[kind == "step"].append(event)
+        else:
+            self.runs[run_id].apply(event)
+            if kind == "program":
+                self.version += 1  # a new colour: views rebuild the run's curves
+
     def _layout(self) -> int:
         return sum(run.layout_version for run in self.runs.values())
 
-    def _apply_batches(self, batches: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]) -> None:
+    def _apply_batches(self, batches: dict[str, _Batch]) -> None:
         for run_id, (samples, steps) in batches.items():
             run = self.runs.get(run_id)
             if run is not None:
@@ -338,33 +355,11 @@ class LiveModel:
         run.device_kind = device_kind
         for edge in phases:
             run.apply({"type": "phase", "t": edge["t"], "name": edge["name"], "edge": edge["edge"]})
-        _fill_stored(run, steps, samples, program)
+        fill_stored(run, steps, samples, program)
         return run
 
-    def add_stored_ranks(self, run_id: str, rank_steps: dict[int, dict[str, np.ndarray]],
-                         rank_samples: dict[int, dict[str, np.ndarray]] | None = None, program: bool = False) -> None:
-        """Give a stored run (`add_stored` first: that is rank 0) its other ranks' curves, from
-        `RunReader.rank_steps` / `rank_samples`; they share rank 0's phase windows."""
-        run = self.runs[run_id]
-        rank_samples = rank_samples or {}
-        if 0 in rank_samples:  # rank 0's own process tree instead of the whole program's samples
-            run.ranked_samples = True
-            run.reset_samples()
-            _fill_stored(run, {}, rank_samples[0], program)
-        ranks = sorted(set(rank_steps) | set(rank_samples))
-        run.world_size = max(run.world_size, len(ranks), max(ranks, default=0) + 1)
-        run.layout_version += 1
-        for rank in ranks:
-            if rank == 0:
-                continue
-            other = run.rank_run(rank)
-            other.phases = [list(span) for span in run.phases]
-            _fill_stored(other, rank_steps.get(rank, {}), rank_samples.get(rank, {}), program)
-            run.last_t = max(run.last_t, other.last_t)
-        self.version += 1
 
-
-def _fill_stored(run: RunSeries, steps: dict[str, np.ndarray], samples: dict[str, np.ndarray], program: bool) -> None:
+def fill_stored(run: RunSeries, steps: dict[str, np.ndarray], samples: dict[str, np.ndarray], program: bool) -> None:
     """One rank's stored steps and samples into its series."""
     if program and "phase" in steps:
         warm = np.asarray(steps["phase"]).astype(str) == "warmup"

@@ -286,6 +286,11 @@ class LiveViewPanel(QWidget):
             if median is not None:
                 line.setValue(median)
 
+    def catch_up(self) -> None:
+        """Draw whatever is queued now, not at the next tick: a run's last events were posted before
+        its end reached the GUI thread, so its row and its curves then agree."""
+        self._on_frame()
+
     def _on_frame(self) -> None:
         start = time.perf_counter()
         changed = self.model.drain() > 0

@@ -314,6 +314,7 @@ class MainWindow(QMainWindow):
         self._reload_runs()
 
     def _on_run_finished(self, run_id: str, result: RunResult, problem: str | None) -> None:
+        self.live_view.catch_up()
         self._reload_runs()
         self.queue_status.run_finished(run_names.display_name(result.spec), result.status, result.reason)
         run_outcome.announce(self.notifications, result, problem)

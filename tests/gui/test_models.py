@@ -48,6 +48,27 @@ def test_events_posted_from_another_thread_land_after_drain() -> None:
     assert run.phases[0] == ["warmup", 0.5, 1.1]
 
 
+def test_events_that_come_before_their_runs_begin_wait_for_it_and_a_cleared_runs_are_dropped() -> None:
+    model = LiveModel()
+    step = {"type": "step", "t": 1.0, "index": 0, "phase": "measure", "step_ms": 5.0, "samples_per_s": 1.0, "loss": 1.0}
+    model.post("r1", {"type": "phase", "t": 0.5, "name": "measure", "edge": "start"})
+    model.post("r1", step)  # the worker spoke before the GUI thread queued the run's start
+    assert model.drain() == 2 and model.runs == {}
+    model.post("r1", {**step, "index": 1, "t": 2.0})
+    model.announce("r1", "torch", "PyTorch", 3)
+    model.post("r1", {**step, "index": 2, "t": 3.0})
+    model.drain()
+    run = model.runs["r1"]
+    assert run.steps_done == 3 and list(run.series["step_ms"].x) == [1.0, 2.0, 3.0]
+    assert run.phases[0][0] == "measure"
+    model.clear()
+    model.post("r1", {**step, "index": 3, "t": 4.0})  # a late event of a run no longer shown
+    model.drain()
+    model.announce("r1", "torch", "PyTorch", 3)
+    model.drain()
+    assert model.runs["r1"].steps_done == 0
+
+
 def test_a_batched_drain_gives_the_same_series_as_applying_events_one_by_one() -> None:
     rng = np.random.default_rng(1)
     events = [{"type": "phase", "t": 0.0, "name": "measure", "edge": "start"}]

@@ -17,6 +17,7 @@ from gui.live import stored_ranks
 from gui.live.live_model import FRAMEWORK_COLORS, LiveModel, rank_color
 from gui.live.live_view import LiveViewPanel
 from gui.live.runs_model import RunsModel
+from gui.live.stored_ranks import add_stored_ranks
 
 
 def hello(rank: int | None, world: int = 2) -> dict[str, Any]:
@@ -149,13 +150,13 @@ def test_a_stored_run_shows_its_ranks(view: LiveViewPanel) -> None:
     t = np.arange(5) * 0.1
     rank1 = {"t": t, "index": np.arange(5), "phase": np.array(["measure"] * 5), "step_ms": np.full(5, 14.0),
              "samples_per_s": np.full(5, 80.0), "loss": np.ones(5)}
-    model.add_stored_ranks("r", {0: {}, 1: rank1}, {1: {"t": t, "host_rss": np.full(5, 2.0**31)}})
+    add_stored_ranks(model, "r", {0: {}, 1: rank1}, {1: {"t": t, "host_rss": np.full(5, 2.0**31)}})
     view._on_frame()
     assert curve_keys(view, "step_ms") == ["r:step_ms", "r#rank1:step_ms"]
     assert view.plots["step_ms"]._curves["r#rank1:step_ms"].series.y.tolist() == [14.0] * 5
     assert view.plots["host_mb"]._curves["r#rank1:host_mb"].series.y.tolist() == [2048.0] * 5
     assert view.plots["host_mb"]._curves["r:host_mb"].series.y.tolist() == [1024.0] * 6  # no rank 0 samples: as stored
-    model.add_stored_ranks("r", {}, {0: {"t": t, "host_rss": np.full(5, 2.0**29)}})  # rank 0's own process tree
+    add_stored_ranks(model, "r", {}, {0: {"t": t, "host_rss": np.full(5, 2.0**29)}})  # rank 0's own process tree
     view._on_frame()
     assert view.plots["host_mb"]._curves["r:host_mb"].series.y.tolist() == [512.0] * 5
     assert view.rank_labels() == ["rank 0", "rank 1"]

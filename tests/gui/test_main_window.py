@@ -111,12 +111,13 @@ def test_screenshot_after_a_run_is_not_blank(make_window, qtbot, torch_session: 
     want = QColor(FRAMEWORK_COLORS["torch"])
 
     def curve_pixels() -> int:
+        window.live_view.catch_up()  # draw now, not at the next tick of a timer a busy machine delays
         image = window.live_view.plots["step_ms"].grab().toImage()
         return sum(1 for x in range(0, image.width(), 2) for y in range(0, image.height(), 2)
                    if _close(image.pixelColor(x, y), want))
 
     try:  # the plot timer may need a few frames on a busy machine
-        qtbot.waitUntil(lambda: curve_pixels() > 20, timeout=5_000)
+        qtbot.waitUntil(lambda: curve_pixels() > 20, timeout=20_000)
     except Exception:
         pass
     hits = curve_pixels()

@@ -83,7 +83,10 @@ def test_epochs_are_whole_reshuffled_and_timed_with_their_batching(tmp_path: Pat
 
 
 def test_time_per_epoch_grows_with_the_data(tmp_path: Path) -> None:
-    small = _run(tmp_path, epochs=1, data_size=512, evaluate=False).of("epoch")[0]
+    # the small epoch's faster of two: the first pays one-time costs (allocator, caches) a hiccup can add
+    # to; a hiccup in the large one only widens the gap
+    small = min((_run(tmp_path, epochs=1, data_size=512, evaluate=False).of("epoch")[0] for _ in range(2)),
+                key=lambda e: e["seconds"])
     large = _run(tmp_path, epochs=1, data_size=2048, evaluate=False).of("epoch")[0]
     assert (small["steps"], large["steps"]) == (8, 32)
     assert large["seconds"] > 2 * small["seconds"], (small, large)  # 4x the data: about 4x the time

@@ -51,8 +51,9 @@ def worker_argv(argv: list[str], out_dir: str | None, origin: float) -> list[str
 class Shim:
     """Runs one worker and relays it; `run()` returns once the worker is gone."""
 
-    def __init__(self, argv: list[str], out_fd: int = 1, in_fd: int = 0) -> None:
+    def __init__(self, argv: list[str], out_fd: int = 1, in_fd: int = 0, others_cpu: bool = False) -> None:
         self._argv = argv
+        self._others_cpu = others_cpu  # this machine is the controller's: say how busy the rest of it is
         self._out_fd = out_fd
         self._in_fd = in_fd
         self._write_lock = threading.Lock()
@@ -68,7 +69,7 @@ class Shim:
             print(f"stepscope shim: could not start the worker ({exc})", file=sys.stderr)
             self._write({"type": "exit", "t": round(time.perf_counter() - origin, 6), "returncode": 127})
             return 1
-        monitor = HostMonitor(self.proc.pid, origin, others=False)  # others_cpu: only of the controller's machine
+        monitor = HostMonitor(self.proc.pid, origin, others=self._others_cpu)  # others_cpu: only of the controller's machine
         threading.Thread(target=self._read_control, name="stepscope-shim-control", daemon=True).start()
         assert self.proc.stdout is not None
         pump(self.proc.stdout.fileno(), lambda line: self._relay(line, monitor), monitor, self._write)
@@ -159,10 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m profilers.remote_shim")
     parser.add_argument("--out-dir", default=None, help="the run's output directory here (created)")
     parser.add_argument("--announce", action="store_true", help="first write a `started` line naming --out-dir")
+    parser.add_argument("--others-cpu", action="store_true",
+                        help="this is the controller's machine: samples carry the rest of its CPU use (others_cpu)")
     options = parser.parse_args(args[:split])
     if options.out_dir:
         Path(options.out_dir).mkdir(parents=True, exist_ok=True)
-    shim = Shim(worker_argv(args[split + 1:], options.out_dir, origin))
+    shim = Shim(worker_argv(args[split + 1:], options.out_dir, origin), others_cpu=options.others_cpu)
     if options.announce:
         shim.announce(str(Path(options.out_dir).resolve()) if options.out_dir else None)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import platform
 import signal as signals
 import sys
 import threading
@@ -262,7 +263,7 @@ class RayExecutor:
                                       max_concurrency=ACTOR_CONCURRENCY, max_restarts=0,
                                       name=f"stepscope-{run_id}").remote()
         try:
-            where: dict[str, Any] = ray.get(actor.start.remote(argv, env))
+            where: dict[str, Any] = ray.get(actor.start.remote(argv, env, platform.node()))
         except Exception as exc:
             _kill(actor)
             raise LaunchError(f"could not start the worker on {_describe(self.address)}: {_one_line(exc)}") from None

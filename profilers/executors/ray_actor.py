@@ -47,15 +47,18 @@ class RunHost:
         self._finished = False
         self._closing = False  # close() was called: what the shim still writes is dropped
 
-    def start(self, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    def start(self, argv: list[str], env: dict[str, str], controller_host: str | None = None) -> dict[str, Any]:
         """Start the shim around `argv` (the worker's, with the shim's `@PYTHON@` and `@OUT_DIR@`
-        tokens for this node's interpreter and a fresh output directory). Returns where it runs."""
+        tokens for this node's interpreter and a fresh output directory). Returns where it runs.
+        On the controller's own machine (`controller_host` is this node's name: a local Ray
+        runtime) the samples also say how busy the rest of it was, other points included."""
         self._out_dir = Path(tempfile.mkdtemp(prefix="stepscope-ray-"))
         full_env = dict(os.environ)
         full_env.update(env)
         full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE_ROOT), os.environ.get("PYTHONPATH")]))
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "profilers.remote_shim", "--out-dir", str(self._out_dir), "--", *argv],
+            [sys.executable, "-m", "profilers.remote_shim", "--out-dir", str(self._out_dir),
+             *(["--others-cpu"] if controller_host == platform.node() else []), "--", *argv],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=CODE_ROOT, env=full_env, start_new_session=True,
         )

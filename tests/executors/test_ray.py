@@ -176,6 +176,9 @@ def test_a_single_run_on_ray_streams_its_events_and_brings_its_trace_back(ray_ex
     kinds = [kind for kind, _ in arrivals]
     assert kinds.index("hello") < kinds.index("step") < kinds.index("summary")
     assert "sample" in kinds  # the shim samples the worker on its node
+    # a local Ray runtime runs on the controller's machine: its samples say how busy the rest of it was
+    samples = [e for e in result.events if e["type"] == "sample"]
+    assert any(s.get("others_cpu") is not None for s in samples)
     assert "exit" not in kinds  # the shim's last line is the executor's, never delivered
     (artifact,) = [e for e in result.events if e["type"] == "artifact"]
     local = Path(artifact["path"])

@@ -330,8 +330,6 @@ def main() -> None:
 
         print(json.dumps(kineto_floor(args.floor)))
         return
-    import msgspec
-
     from bench.common import RESULTS, write_result
 
     previous = RESULTS / "trace_reader.json"
@@ -349,9 +347,19 @@ def main() -> None:
     payload = {**kept, "what": "read_trace on a torch-like Chrome trace of complete events, fresh process per read, best "
                                f"wall time of {args.repeats}; seconds are wall time, cpu_seconds this process's CPU time (all "
                                "its threads), worker_cpu_seconds the second process's",
-               "events": args.events, "decoder": f"msgspec {msgspec.__version__}", "goal_events_per_s": 1_000_000,
+               "events": args.events, "decoder": _decoder(), "goal_events_per_s": 1_000_000,
                "floor_events_per_s": 500_000, "goal_bytes_per_event": 200, **results}
     print(write_result("trace_reader", payload))
+
+
+def _decoder() -> str:
+    """What decoded the chunks: msgspec, and the compiled per-chunk step where it is built and on."""
+    import msgspec
+
+    from traces import chunk_scan_glue
+
+    step = " + compiled chunk step (Cython)" if chunk_scan_glue.available() and chunk_scan_glue.ENABLED else ""
+    return f"msgspec {msgspec.__version__}{step}"
 
 
 if __name__ == "__main__":

@@ -45,3 +45,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q -r requirements.txt >&2
   echo "$want" > "$stamp"
 fi
+# The Chrome stream's compiled per-chunk step (traces/chunk_scan.pyx, Cython), rebuilt when its
+# sources change; optional: where it does not build, msgspec decodes every chunk (the same table).
+ext_stamp=".venv/.chunk_scan.sha256"
+ext_want="$(cat traces/chunk_scan.pyx traces/*.pxi scripts/build_ext.py | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$ext_stamp" 2>/dev/null)" != "$ext_want" ] || ! ls traces/chunk_scan.*.so >/dev/null 2>&1; then
+  if .venv/bin/python scripts/build_ext.py >.venv/build_ext.log 2>&1; then
+    echo "$ext_want" > "$ext_stamp"
+  else
+    rm -f traces/chunk_scan.*.so "$ext_stamp"
+    echo "setup: the compiled trace step did not build (.venv/build_ext.log); Chrome traces are read without it" >&2
+  fi
+fi

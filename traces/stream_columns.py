@@ -14,7 +14,8 @@ still in memory, so nothing ever goes back to the file:
 A chunk's structs become columns through `traces.stream_events` (few passes over a chunk; keys
 and argument sets numbered on first sight), which numbers keys, argument sets, correlations
 and flow ids exactly as `traces.decode._Acc` does, so the table is the one the whole-file path
-makes.
+makes. Where the compiled step is built (`traces.chunk_scan_glue`), `scan` writes the same
+columns straight from a chunk's text, and the chunks it refuses come through `add`.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from traces.chunk_scan_glue import new_scanner
 from traces.decode import Columns, Ids, Int64s
 from traces.exact_time import float_ns, parse_chunks
 from traces.json_decoders import DUR, NO_ID, chunk, dur_decoder, raw_decoder
@@ -107,12 +109,12 @@ class StreamColumns:
         self._ref: list[npt.NDArray[np.int32]] = []
         self._links: list[tuple[int, Ids | None, Ids | None]] = []  # first event, correlations, flow ids
         self._sets_seen = 0  # argument sets checked for xprof's process names
+        self.scanner = new_scanner(self.keys, self.args)  # the compiled step, None where it is not built
 
     def add(self, events: list[Any], pos: int, cut: int, float_dur: bool) -> None:
         """One chunk's structs, from `decode`: dur a float (`float_dur`) or its text."""
         n = len(events)
-        if self.n + n > self.max_events:
-            raise TraceError(self.where, f"more than {self.max_events:,} events (raise Limits.max_events to read it)")
+        self._check(n)
         if not n:
             return
         ph, cat, name, pid, tid, ts, dur, args, ids = columns(events)
@@ -128,7 +130,32 @@ class StreamColumns:
             dur_text = b",".join(dur)
         self._round.append(_Chunk(self.n, n, pos, cut, b",".join(ts), dur_text))
         ref, corr, self._had_args = arg_codes(self.args, args, self.max_string, not self._had_args)
-        flows = flow_ids(ids) if self.flows else None
+        self._put_links(ref, corr, flow_ids(ids) if self.flows else None, n)
+
+    def scan(self, buf: bytearray, pos: int, cut: int) -> bool:
+        """`add` for the chunk `buf[pos:cut]` through the compiled step (`traces.chunk_scan_glue`),
+        no structs made; False when it is not built or refuses the chunk: `decode` and `add` it."""
+        if self.scanner is None:
+            return False
+        before = len(self.keys)
+        got = self.scanner.scan(buf, pos, cut)
+        if len(self.keys) > before:  # numbered even when the chunk was refused after them
+            self._new_keys(before)
+        if got is None:
+            return False
+        n, code, dur, ts, ref, corr, ids, self._had_args = got
+        self._check(n)
+        self._code.append(code)
+        self._dur.append(dur)
+        self._round.append(_Chunk(self.n, n, pos, cut, ts, None))
+        self._put_links(ref, corr, ids if self.flows else None, n)
+        return True
+
+    def _check(self, n: int) -> None:
+        if self.n + n > self.max_events:
+            raise TraceError(self.where, f"more than {self.max_events:,} events (raise Limits.max_events to read it)")
+
+    def _put_links(self, ref: npt.NDArray[np.int32], corr: Ids | None, flows: Ids | None, n: int) -> None:
         if corr is not None or flows is not None:
             self._links.append((self.n, corr, flows))
         self._ref.append(ref)

@@ -168,6 +168,8 @@ class _Walk:
         """Decode `buf[pos:cut]` into the columns: True; False when it is not valid JSON (cut
         in the wrong place, or bad data), None when its values do not fit the typed structs."""
         buf = self.buf
+        if self.acc.scan(buf, pos, cut):  # the compiled step, where it is built and takes the chunk
+            return True
         if 0 < pos and cut < len(buf):  # no copy: "[" and "]" written over the bytes around the events, then restored
             around = buf[pos - 1], buf[cut]
             buf[pos - 1], buf[cut] = 0x5B, 0x5D

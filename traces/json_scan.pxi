@@ -1,0 +1,323 @@
+# JSON lexing for `traces/chunk_scan.pyx` (included there): values checked against RFC 8259's
+# grammar and skipped, strings checked (escapes, strict UTF-8), numbers read as msgspec reads
+# them. Every function answers -1 (or False) for what it will not vouch for: the chunk is refused.
+from libc.math cimport isinf
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcmp, memcpy
+
+
+cdef extern from *:
+    int ctz64 "__builtin_ctzll"(unsigned long long) nogil
+
+cdef extern from "Python.h":
+    double PyOS_string_to_double(const char *s, char **endptr, PyObject *overflow_exception) except? -1.0
+
+cdef enum:
+    MAX_DEPTH = 64  # deeper values are refused (msgspec's own limit is far above: never reached here)
+
+cdef double POW10[23]
+POW10[0] = 1.0
+for _k in range(1, 23):
+    POW10[_k] = POW10[_k - 1] * 10.0  # exact: 10**22 is the largest power of ten a double holds exactly
+
+# SWAR masks (8 bytes as one word, little-endian: the first byte is the lowest)
+cdef uint64_t ONES = 0x0101010101010101ULL
+cdef uint64_t HIGHS = 0x8080808080808080ULL
+cdef uint64_t QUOTES = 0x2222222222222222ULL
+cdef uint64_t SLASHES = 0x5C5C5C5C5C5C5C5CULL
+cdef uint64_t SPACES = 0x2020202020202020ULL
+cdef uint64_t NEWLINES = 0x0A0A0A0A0A0A0A0AULL
+cdef uint64_t TABS = 0x0909090909090909ULL
+cdef uint64_t RETURNS = 0x0D0D0D0D0D0D0D0DULL
+cdef uint64_t LOWS = 0x7F7F7F7F7F7F7F7FULL
+
+
+cdef inline bint is_ws(unsigned char c) noexcept nogil:
+    return c == 32 or c == 10 or c == 13 or c == 9
+
+
+cdef inline uint64_t zero_bytes(uint64_t x) noexcept nogil:
+    """The high bit of each byte of `x` that is 0, exactly (no borrow between bytes)."""
+    return ~(((x & LOWS) + LOWS) | x) & HIGHS
+
+
+cdef inline Py_ssize_t skip_ws(const unsigned char *s, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+    """The first non-whitespace index from `i` (or `end`): a pretty-printed trace's indentation
+    8 bytes at a time."""
+    cdef uint64_t w, ws
+    if i < end and not is_ws(s[i]):
+        return i
+    if i + 1 < end and not is_ws(s[i + 1]):  # one space (after ":" and ",")
+        return i + 1
+    while i + 8 <= end:
+        memcpy(&w, s + i, 8)
+        ws = zero_bytes(w ^ SPACES) | zero_bytes(w ^ NEWLINES) | zero_bytes(w ^ TABS) | zero_bytes(w ^ RETURNS)
+        if ws != HIGHS:
+            return i + (ctz64(~ws & HIGHS) >> 3)
+        i += 8
+    while i < end and is_ws(s[i]):
+        i += 1
+    return i
+
+
+cdef inline int hex_value(unsigned char c) noexcept nogil:
+    if 48 <= c <= 57:
+        return c - 48
+    if 97 <= c <= 102:
+        return c - 87
+    if 65 <= c <= 70:
+        return c - 55
+    return -1
+
+
+cdef inline uint64_t string_stops(uint64_t w) noexcept nogil:
+    """The high bit of the first byte of `w` that is a quote, a backslash, a control or a
+    non-ASCII byte (a borrow may flag bytes after a flagged one: the first is exact)."""
+    return (((w ^ QUOTES) - ONES) & ~(w ^ QUOTES) | ((w ^ SLASHES) - ONES) & ~(w ^ SLASHES) | (w - SPACES) & ~w | w) & HIGHS
+
+
+cdef inline Py_ssize_t scan_string(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, bint *escaped) noexcept nogil:
+    """`s[i]` is a string's opening quote: the index after its closing one, -1 to refuse
+    (control characters, bad or surrogate escapes, invalid UTF-8, the chunk's end). Plain
+    ASCII 8 bytes at a time; the rest in `string_rest`."""
+    cdef uint64_t w
+    i += 1
+    while i + 8 <= end:
+        memcpy(&w, s + i, 8)
+        w = string_stops(w)
+        if w:
+            i += ctz64(w) >> 3
+            if s[i] == 34:
+                return i + 1
+            break
+        i += 8
+    return string_rest(s, i, end, escaped)
+
+
+cdef Py_ssize_t string_rest(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, bint *escaped) noexcept nogil:
+    """`scan_string` from `s[i]`, inside the string."""
+    cdef unsigned char c, c1
+    cdef int k, h, code
+    cdef uint64_t w
+    while i < end:
+        while i + 8 <= end:
+            memcpy(&w, s + i, 8)
+            w = string_stops(w)
+            if w:
+                i += ctz64(w) >> 3
+                break
+            i += 8
+        if i >= end:
+            break
+        c = s[i]
+        if c == 34:
+            return i + 1
+        if c == 92:
+            escaped[0] = True
+            if i + 1 >= end:
+                return -1
+            c = s[i + 1]
+            if c == 117:  # \uXXXX
+                if i + 6 > end:
+                    return -1
+                code = 0
+                for k in range(2, 6):
+                    h = hex_value(s[i + k])
+                    if h < 0:
+                        return -1
+                    code = code * 16 + h
+                if 0xD800 <= code <= 0xDFFF:
+                    return -1
+                i += 6
+            elif c == 34 or c == 92 or c == 47 or c == 98 or c == 102 or c == 110 or c == 114 or c == 116:
+                i += 2
+            else:
+                return -1
+        elif c < 0x20:
+            return -1
+        elif c < 0x80:
+            i += 1
+        else:  # strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF
+            if 0xC2 <= c <= 0xDF:
+                k = 1
+            elif 0xE0 <= c <= 0xEF:
+                k = 2
+            elif 0xF0 <= c <= 0xF4:
+                k = 3
+            else:
+                return -1
+            if i + k >= end:
+                return -1
+            c1 = s[i + 1]
+            if (c == 0xE0 and c1 < 0xA0) or (c == 0xED and c1 > 0x9F) or (c == 0xF0 and c1 < 0x90) or (c == 0xF4 and c1 > 0x8F):
+                return -1
+            for h in range(1, k + 1):
+                if s[i + h] & 0xC0 != 0x80:
+                    return -1
+            i += k + 1
+    return -1
+
+
+cdef inline Py_ssize_t scan_number(const unsigned char *s, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+    """A JSON number from `s[i]` (RFC 8259's grammar): the index after it, -1 to refuse."""
+    if i < end and s[i] == 45:
+        i += 1
+    if i >= end:
+        return -1
+    if s[i] == 48:
+        i += 1
+    elif 49 <= s[i] <= 57:
+        while i < end and 48 <= s[i] <= 57:
+            i += 1
+    else:
+        return -1
+    if i < end and s[i] == 46:
+        i += 1
+        if i >= end or not 48 <= s[i] <= 57:
+            return -1
+        while i < end and 48 <= s[i] <= 57:
+            i += 1
+    if i < end and (s[i] == 101 or s[i] == 69):
+        i += 1
+        if i < end and (s[i] == 43 or s[i] == 45):
+            i += 1
+        if i >= end or not 48 <= s[i] <= 57:
+            return -1
+        while i < end and 48 <= s[i] <= 57:
+            i += 1
+    return i
+
+
+cdef inline Py_ssize_t scan_word(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, const char *word, Py_ssize_t n) noexcept nogil:
+    if i + n > end or memcmp(s + i, word, n) != 0:
+        return -1
+    return i + n
+
+
+cdef Py_ssize_t skip_value(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, int depth) noexcept nogil:
+    """Any JSON value from `s[i]`, checked: the index after it, -1 to refuse."""
+    cdef bint escaped = False
+    cdef unsigned char c
+    if i >= end:
+        return -1
+    c = s[i]
+    if c == 34:
+        return scan_string(s, i, end, &escaped)
+    if c == 123 or c == 91:
+        if depth >= MAX_DEPTH:
+            return -1
+        i = skip_ws(s, i + 1, end)
+        if i < end and s[i] == c + 2:  # "}" or "]"
+            return i + 1
+        while True:
+            if c == 123:
+                if i >= end or s[i] != 34:
+                    return -1
+                i = scan_string(s, i, end, &escaped)
+                if i < 0:
+                    return -1
+                i = skip_ws(s, i, end)
+                if i >= end or s[i] != 58:
+                    return -1
+                i = skip_ws(s, i + 1, end)
+            i = skip_value(s, i, end, depth + 1)
+            if i < 0:
+                return -1
+            i = skip_ws(s, i, end)
+            if i >= end:
+                return -1
+            if s[i] == c + 2:
+                return i + 1
+            if s[i] != 44:
+                return -1
+            i = skip_ws(s, i + 1, end)
+    if c == 116:
+        return scan_word(s, i, end, b"true", 4)
+    if c == 102:
+        return scan_word(s, i, end, b"false", 5)
+    if c == 110:
+        return scan_word(s, i, end, b"null", 4)
+    return scan_number(s, i, end)
+
+
+cdef bint parse_int(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, int64_t *out) noexcept nogil:
+    """An integer literal of at most 18 digits (no fraction, no exponent) in `s[a:b]`."""
+    cdef bint neg = s[a] == 45
+    cdef int64_t v = 0
+    if neg:
+        a += 1
+    if b - a > 18 or b <= a:
+        return False
+    while a < b:
+        if not 48 <= s[a] <= 57:
+            return False
+        v = v * 10 + (s[a] - 48)
+        a += 1
+    out[0] = -v if neg else v
+    return True
+
+
+cdef int parse_float(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, double *out) except -1:
+    """A checked JSON number in `s[a:b]` as msgspec makes a float of it: integers of up to 15
+    digits exactly (as msgspec's int path: "-0" is 0.0), decimals by Clinger's exact fast path
+    (15 significant digits, |exponent| <= 22) or Python's correctly rounded parse; False for
+    what may differ (longer integers, exponents past ±300, infinities)."""
+    cdef bint neg = s[a] == 45
+    cdef uint64_t m = 0
+    cdef int digits = 0, exp10 = 0, e = 0, esign = 1
+    cdef bint is_int = True
+    cdef Py_ssize_t i = a + 1 if neg else a
+    cdef char text[64]
+    cdef double v
+    while i < b and 48 <= s[i] <= 57:
+        if m or s[i] != 48:
+            if digits < 19:
+                m = m * 10 + (s[i] - 48)
+            else:
+                exp10 += 1
+            digits += 1
+        i += 1
+    if i < b and s[i] == 46:
+        is_int = False
+        i += 1
+        while i < b and 48 <= s[i] <= 57:
+            if m or s[i] != 48:
+                if digits < 19:
+                    m = m * 10 + (s[i] - 48)
+                    exp10 -= 1
+                digits += 1
+            else:
+                exp10 -= 1
+            i += 1
+    if i < b:
+        is_int = False
+        i += 1
+        if s[i] == 45 or s[i] == 43:
+            esign = -1 if s[i] == 45 else 1
+            i += 1
+        while i < b:
+            if e < 10000:
+                e = e * 10 + (s[i] - 48)
+            i += 1
+        exp10 += esign * e
+    if is_int:
+        if digits > 15:
+            return False
+        v = <double>m
+        out[0] = -v if neg and m else v
+        return True
+    if digits <= 15 and -22 <= exp10 <= 22:
+        v = <double>m
+        v = v * POW10[exp10] if exp10 >= 0 else v / POW10[-exp10]
+        out[0] = -v if neg else v
+        return True
+    if exp10 + digits > 300 or exp10 + digits < -300 or b - a >= 63:
+        return False
+    memcpy(text, s + a, b - a)
+    text[b - a] = 0
+    v = PyOS_string_to_double(text, NULL, NULL)
+    if isinf(v):
+        return False
+    out[0] = v
+    return True
+

@@ -45,16 +45,26 @@ def python_env() -> dict[str, str]:
 @pytest.mark.parametrize(("example", "extra", "source", "has_loss"), EXAMPLES, ids=lambda v: str(v))
 def test_each_example_under_stepscope(tmp_path: Path, example: str, extra: list[str], source: str, has_loss: bool) -> None:
     program = [sys.executable, str(ROOT / "examples" / example), "--steps", str(STEPS), *extra]
-    bare = subprocess.run(program, cwd=tmp_path, env=python_env(), capture_output=True, text=True, timeout=120)
-    assert bare.returncode == 0, bare.stderr
     session = tmp_path / "s.stepscope"
-    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "run", "--session", str(session), "--out-dir",
-                           str(tmp_path / "out"), "--steps", "10:13", "--json", "--", *program],
-                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200"),
-                          capture_output=True, text=True, timeout=180)
+    # The bare run only gives the output to compare with: it runs beside the recorded one, on the
+    # core a single run leaves idle, rather than before it (into files: no pipe to fill meanwhile).
+    bare_out, bare_err = tmp_path / "bare.stdout", tmp_path / "bare.stderr"
+    with bare_out.open("w") as out, bare_err.open("w") as err:
+        bare = subprocess.Popen(program, cwd=tmp_path, env=python_env(), stdout=out, stderr=err, text=True)
+    try:
+        proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "run", "--session", str(session), "--out-dir",
+                               str(tmp_path / "out"), "--steps", "10:13", "--json", "--", *program],
+                              cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200"),
+                              capture_output=True, text=True, timeout=180)
+        bare.wait(timeout=120)
+    finally:
+        if bare.poll() is None:
+            bare.kill()
+            bare.wait()
+    assert bare.returncode == 0, bare_err.read_text()
     assert proc.returncode == 0, proc.stderr[-3000:]
     output, brace, record_text = proc.stdout.rpartition("\n{")
-    assert own_output(output + "\n") == own_output(bare.stdout)
+    assert own_output(output + "\n") == own_output(bare_out.read_text())
     record = json.loads(brace.strip() + record_text)
     assert record["status"] == "ok" and record["exit_code"] == 0
     assert record["steps_from"].startswith(source), record["steps_from"]

@@ -7,12 +7,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sessions.store import Session
+from tests.conftest import copy_session
 from traces.analysis import describe_source, step_windows
 from traces.op_families import FAMILIES
 from traces.readers import read_trace
@@ -37,11 +39,9 @@ def only_run(session: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def jax_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    path = tmp_path_factory.mktemp("families") / "jax.stepscope"
-    proc = cli("run", "--framework", "jax", "--steps", "3", "--warmup", "1", "--trace-steps", "2", "--batch-size", "16",
-               "--no-eval", "--session", str(path), "--out-dir", str(path.parent / "out"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def jax_run(tmp_path_factory: pytest.TempPathFactory, traced_run_session: Callable[[str], Path]) -> tuple[Path, str]:
+    """A copy of the session's shared small jax run with its two-step trace window (tests/conftest.py)."""
+    path = copy_session(traced_run_session("jax"), tmp_path_factory.mktemp("families") / "jax.stepscope")
     return path, only_run(path)
 
 

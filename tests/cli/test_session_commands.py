@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 
 from sessions.stats import compare, median_interval
 from sessions.store import Session, SessionError
+from tests.conftest import TRACED_STEPS, copy_session, record_cli_run
 from tests.sessions.repeated_runs import FakeRun, shifted_repeats, write_session
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,14 +32,11 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One session holding a torch and a jax run of the convnet."""
-    path = tmp_path_factory.mktemp("sessions") / "two.stepscope"
-    for framework in ("torch", "jax"):
-        proc = cli("run", "--framework", framework, "--steps", "20", "--warmup", "2", "--trace-steps", "2",
-                   "--batch-size", "16", "--session", str(path), "--out-dir", str(path.parent / framework))
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        assert f"session: {path}" in proc.stderr
+def recorded(tmp_path_factory: pytest.TempPathFactory, traced_run_session: Callable[[str], Path]) -> Path:
+    """One session holding a torch and a jax run of the convnet: a copy of the session's shared
+    torch run (tests/conftest.py), and a jax run recorded after it."""
+    path = copy_session(traced_run_session("torch"), tmp_path_factory.mktemp("sessions") / "two.stepscope")
+    record_cli_run(path, "jax")
     return path
 
 
@@ -47,7 +46,7 @@ def test_report_json_lists_the_recorded_runs(recorded: Path) -> None:
     rows = json.loads(proc.stdout)
     assert [r["framework"] for r in rows] == ["torch", "jax"]
     for row in rows:
-        assert row["status"] == "ok" and row["steps"] == 20 and row["step_ms_median"] > 0 and row["peak_host_mb"] > 0
+        assert row["status"] == "ok" and row["steps"] == TRACED_STEPS and row["step_ms_median"] > 0 and row["peak_host_mb"] > 0
     assert rows[1]["compile_ms"] > 0 and rows[0]["compile_ms"] is None
 
 
@@ -84,11 +83,11 @@ def test_export_each_format(recorded: Path, tmp_path: Path, fmt: str) -> None:
         if fmt == "csv":
             lines = out.read_text().splitlines()
             assert lines[0].startswith("index,phase,t,step_ms")
-            assert [line.split(",")[1] for line in lines[1:]].count("measure") == 20
+            assert [line.split(",")[1] for line in lines[1:]].count("measure") == TRACED_STEPS
             assert out.with_name(f"{out.stem}-samples.csv").exists()
         elif fmt == "json":
             data = json.loads(out.read_text())
-            assert len([s for s in data["steps"] if s["phase"] == "measure"]) == 20
+            assert len([s for s in data["steps"] if s["phase"] == "measure"]) == TRACED_STEPS
         else:
             data = json.loads(out.read_text())
             events = data["traceEvents"] if isinstance(data, dict) else data

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from gui.compare.compare_view import CompareWindow
 from sessions.compare import METRICS
 from sessions.schema import SessionError
 from sessions.store import Session
+from tests.conftest import copy_session, record_cli_run
 
 ROOT = Path(__file__).resolve().parents[2]
 V2 = ROOT / "tests" / "data" / "session-v2.stepscope"
@@ -25,23 +27,15 @@ VERDICTS = ("faster", "slower", "no significant difference")
 pytestmark = pytest.mark.slow
 
 
-def run(framework: str, session: Path) -> None:
-    proc = subprocess.run([sys.executable, "main.py", "run", "--framework", framework, "--batch-size", "8", "--steps", "6",
-                           "--warmup", "1", "--trace-steps", "2", "--session", str(session),
-                           "--out-dir", str(session.parent / "out")],
-                          check=False, cwd=ROOT, capture_output=True, text=True, timeout=240,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-
 @pytest.fixture(scope="module")
-def sessions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(three.stepscope: jax, torch, tf; more.stepscope: torch), all with two-step trace windows."""
+def sessions(tmp_path_factory: pytest.TempPathFactory, traced_run_session: Callable[[str], Path]) -> tuple[Path, Path]:
+    """(three.stepscope: jax, torch, tf; more.stepscope: torch), all with two-step trace windows.
+    The jax run and the lone torch run are copies of the session's shared ones (tests/conftest.py)."""
     folder = tmp_path_factory.mktemp("compare")
-    three, more = folder / "three.stepscope", folder / "more.stepscope"
-    for framework in ("jax", "torch", "tf"):
-        run(framework, three)
-    run("torch", more)
+    three = copy_session(traced_run_session("jax"), folder / "three.stepscope")
+    for framework in ("torch", "tf"):
+        record_cli_run(three, framework)
+    more = copy_session(traced_run_session("torch"), folder / "more.stepscope")
     return three, more
 
 

@@ -6,9 +6,6 @@ run end to end from the command line through the main window into the trace insp
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,33 +23,24 @@ from gui.notifications import NotificationManager
 from profilers.framework_check import FrameworkReport
 from sessions.store import Session
 from sessions.traces import load_trace
+from tests.conftest import copy_session, record_cli_run
 from tests.gui.conftest import small_torch_settings
 from traces.analysis import top_ops
 from traces.table import EventTable, Kind
 
-ROOT = Path(__file__).resolve().parents[2]
 CTRL = Qt.KeyboardModifier.ControlModifier
 # A frame of the workload's own code, which the Python stack of its conv2d call passes through.
 MODEL_FRAME = "workloads/convnet/torch_model.py("
 STEP_FRAME = "workloads/torch_backend.py("
 
 
-def _cli_run(session: Path, *extra: str) -> None:
-    proc = subprocess.run([sys.executable, "main.py", "run", "--framework", "torch", "--batch-size", "8", "--steps", "6",
-                           "--warmup", "1", "--trace-steps", "2", "--no-eval", "--session", str(session),
-                           "--out-dir", str(session.parent / f"out{len(extra)}"), *extra],
-                          cwd=ROOT, capture_output=True, text=True, timeout=180,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-
 @pytest.fixture(scope="module")
-def traced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+def traced(tmp_path_factory: pytest.TempPathFactory, traced_run_session: Callable[[str], Path]) -> tuple[Path, str, str]:
     """A session with two tiny real torch runs that have a trace window, recorded by the CLI:
-    the first plain, the second with `--with-stack`. Returns (file, plain run, stack run)."""
-    path = tmp_path_factory.mktemp("promises") / "traced.stepscope"
-    _cli_run(path)
-    _cli_run(path, "--with-stack")
+    the first plain (a copy of the session's shared one, tests/conftest.py), the second with
+    `--with-stack`. Returns (file, plain run, stack run)."""
+    path = copy_session(traced_run_session("torch"), tmp_path_factory.mktemp("promises") / "traced.stepscope")
+    record_cli_run(path, "torch", "--no-eval", "--with-stack")
     with Session.open_readonly(path) as session:
         ids = [r.run_id for r in session.runs()]
         assert len(ids) == 2

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from sessions.compare_report import (
     write_report,
 )
 from sessions.store import SessionError
+from tests.conftest import copy_session, record_cli_run
 from traces.op_diff import OpDiff
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,13 +39,11 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def two_torch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two small torch runs of the convnet, each with a two-step trace window."""
-    path = tmp_path_factory.mktemp("report") / "torch-twice.stepscope"
-    for _ in range(2):
-        proc = cli("run", "--framework", "torch", "--batch-size", "8", "--steps", "6", "--warmup", "1", "--trace-steps", "2",
-                   "--session", str(path), "--out-dir", str(path.parent / "out"))
-        assert proc.returncode == 0, proc.stderr[-3000:]
+def two_torch(tmp_path_factory: pytest.TempPathFactory, traced_run_session: Callable[[str], Path]) -> Path:
+    """Two small torch runs of the convnet, each with a two-step trace window: a copy of the
+    session's shared one (tests/conftest.py), and one more recorded after it."""
+    path = copy_session(traced_run_session("torch"), tmp_path_factory.mktemp("report") / "torch-twice.stepscope")
+    record_cli_run(path, "torch")
     return path
 
 

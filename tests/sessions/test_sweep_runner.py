@@ -57,8 +57,9 @@ def test_a_point_whose_worker_dies_fails_alone_and_the_sweep_goes_on(tmp_path: P
 
 
 def _sweep_cli(session: Path, out: Path) -> list[str]:
+    """Two points: the fewest that leave one finished and one not when the sweep is killed."""
     return [sys.executable, str(ROOT / "main.py"), "sweep", "--frameworks", "torch", "--workloads", "mlp", "--batch-sizes",
-            "8,16,32", "--steps", "3", "--warmup", "1", "--no-eval", "--session", str(session), "--out-dir", str(out)]
+            "8,16", "--steps", "3", "--warmup", "1", "--no-eval", "--session", str(session), "--out-dir", str(out)]
 
 
 def _finished_points(session: Path) -> list[tuple[int, str | None]]:
@@ -81,18 +82,18 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_points(tmp_path: Path
     os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker die at once: a crash, no clean-up
     proc.wait(timeout=30)
     before = _finished_points(session)
-    assert before and len(before) < 3, before
+    assert before and len(before) < 2, before
     again = subprocess.run(_sweep_cli(session, out), env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert "resumed sweep" in again.stderr
     after = _finished_points(session)
-    assert [p for p, _ in after] == [0, 1, 2]
+    assert [p for p, _ in after] == [0, 1]
     assert set(before) <= set(after)  # the same runs kept for the points that had finished
     with Session.open_readonly(session) as s:
         assert len(s.sweeps()) == 1 and s.sweeps()[0].status == "done"
         statuses = sorted(r.status for r in s.runs())
     # the killed point's run reads as interrupted (its writer died); the rerun of it is a new, ok run
-    assert statuses.count("ok") == 3 and len(statuses) == 4, statuses
+    assert statuses.count("ok") == 2 and len(statuses) == 3, statuses
     third = subprocess.run(_sweep_cli(session, out), env=env, capture_output=True, text=True, timeout=300)
     assert third.returncode == 0 and "resumed" not in third.stderr  # a finished sweep is measured anew
     with Session.open_readonly(session) as s:

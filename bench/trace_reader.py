@@ -353,13 +353,15 @@ def main() -> None:
 
 
 def _decoder() -> str:
-    """What decoded the chunks: msgspec, and the compiled per-chunk step where it is built and on."""
+    """What decoded the chunks: msgspec, and the compiled per-chunk step where it is built and on;
+    what inflated the gzipped files: ISA-L where `isal` is installed, else zlib."""
     import msgspec
 
-    from traces import chunk_scan_glue
+    from traces import bounded_read, chunk_scan_glue
 
     step = " + compiled chunk step (Cython)" if chunk_scan_glue.available() and chunk_scan_glue.ENABLED else ""
-    return f"msgspec {msgspec.__version__}{step}"
+    inflate = "ISA-L" if bounded_read.igzip_lib is not None else "zlib"
+    return f"msgspec {msgspec.__version__}{step}, {inflate} inflate"
 
 
 if __name__ == "__main__":

@@ -1,10 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """The stream's compiled per-chunk step (`traces.chunk_scan_glue`): a chunk's JSON text walked
-once, its key codes, argument-set ids, correlations, flow ids, dur floats and ts text written
-straight into buffers, with no Python object per event: keys and argument sets are found by
-their JSON text in C hash tables (`byte_table.pxi`), a new one made once (its key tuple by
-msgspec, its set numbered by `ArgSets`). ~2x msgspec's decode alone on Kineto's layout, and
-it replaces the per-chunk passes over the structs too (bench/README.md).
+once, its key codes, argument-set ids, correlations, flow ids, dur floats and ts (exact ns in
+Kineto's form, else text) written straight into buffers, no Python object per event: keys and
+argument sets are found by their JSON text in C hash tables (`byte_table.pxi`), a new one made
+once (its key tuple by msgspec, its set numbered by `ArgSets`). bench/README.md has figures.
 
 It gives what msgspec's structs give (`traces.stream_events`) or nothing: anything it is not
 sure msgspec reads the same way (escapes in object keys, a dur that is no plain number, ids
@@ -25,9 +24,19 @@ import numpy as np
 include "json_scan.pxi"
 include "byte_table.pxi"
 include "event_fields.pxi"
+include "vector_state.pxi"
 
 cdef enum:
     NO_ID = -1
+
+
+cdef object copied(const void *values, Py_ssize_t n, object dtype):
+    """`n` values of `dtype` from a C buffer, as a new numpy array."""
+    out = np.empty(n, dtype)
+    cdef unsigned char[::1] into = out.view(np.uint8)
+    memcpy(&into[0], values, into.shape[0])
+    return out
+
 
 cdef class ChunkScanner:
     """One read's compiled step: the raw key texts seen so far and their codes, and the
@@ -41,6 +50,9 @@ cdef class ChunkScanner:
     cdef int32_t *refs
     cdef int64_t *corrs
     cdef int64_t *ids
+    cdef int64_t *ts_ns
+    cdef double *ts_us
+    cdef bint ts_read  # every ts of the chunk so far read to ns here (`parse_ts`), none left as text
     cdef char *text
     cdef char *scratch
 
@@ -58,6 +70,8 @@ cdef class ChunkScanner:
         PyMem_Free(self.refs)
         PyMem_Free(self.corrs)
         PyMem_Free(self.ids)
+        PyMem_Free(self.ts_ns)
+        PyMem_Free(self.ts_us)
         PyMem_Free(self.text)
         PyMem_Free(self.scratch)
 
@@ -69,7 +83,9 @@ cdef class ChunkScanner:
             self.refs = <int32_t *>PyMem_Realloc(self.refs, events * sizeof(int32_t))
             self.corrs = <int64_t *>PyMem_Realloc(self.corrs, events * sizeof(int64_t))
             self.ids = <int64_t *>PyMem_Realloc(self.ids, events * sizeof(int64_t))
-            if not (self.codes and self.durs and self.refs and self.corrs and self.ids):
+            self.ts_ns = <int64_t *>PyMem_Realloc(self.ts_ns, events * sizeof(int64_t))
+            self.ts_us = <double *>PyMem_Realloc(self.ts_us, events * sizeof(double))
+            if not (self.codes and self.durs and self.refs and self.corrs and self.ids and self.ts_ns and self.ts_us):
                 raise MemoryError()
             self.cap = events
         if text > self.text_cap:
@@ -88,15 +104,18 @@ cdef class ChunkScanner:
 
     def scan(self, const unsigned char[::1] buf, Py_ssize_t pos, Py_ssize_t cut):
         """The events in `buf[pos:cut]` (whole events and the commas between them): (n, key
-        codes, dur floats, ts texts joined by ",", argument-set ids, correlations or None,
-        ids, whether any event had an argument set), or None to have msgspec decode them."""
+        codes, dur floats, ts, argument-set ids, correlations or None, ids, whether any event
+        had an argument set), or None to have msgspec decode them. `ts`: (ns, µs) arrays where
+        every ts is Kineto's form (`parse_ts`), else their texts joined by ","."""
         cdef const unsigned char *s = &buf[0] if buf.shape[0] else NULL
         cdef Py_ssize_t i, n = 0, size = cut - pos
         cdef bint any_corr = False, any_args = False
         if size <= 0 or cut > buf.shape[0]:
             return None
+        clean_vector_state()  # whatever ran before (an inflate) left the vector registers
         self._grow(1024, 1 << 16, 4096)  # grown as the chunk needs (most hold a few hundred events of ~200 bytes)
         cdef Py_ssize_t text_end = 0
+        self.ts_read = True
         i = skip_ws(s, pos, cut)
         while i < cut:
             if n == self.cap:
@@ -119,25 +138,15 @@ cdef class ChunkScanner:
                 return None  # a trailing comma
         if n == 0:
             return None
-        code = np.empty(n, np.intp)
-        dur = np.empty(n, np.float64)
-        ref = np.empty(n, np.int32)
-        ids = np.empty(n, np.int64)
-        cdef Py_ssize_t[::1] code_v = code
-        cdef double[::1] dur_v = dur
-        cdef int32_t[::1] ref_v = ref
-        cdef int64_t[::1] ids_v = ids
-        memcpy(&code_v[0], self.codes, n * sizeof(Py_ssize_t))
-        memcpy(&dur_v[0], self.durs, n * sizeof(double))
-        memcpy(&ref_v[0], self.refs, n * sizeof(int32_t))
-        memcpy(&ids_v[0], self.ids, n * sizeof(int64_t))
-        corr = None
-        cdef int64_t[::1] corr_v
-        if any_corr:
-            corr = np.empty(n, np.int64)
-            corr_v = corr
-            memcpy(&corr_v[0], self.corrs, n * sizeof(int64_t))
-        ts = PyBytes_FromStringAndSize(self.text, text_end - 1 if text_end else 0)
+        code = copied(self.codes, n, np.intp)
+        dur = copied(self.durs, n, np.float64)
+        ref = copied(self.refs, n, np.int32)
+        ids = copied(self.ids, n, np.int64)
+        corr = copied(self.corrs, n, np.int64) if any_corr else None
+        if self.ts_read:
+            ts = copied(self.ts_ns, n, np.int64), copied(self.ts_us, n, np.float64)
+        else:
+            ts = PyBytes_FromStringAndSize(self.text, text_end - 1 if text_end else 0)
         return n, code, dur, ts, ref, corr, ids, any_args
 
     cdef Py_ssize_t _event(self, const unsigned char *s, Py_ssize_t i, Py_ssize_t end, Py_ssize_t n,
@@ -237,6 +246,8 @@ cdef class ChunkScanner:
                 i = skip_ws(s, i + 1, end)
         self.durs[n] = dur
         self.ids[n] = ident
+        if self.ts_read:
+            self.ts_read = ts_a >= 0 and parse_ts(s, ts_a, ts_b, &self.ts_ns[n], &self.ts_us[n])
         if text_end[0] + (ts_b - ts_a) + 6 > self.text_cap:
             self._grow(0, 2 * (text_end[0] + (ts_b - ts_a) + 6), 0)
         if ts_a < 0:

@@ -12,6 +12,8 @@ cdef extern from *:
 cdef extern from "Python.h":
     double PyOS_string_to_double(const char *s, char **endptr, PyObject *overflow_exception) except? -1.0
 
+cdef double MAX_TS_US = 4.5e15  # `exact_time.MAX_TS_US`: |ts| past it has no ns (2**62 ns)
+
 cdef enum:
     MAX_DEPTH = 64  # deeper values are refused (msgspec's own limit is far above: never reached here)
 
@@ -20,16 +22,69 @@ POW10[0] = 1.0
 for _k in range(1, 23):
     POW10[_k] = POW10[_k - 1] * 10.0  # exact: 10**22 is the largest power of ten a double holds exactly
 
-# SWAR masks (8 bytes as one word, little-endian: the first byte is the lowest)
-cdef uint64_t ONES = 0x0101010101010101ULL
-cdef uint64_t HIGHS = 0x8080808080808080ULL
-cdef uint64_t QUOTES = 0x2222222222222222ULL
-cdef uint64_t SLASHES = 0x5C5C5C5C5C5C5C5CULL
-cdef uint64_t SPACES = 0x2020202020202020ULL
-cdef uint64_t NEWLINES = 0x0A0A0A0A0A0A0A0AULL
-cdef uint64_t TABS = 0x0909090909090909ULL
-cdef uint64_t RETURNS = 0x0D0D0D0D0D0D0D0DULL
-cdef uint64_t LOWS = 0x7F7F7F7F7F7F7F7FULL
+# SWAR masks (8 bytes as one word, little-endian: the first byte is the lowest), C constants so
+# the compiler folds them into the instructions (module variables were loaded from memory each use)
+cdef extern from *:
+    """
+    #define SWAR_ONES 0x0101010101010101ULL
+    #define SWAR_HIGHS 0x8080808080808080ULL
+    #define SWAR_QUOTES 0x2222222222222222ULL
+    #define SWAR_SLASHES 0x5C5C5C5C5C5C5C5CULL
+    #define SWAR_SPACES 0x2020202020202020ULL
+    #define SWAR_NEWLINES 0x0A0A0A0A0A0A0A0AULL
+    #define SWAR_TABS 0x0909090909090909ULL
+    #define SWAR_RETURNS 0x0D0D0D0D0D0D0D0DULL
+    #define SWAR_LOWS 0x7F7F7F7F7F7F7F7FULL
+    """
+    const uint64_t HIGHS "SWAR_HIGHS"
+    const uint64_t SPACES "SWAR_SPACES"
+    const uint64_t NEWLINES "SWAR_NEWLINES"
+    const uint64_t TABS "SWAR_TABS"
+    const uint64_t RETURNS "SWAR_RETURNS"
+    const uint64_t LOWS "SWAR_LOWS"
+
+# A string's stops (a quote, a backslash, a control or a non-ASCII byte) found 16 bytes at a time
+# with SSE2 (every x86-64 CPU has it: bytes as signed, "below 0x20" catches both controls and
+# non-ASCII), elsewhere 8 at a time with the masks above. Exact: the first stop, or `end`.
+cdef extern from *:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    static inline Py_ssize_t json_string_stop(const unsigned char *s, Py_ssize_t i, Py_ssize_t end) {
+        const __m128i quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8('\\\\'), space = _mm_set1_epi8(0x20);
+        while (i + 16 <= end) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+            __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, slash)),
+                                       _mm_cmplt_epi8(x, space));
+            int m = _mm_movemask_epi8(hit);
+            if (m) return i + __builtin_ctz((unsigned)m);
+            i += 16;
+        }
+        for (; i < end; i++) {
+            unsigned char c = s[i];
+            if (c == '"' || c == '\\\\' || c < 0x20 || c >= 0x80) return i;
+        }
+        return end;
+    }
+    #else
+    static inline Py_ssize_t json_string_stop(const unsigned char *s, Py_ssize_t i, Py_ssize_t end) {
+        uint64_t w;
+        while (i + 8 <= end) {  /* a borrow may flag bytes after a flagged one: the first is exact */
+            memcpy(&w, s + i, 8);
+            w = ((((w ^ SWAR_QUOTES) - SWAR_ONES) & ~(w ^ SWAR_QUOTES)) | (((w ^ SWAR_SLASHES) - SWAR_ONES) & ~(w ^ SWAR_SLASHES))
+                 | ((w - SWAR_SPACES) & ~w) | w) & SWAR_HIGHS;
+            if (w) return i + (__builtin_ctzll(w) >> 3);
+            i += 8;
+        }
+        for (; i < end; i++) {
+            unsigned char c = s[i];
+            if (c == '"' || c == '\\\\' || c < 0x20 || c >= 0x80) return i;
+        }
+        return end;
+    }
+    #endif
+    """
+    Py_ssize_t string_stop "json_string_stop"(const unsigned char *s, Py_ssize_t i, Py_ssize_t end) noexcept nogil
 
 
 cdef inline bint is_ws(unsigned char c) noexcept nogil:
@@ -70,27 +125,13 @@ cdef inline int hex_value(unsigned char c) noexcept nogil:
     return -1
 
 
-cdef inline uint64_t string_stops(uint64_t w) noexcept nogil:
-    """The high bit of the first byte of `w` that is a quote, a backslash, a control or a
-    non-ASCII byte (a borrow may flag bytes after a flagged one: the first is exact)."""
-    return (((w ^ QUOTES) - ONES) & ~(w ^ QUOTES) | ((w ^ SLASHES) - ONES) & ~(w ^ SLASHES) | (w - SPACES) & ~w | w) & HIGHS
-
-
 cdef inline Py_ssize_t scan_string(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, bint *escaped) noexcept nogil:
     """`s[i]` is a string's opening quote: the index after its closing one, -1 to refuse
     (control characters, bad or surrogate escapes, invalid UTF-8, the chunk's end). Plain
-    ASCII 8 bytes at a time; the rest in `string_rest`."""
-    cdef uint64_t w
-    i += 1
-    while i + 8 <= end:
-        memcpy(&w, s + i, 8)
-        w = string_stops(w)
-        if w:
-            i += ctz64(w) >> 3
-            if s[i] == 34:
-                return i + 1
-            break
-        i += 8
+    ASCII up to the first stop (`string_stop`); the rest in `string_rest`."""
+    i = string_stop(s, i + 1, end)
+    if i < end and s[i] == 34:
+        return i + 1
     return string_rest(s, i, end, escaped)
 
 
@@ -98,15 +139,8 @@ cdef Py_ssize_t string_rest(const unsigned char *s, Py_ssize_t i, Py_ssize_t end
     """`scan_string` from `s[i]`, inside the string."""
     cdef unsigned char c, c1
     cdef int k, h, code
-    cdef uint64_t w
     while i < end:
-        while i + 8 <= end:
-            memcpy(&w, s + i, 8)
-            w = string_stops(w)
-            if w:
-                i += ctz64(w) >> 3
-                break
-            i += 8
+        i = string_stop(s, i, end)
         if i >= end:
             break
         c = s[i]
@@ -238,6 +272,28 @@ cdef Py_ssize_t skip_value(const unsigned char *s, Py_ssize_t i, Py_ssize_t end,
     if c == 110:
         return scan_word(s, i, end, b"null", 4)
     return scan_number(s, i, end)
+
+
+cdef inline bint parse_ts(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, int64_t *ns, double *us) noexcept nogil:
+    """A ts in Kineto's form, 1 to 16 digits, ".", three digits, in `s[a:b]` (a checked JSON
+    number), read as `exact_time` reads it (`_fixed`, `_parse`): ns exact, 0 past MAX_TS_US;
+    µs the whole µs as a float plus the fraction / 1000. False for any other form: the text
+    goes to `exact_time`."""
+    cdef Py_ssize_t digits = b - a - 4, k
+    cdef int64_t whole = 0, frac
+    if digits < 1 or digits > 16 or s[b - 4] != 46:
+        return False
+    for k in range(a, a + digits):
+        if not 48 <= s[k] <= 57:
+            return False
+        whole = whole * 10 + (s[k] - 48)
+    for k in range(b - 3, b):
+        if not 48 <= s[k] <= 57:
+            return False
+    frac = (s[b - 3] - 48) * 100 + (s[b - 2] - 48) * 10 + (s[b - 1] - 48)
+    us[0] = <double>whole + <double>frac / 1000.0
+    ns[0] = whole * 1000 + frac if us[0] <= MAX_TS_US else 0
+    return True
 
 
 cdef bint parse_int(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, int64_t *out) noexcept nogil:

@@ -3,7 +3,7 @@ here, and every few MiB (a round) finishes what needs the chunks' own bytes whil
 still in memory, so nothing ever goes back to the file:
 
 - times: the round's ts texts (and the dur texts a float cannot prove, `exact_time.float_ns`)
-  parsed to exact ns, so no text piles up;
+  parsed to exact ns, so no text piles up (the compiled step reads Kineto's ts to ns itself);
 - async ids ("b"/"e") and the full arguments of counters ("C"), which the typed structs skip:
   the chunks holding such events are decoded again with the raw decoder (the whole-file path
   did this as a second pass over the file, `decode.Columns.ids_at` / `counter_args`);
@@ -45,13 +45,14 @@ class NeedWhole(Exception):
 @dataclass
 class _Chunk:
     """One decoded chunk of the round: its first event, its events, its bytes in the buffer,
-    its ts text and (text-dur chunks only) its dur text."""
+    its ts text (or, read by the compiled step, its ts as ns and µs) and (text-dur chunks
+    only) its dur text."""
 
     start: int
     n: int
     pos: int
     cut: int
-    ts: bytes
+    ts: bytes | tuple[Int64s, npt.NDArray[np.float64]]
     dur: bytes | None
 
 
@@ -176,7 +177,7 @@ class StreamColumns:
             return
         start = self.n - len(code)
         with memoryview(buf) as view:
-            ts_ns, ts_us = parse_chunks([(c.start - start, c.n, c.ts) for c in round_], len(code))
+            ts_ns, ts_us = _times(round_, start, len(code))
             dur_ns = self._durations(round_, view, start, dur_us)
             self._special(round_, view, code, start)
             self._xla(round_, view)
@@ -260,6 +261,21 @@ class StreamColumns:
         np.maximum(corr, NO_ID, out=corr)  # negative ids are none
         np.maximum(flow, NO_ID, out=flow)
         return corr, flow
+
+
+def _times(round_: list[_Chunk], start: int, n: int) -> tuple[Int64s, npt.NDArray[np.float64]]:
+    """The round's ts (`start`: its first event) in ns and µs: the texts parsed (`exact_time`),
+    and what the compiled step read already put in place."""
+    texts = [(c.start - start, c.n, c.ts) for c in round_ if isinstance(c.ts, bytes)]
+    if len(texts) == len(round_):
+        return parse_chunks(texts, n)
+    if not texts:
+        return np.concatenate([c.ts[0] for c in round_]), np.concatenate([c.ts[1] for c in round_])
+    ts_ns, ts_us = parse_chunks(texts, n)
+    for c in round_:
+        if not isinstance(c.ts, bytes):
+            ts_ns[c.start - start:c.start - start + c.n], ts_us[c.start - start:c.start - start + c.n] = c.ts
+    return ts_ns, ts_us
 
 
 def _joined(parts: list[npt.NDArray[Any]], dtype: Any) -> npt.NDArray[Any]:

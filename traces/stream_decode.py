@@ -14,6 +14,12 @@ must give the marker back as its top-level traceEvents (which also yields the to
 before and after the array), and the events up to it must decode. A cut-off array (no "]")
 ends where `decode.closed_array` closes it.
 
+The text lives in one buffer reused in place: a plain file is read straight into it
+(`TraceStream.read_into`), other pieces are copied in, and what the rounds consumed is dropped
+only when the room runs short, by moving the unread tail (less than a chunk) to the front.
+(Appending to a bytearray and deleting its head reallocated and copied the text held at
+most steps.)
+
 What the stream cannot read the whole-file path can, or names the problem exactly: anything
 odd raises `NeedWhole` (values the typed structs refuse, invalid JSON, a guess that is not
 proven, 16 MiB before or after the array, 64 MiB without an event boundary), and the caller
@@ -23,7 +29,7 @@ well-formed Kineto, jax or Perfetto trace.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from traces.decode import Columns
@@ -42,6 +48,8 @@ RETRIES = 4  # chunks cut at the next boundary before the chunk is made twice as
 ENDS_TRIED = 64  # "]"s from the end tried as the array's end (the whole-file path tries 4, then scans the file)
 HEAD_BYTES = 512  # what the head checks look at
 BOM = b"\xef\xbb\xbf"
+BUFFER_BYTES = 4 << 20  # the text buffer's first size: rounds, the pieces read ahead, a tail moved back
+ROOM_BYTES = 1 << 20  # the free room a read into the buffer is given (`TraceStream.read_into` reads a PIECE)
 _SPACE = re.compile(rb"[ \t\r\n]*")
 
 
@@ -70,60 +78,94 @@ def decode_stream(pieces: Iterable[bytes], where: object, limits: Limits) -> Col
 class _Walk:
     def __init__(self, pieces: Iterable[bytes], where: object, limits: Limits) -> None:
         self.pieces = iter(pieces)
+        self.read_into: Callable[[memoryview], int | None] | None = getattr(pieces, "read_into", None)
         self.where = where
-        self.buf = bytearray()
+        self.buf = bytearray(BUFFER_BYTES)  # the text is buf[:end]; the rest is room
+        self.end = 0
         self.eof = False
         self.acc = StreamColumns(where, limits.max_events, limits.max_string)
         self.chunk_bytes = CHUNK_BYTES  # read at each call: tests shrink this module's CHUNK_BYTES
         self.prefix: bytes | None = None  # the text before the array's "[" (None: the array format)
 
     def _more(self) -> bool:
-        """The next piece appended to the buffer; False at the end of the file."""
+        """The next piece appended to the text; False at the end of the file."""
         if self.eof:
             return False
+        if self.read_into is not None:
+            self._room(ROOM_BYTES)
+            with memoryview(self.buf) as view, view[self.end:] as room:
+                n = self.read_into(room)
+            if n is not None:
+                self.end += n
+                self.eof = not n
+                return bool(n)
+            self.read_into = None  # this stream gives pieces
         piece = next(self.pieces, None)
         if piece is None:
             self.eof = True
             return False
-        self.buf += piece
+        self._room(len(piece))
+        self.buf[self.end:self.end + len(piece)] = piece
+        self.end += len(piece)
         return True
+
+    def _room(self, n: int) -> None:
+        """At least `n` bytes free after the text (the buffer doubled when short)."""
+        if self.end + n > len(self.buf):
+            self.buf += bytes(max(n, len(self.buf)))
+
+    def _drop(self, n: int) -> None:
+        """The text's first `n` bytes dropped: the rest moved to the front."""
+        if n:
+            with memoryview(self.buf) as view:
+                view[:self.end - n] = view[n:self.end]
+            self.end -= n
+
+    def _compact(self, pos: int) -> int:
+        """The text before `pos` dropped but its last byte (`_chunk` writes a "[" there); where
+        `pos` is now."""
+        drop = max(pos - 1, 0)
+        self._drop(drop)
+        return pos - drop
+
+    def _text(self, a: int, b: int) -> bytes:
+        return bytes(self.buf[a:min(b, self.end)])
 
     def run(self) -> Columns:
         pos = self._head()
         need = ROUND_BYTES
         while True:
-            while len(self.buf) - pos < need and self._more():
+            while self.end - pos < need and self._more():
                 pass
             if self.eof:
                 return self._finish(pos)
-            pos = _SPACE.match(self.buf, pos).end()  # type: ignore[union-attr]  # always matches
+            pos = _SPACE.match(self.buf, pos, self.end).end()  # type: ignore[union-attr]  # always matches
             before = pos
             pos, ok = self._walk(pos, None)
             self.acc.end_round(self.buf)
-            keep = min(pos, 1)  # the byte before the next event: `_chunk` writes the chunk's "[" there
-            del self.buf[:pos - keep]
             if not ok:
-                return self._finish(keep)
-            held = len(self.buf)
+                return self._finish(pos)
+            held = self.end - pos
             if held > HOLD_BYTES:
                 raise NeedWhole("no event boundary in 64 MiB")
             need = ROUND_BYTES if pos > before else held + 1  # nothing decoded: one event longer than the text held
-            pos = keep
+            if pos + need + ROOM_BYTES > len(self.buf):  # the next round would not fit: the tail to the front
+                pos = self._compact(pos)
 
     def _head(self) -> int:
         """Check the head; keep the text before the array; where the events begin."""
-        while len(self.buf) < HEAD_BYTES and self._more():
+        while self.end < HEAD_BYTES and self._more():
             pass
-        check_head(bytes(self.buf[:HEAD_BYTES]), self.where, self.eof)
-        if self.buf[:3] == BOM:
-            del self.buf[:3]
-        if bytes(self.buf[:64]).lstrip()[:1] != b"{":
-            begin = _SPACE.match(self.buf).end()  # type: ignore[union-attr]  # always matches
-            if self.buf[begin:begin + 1] != b"[":
+        check_head(self._text(0, HEAD_BYTES), self.where, self.eof)
+        if self._text(0, 3) == BOM:
+            self._drop(3)
+        if self._text(0, 64).lstrip()[:1] != b"{":
+            begin = _SPACE.match(self.buf, 0, self.end).end()  # type: ignore[union-attr]  # always matches
+            if self._text(begin, begin + 1) != b"[":
                 raise NeedWhole("neither an object nor an array")
             return begin + 1
-        while (m := _EVENTS_KEY.search(self.buf)) is None:
-            if len(self.buf) > MAX_OUTSIDE or not self._more():
+        while (m := _EVENTS_KEY.search(self.buf, 0, self.end)) is None:
+            if self.end > MAX_OUTSIDE or not self._more():
                 raise NeedWhole("no traceEvents key near the start")
         self.prefix = bytes(self.buf[:m.end() - 1])
         return m.end()
@@ -135,7 +177,7 @@ class _Walk:
         next boundary instead (the one tried was inside an event: a list of objects in its
         args), and after RETRIES of those twice as long (a string full of "}, {")."""
         while True:
-            limit = len(self.buf) if end is None else end
+            limit = self.end if end is None else end
             if limit <= pos:
                 return pos, True
             size, tries, after = self.chunk_bytes, 0, pos + self.chunk_bytes
@@ -146,7 +188,7 @@ class _Walk:
                         return pos, True  # the rest waits for more text
                     if limit - pos > HOLD_BYTES or not self._more():
                         return pos, False
-                    limit = len(self.buf)
+                    limit = self.end
                     continue
                 cut, nxt = (m.start() + 1, m.end() - 1) if m is not None else (limit, limit)
                 got = self._chunk(pos, cut)
@@ -197,11 +239,12 @@ class _Walk:
 
     def _finish(self, pos: int) -> Columns:
         """The rest of the file (bounded) is read; the array's end found; the last events decoded."""
+        pos = self._compact(pos)
         while self._more():
-            if len(self.buf) - pos > HOLD_BYTES + MAX_OUTSIDE:
+            if self.end - pos > HOLD_BYTES + MAX_OUTSIDE:
                 raise NeedWhole("too much text after the last event boundary")
         ends = [(self._array_end(pos), {})] if self.prefix is None else self._object_ends(pos, self.prefix)
-        pos = _SPACE.match(self.buf, pos).end()  # type: ignore[union-attr]  # always matches
+        pos = _SPACE.match(self.buf, pos, self.end).end()  # type: ignore[union-attr]  # always matches
         for end, top in ends:
             if end - pos <= LAST_BYTES:  # one chunk: if it does not decode, that "]" closed something after the array
                 got = self._chunk(pos, end)
@@ -218,7 +261,7 @@ class _Walk:
     def _array_end(self, pos: int) -> int:
         """The array format's "]"; for a cut-off array (no "]"), the end of its last event, as
         `decode.closed_array` closes it."""
-        rest = bytes(self.buf[pos:])
+        rest = self._text(pos, self.end)
         body = rest.rstrip(b" \t\r\n")
         if body[-1:] == b"]":
             return pos + len(body) - 1
@@ -230,13 +273,13 @@ class _Walk:
         """The "]"s that may end the array, last first, each proven with the marker as
         `event_span.find_events` proves its guess, with the top-level keys around it. Tried
         from the end: what follows the array is short, but may hold many "]"."""
-        stop = len(self.buf)
+        stop = self.end
         for _ in range(ENDS_TRIED):
             end = self.buf.rfind(b"]", pos, stop)
-            if end < 0 or len(prefix) + len(self.buf) - end > MAX_OUTSIDE:
+            if end < 0 or len(prefix) + self.end - end > MAX_OUTSIDE:
                 return
             stop = end
-            suffix = bytes(self.buf[end + 1:])
+            suffix = self._text(end + 1, self.end)
             if _MARK in prefix or _MARK in suffix:
                 return
             try:

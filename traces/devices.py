@@ -65,16 +65,22 @@ def row_device_name(process: str, thread: str, tid: str = "") -> str | None:
     return None
 
 
+_CLASS = np.full(256, 2, np.int64)  # an event's kind -> 0: device work, 1: unknown, 2: the rest
+_CLASS[[Kind.KERNEL, Kind.MEMCPY]], _CLASS[Kind.OTHER] = 0, 1
+
+
 def mark_device_rows(builder: TableBuilder, part: dict[str, np.ndarray], kind: npt.NDArray[np.uint8]) -> None:
     """Mark the device rows among one part's rows and force kinds on them in place: xprof's
     line kinds on "/device:" rows; elsewhere an event of unknown kind on a device row is a
     kernel (a copy when its name says memcpy/memset)."""
     rows = part["row"]
     n_rows = len(builder.rows)  # row ids are small: counting beats sorting a million of them
-    for r in np.flatnonzero(np.bincount(rows[(kind == Kind.KERNEL) | (kind == Kind.MEMCPY)], minlength=n_rows)).tolist():
+    # per row, its events in three classes (device work, unknown kind, the rest), in one count
+    per_row = np.bincount(rows * 3 + _CLASS[kind], minlength=3 * n_rows).reshape(-1, 3)
+    for r in np.flatnonzero(per_row[:, 0]).tolist():
         builder.rows[r]["device"] = True
-    unknown = np.bincount(rows[kind == Kind.OTHER], minlength=n_rows)  # rows scanned again only where needed
-    for r in np.flatnonzero(np.bincount(rows, minlength=n_rows)).tolist():
+    unknown = per_row[:, 1]  # rows scanned again only where needed
+    for r in np.flatnonzero(per_row.sum(axis=1)).tolist():
         info = builder.rows[r]
         named = row_device_name(info["process"] or info["pid"], info["thread"], info["tid"])  # as a label shows it
         if named is None:

@@ -15,7 +15,7 @@ import pytest
 from traces.analysis import step_breakdown
 from traces.chrome_reader import read_chrome_data
 from traces.export import write_chrome_trace
-from traces.launch_links import LAUNCH_LINK, VIA_FLOW, attribution
+from traces.launch_links import LAUNCH_LINK, VIA_FLOW, attribution, dense_ids
 from traces.op_diff import op_diff
 from traces.readers import read_trace
 from traces.table import EventTable, TraceError, table_from_blobs, table_to_blobs
@@ -158,3 +158,14 @@ def test_tables_stored_before_links_load_without_them() -> None:
     bad = dict(blobs, link_src=table_to_blobs(read(kineto("flow")[:4]))["link_src"])  # empty: lengths differ
     with pytest.raises(TraceError, match="launch links"):
         table_from_blobs(bad)
+
+
+def test_dense_ids_rank_values_as_np_unique_does_whatever_their_spread() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        low = int(rng.integers(0, 2**62))
+        spread = int(10 ** rng.integers(0, 12))  # dense (a presence map) to far too thin for one (sorted)
+        values = (low + rng.integers(0, spread, int(rng.integers(0, 3000)))).astype(np.int64)
+        inverse, unique = dense_ids(values)
+        expected_unique, expected_inverse = np.unique(values, return_inverse=True)
+        assert unique == len(expected_unique) and np.array_equal(inverse, expected_inverse)

@@ -81,3 +81,29 @@ def test_truncated_members_are_reported_as_truncated(tmp_path: Path, cut: int) -
     path.write_bytes(gzip.compress(b"[]") + whole[:-cut])
     with pytest.raises(TraceError, match="truncated gzip"):
         read_bytes(path, Limits())
+
+
+@pytest.mark.parametrize("inflater", ["isal", "zlib"])
+def test_both_inflaters_read_members_padding_and_damage_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              inflater: str) -> None:
+    """ISA-L where installed, zlib where not: the same bytes, the same one-line refusals."""
+    from traces import bounded_read
+    if inflater == "isal" and bounded_read.igzip_lib is None:
+        pytest.skip("isal is not installed here")
+    if inflater == "zlib":
+        monkeypatch.setattr(bounded_read, "igzip_lib", None)
+        monkeypatch.setattr(bounded_read, "INFLATE_PIECE", bounded_read.PIECE)
+    first = b"".join(b'{"name": "op%d", "ts": %d, "dur": 3},' % (i % 977, i) for i in range(100_000))
+    second = os.urandom(2 * MiB)
+    good = gzip.compress(first) + b"\x00" * 100 + gzip.compress(second) + b"\x00" * 7
+    path = tmp_path / "two.json.gz"
+    path.write_bytes(good)
+    assert read_bytes(path, Limits()) == first + second
+    path.write_bytes(good[:-200])
+    with pytest.raises(TraceError, match="truncated gzip"):
+        read_bytes(path, Limits())
+    damaged = bytearray(gzip.compress(first))
+    damaged[len(damaged) // 2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(TraceError, match="damaged gzip"):
+        read_bytes(path, Limits())

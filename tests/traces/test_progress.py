@@ -25,7 +25,8 @@ BASE = 1_743_521_598_000_000_000
 def small_pieces() -> Iterator[None]:
     """Pieces of 8 KiB and every update reported, so a small file shows a read's whole course."""
     with mock.patch.object(stream_source, "PIECE", 8192), mock.patch.object(bounded_read, "PIECE", 8192), \
-            mock.patch.object(bounded_read, "CHUNK", 8192), mock.patch.object(progress, "UPDATE_EVERY_S", 0):
+            mock.patch.object(bounded_read, "INFLATE_PIECE", 8192), mock.patch.object(bounded_read, "CHUNK", 8192), \
+            mock.patch.object(progress, "UPDATE_EVERY_S", 0):
         yield
 
 

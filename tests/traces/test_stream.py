@@ -45,6 +45,7 @@ def stream_only(chunk: int = 300, round_: int = 1000, piece: int | None = None) 
     with mock.patch.object(stream_decode, "CHUNK_BYTES", chunk), mock.patch.object(stream_decode, "ROUND_BYTES", round_), \
             mock.patch.object(stream_source, "PIECE", piece or stream_source.PIECE), \
             mock.patch.object(bounded_read, "PIECE", piece or bounded_read.PIECE), \
+            mock.patch.object(bounded_read, "INFLATE_PIECE", piece or bounded_read.INFLATE_PIECE), \
             mock.patch.object(chrome_reader, "read_bytes", side_effect=AssertionError("the file was read whole")):
         yield
 

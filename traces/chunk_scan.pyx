@@ -22,6 +22,7 @@ from libc.string cimport memcmp, memcpy
 import numpy as np
 
 include "json_scan.pxi"
+include "json_members.pxi"
 include "byte_table.pxi"
 include "event_fields.pxi"
 include "vector_state.pxi"
@@ -155,7 +156,7 @@ cdef class ChunkScanner:
         cdef Py_ssize_t spans[10]  # (start, end) of ph, cat, name, pid, tid
         cdef Py_ssize_t ka, kb, va, vb, klen
         cdef int seen = 0, bit
-        cdef bint escaped = False
+        cdef bint closed = False
         cdef double dur = NAN
         cdef int64_t ident = NO_ID
         cdef Py_ssize_t ts_a = -1, ts_b = -1
@@ -169,19 +170,11 @@ cdef class ChunkScanner:
         if i < end and s[i] == 125:
             i += 1
         else:
-            while True:
-                if i >= end or s[i] != 34:
+            while not closed:
+                va = member_key(s, i, end, &ka, &kb)
+                if va < 0:
                     return -1
-                ka = i + 1
-                i = scan_string(s, i, end, &escaped)
-                if i < 0 or escaped:
-                    return -1
-                kb = i - 1
                 klen = kb - ka
-                i = skip_ws(s, i, end)
-                if i >= end or s[i] != 58:
-                    return -1
-                va = skip_ws(s, i + 1, end)
                 if klen == 4 and va < end and s[va] == 123 and same(s + ka, b"args", 4):
                     vb = self._args(s, va, end, n)  # checked as it is read: one pass over the arguments
                 else:
@@ -235,15 +228,9 @@ cdef class ChunkScanner:
                     elif bit == F_ARGS:
                         if s[va] != 123 and s[va] != 110:  # an object (read above) or null (no arguments)
                             return -1
-                i = skip_ws(s, vb, end)
-                if i >= end:
+                i = member_next(s, vb, end, &closed)
+                if i < 0:
                     return -1
-                if s[i] == 125:
-                    i += 1
-                    break
-                if s[i] != 44:
-                    return -1
-                i = skip_ws(s, i + 1, end)
         self.durs[n] = dur
         self.ids[n] = ident
         if self.ts_read:
@@ -318,7 +305,7 @@ cdef class ChunkScanner:
         cdef Py_ssize_t va[MAX_SEL]
         cdef Py_ssize_t vb[MAX_SEL]
         cdef Py_ssize_t ka, kb, klen, k, at, a, b, found = 0
-        cdef bint escaped = False, corr_seen = False
+        cdef bint closed = False, corr_seen = False
         cdef int64_t corr
         for k in range(N_SEL):
             va[k] = -1
@@ -326,19 +313,11 @@ cdef class ChunkScanner:
         if i < end and s[i] == 125:
             i += 1
         else:
-            while True:
-                if i >= end or s[i] != 34:
+            while not closed:
+                a = member_key(s, i, end, &ka, &kb)
+                if a < 0:
                     return -1
-                ka = i + 1
-                i = scan_string(s, i, end, &escaped)
-                if i < 0 or escaped:
-                    return -1  # msgspec matches a key after decoding its escapes
-                kb = i - 1
                 klen = kb - ka
-                i = skip_ws(s, i, end)
-                if i >= end or s[i] != 58:
-                    return -1
-                a = skip_ws(s, i + 1, end)
                 i = skip_value(s, a, end, 2)
                 if i < 0:
                     return -1
@@ -357,15 +336,9 @@ cdef class ChunkScanner:
                             found += 1
                             break
                         k = SEL_NEXT[k]
-                i = skip_ws(s, i, end)
-                if i >= end:
+                i = member_next(s, i, end, &closed)
+                if i < 0:
                     return -1
-                if s[i] == 125:
-                    i += 1
-                    break
-                if s[i] != 44:
-                    return -1
-                i = skip_ws(s, i + 1, end)
         end = i
         if not found:
             return end  # "{}": no arguments

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from profilers.control_socket import CaptureRefused
 from profilers.executors.local import PopenLaunched
+from profilers.fatal_error import fatal_summary
 from profilers.host_monitor import HostMonitor
 from profilers.program_launch import ControlPipe, EventPipe, find_executable, program_env
 from profilers.protocol import ProtocolError, parse_line
@@ -307,9 +308,11 @@ class ProgramController(RunController[ProgramSpec]):
     def _status(self, code: int | None, log_text: str) -> tuple[str, str | None]:
         if self._cancelled.is_set():
             return "cancelled", "cancelled by the user"
-        if self._failure is not None:
-            return "failed", self._failure
-        tail = self.stderr_tail()
+        with self._log_lock:
+            fatal = fatal_summary(self._stderr_tail.decode("utf-8", errors="replace"))
+        if self._failure is not None:  # a rank that died: its crash report, when it wrote one, says where
+            return "failed", self._failure + (f"; the program's stderr: {fatal}" if fatal else "")
+        tail = fatal or self.stderr_tail()
         if code is not None and code < 0:
             try:
                 name = signal.Signals(-code).name

@@ -9,6 +9,7 @@ only through the module objects the import watcher hands over.
 from __future__ import annotations
 
 import atexit
+import faulthandler
 import importlib
 import json
 import math
@@ -269,8 +270,20 @@ def _plan() -> dict[str, Any]:
     return plan if isinstance(plan, dict) else {}
 
 
+def _keep_native_crash_stacks() -> None:
+    """A crash in native code (a framework's segfault or abort) then leaves every thread's Python stack
+    in the program's stderr, so in the run log, where it says what the program was doing; the controller
+    quotes its first lines in the run's reason. A program that set up faulthandler itself keeps its own."""
+    try:
+        if not faulthandler.is_enabled():
+            faulthandler.enable(all_threads=True)
+    except Exception:  # no usable stderr (closed, or not a file): the program runs as it would without us
+        pass
+
+
 def _start(channel: Channel, watcher: ImportWatcher, rank: tuple[int, int] | None = None) -> None:
     global AGENT
+    _keep_native_crash_stacks()
     AGENT = Agent(channel, _plan(), watcher)
     atexit.register(_last_words)  # first registered, so it runs last: whatever was still buffered
     if rank is not None:

@@ -21,17 +21,28 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 from typing import Any
 
 from . import Agent
 from .capture import CaptureBackend
+from .gloo_quiet import wait_for_gloo_workers
 
 OWN_MARK = "_stepscope_capture"  # set on the capture's own torch.profiler.profile: its step()/start() are not the program's
 REFUSAL = ("the program runs its own torch.profiler, so Stepscope's capture window was skipped "
            "(its trace is the program's own)")
 AUTOGRAD_REFUSAL = ("a PyTorch profiler (torch.autograd.profiler) is already running in the program, "
                     "so Stepscope's capture window was skipped")
+
+
+def _quiet_collectives() -> None:
+    """In a distributed program, gloo's worker threads asleep first (gloo_quiet.py: PyTorch aborts when
+    the profiler stops while one still ends a collective's range)."""
+    distributed = sys.modules.get("torch.distributed")
+    is_initialized = getattr(distributed, "is_initialized", None)
+    if is_initialized is not None and is_initialized():
+        wait_for_gloo_workers()
 
 
 def on_agent_thread() -> bool:
@@ -176,6 +187,7 @@ class TorchCapture(CaptureBackend):
         setattr(prof, OWN_MARK, True)
         if first_step is not None:
             prof.step_num = first_step
+        _quiet_collectives()
         prof.start()
         self.prof = prof
 
@@ -183,6 +195,7 @@ class TorchCapture(CaptureBackend):
         prof, self.prof = self.prof, None
         if prof is None:
             return self.files
+        _quiet_collectives()
         prof.stop()
         if self.first is not None:
             name = f"torch-steps-{self.first}-{prof.step_num}.trace.json.gz"

@@ -3,7 +3,10 @@ thread table laid out as Linux's /proc/self/task, and on a real gloo DDP job, wh
 must still carry the name the wait looks for."""
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -79,9 +82,14 @@ def test_a_real_gloo_job_has_the_named_workers_and_they_go_quiet(tmp_path: Path)
     with socket.socket() as sock:  # a free port for the rendezvous (another job may hold torchrun's default)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", str(port), str(script)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    said = re.findall(r"rank (\d): (\d+) workers, quiet (True|False)", proc.stdout)  # the two ranks' lines may interleave
-    assert sorted(rank for rank, _, _ in said) == ["0", "1"], proc.stdout
+    proc = subprocess.Popen([torchrun, "--nproc-per-node", "2", "--master-port", str(port), str(script)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:  # torchrun's ranks too, however it ended
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err[-2000:]
+    said = re.findall(r"rank (\d): (\d+) workers, quiet (True|False)", out)  # the two ranks' lines may interleave
+    assert sorted(rank for rank, _, _ in said) == ["0", "1"], out
     assert all(int(workers) >= 1 and quiet == "True" for _, workers, quiet in said), said

@@ -157,27 +157,30 @@ def program_run(args: argparse.Namespace) -> int:
 
 def _record(spec: ProgramSpec, session_path: Path, run_id: str, out_dir: Path, timeout: float, terminal: Terminal,
             announcer: _Announcer, controllers: list[ProgramController]) -> tuple[RecordedRun[ProgramSpec], bool]:
-    """The recorded run; Ctrl-C cancels the program (SIGINT to it, then SIGTERM, then SIGKILL)."""
+    """The recorded run; Ctrl-C cancels the program (SIGINT to it, then SIGTERM, then SIGKILL).
+    The handler is in place before the program starts: a Ctrl-C while the controller is still
+    starting its readers (the program may already print) cancels it as soon as it can be."""
     interrupted = threading.Event()
-    previous: Any = None
+    started: list[ProgramController] = []
 
-    def on_started(controller: ProgramController) -> None:
-        nonlocal previous
-        controllers.append(controller)
-
-        def on_interrupt(signum: int, frame: object) -> None:
-            interrupted.set()
+    def on_interrupt(signum: int, frame: object) -> None:
+        interrupted.set()
+        for controller in started:
             controller.cancel()
 
-        previous = signal.signal(signal.SIGINT, on_interrupt)
+    def on_started(controller: ProgramController) -> None:
+        controllers.append(controller)
+        started.append(controller)
+        if interrupted.is_set():
+            controller.cancel()
 
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         recorded = record_run(spec, session_path, out_dir=out_dir, on_event=announcer, on_started=on_started,
                               on_problem=terminal.say, progress_timeout=timeout, run_id=run_id,
                               on_stdout=terminal.stdout, on_stderr=terminal.stderr)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous)
     return recorded, interrupted.is_set()
 
 

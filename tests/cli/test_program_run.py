@@ -87,6 +87,35 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Cap
     assert proc.returncode == 2 and proc.stderr.startswith("stepscope run: --steps takes A:B") and proc.stdout == ""
 
 
+def test_ctrl_c_while_the_run_is_still_starting_cancels_it_without_a_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The SIGINT lands as the controller has launched the program but not yet been handed back (on
+    a loaded machine its reader threads take a while to start, and the program may print already):
+    the run is cancelled, `run` exits 130, and the program is not left behind."""
+    from cli.commands import dispatch
+    from cli.parser import build_parser
+    from profilers.program_runner import ProgramController
+
+    start = ProgramController.start
+    pids: list[int] = []
+
+    def start_then_ctrl_c(self: ProgramController) -> None:
+        start(self)
+        pids.append(self.launched_pid)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(ProgramController, "start", start_then_ctrl_c)
+    session = tmp_path / "s.stepscope"
+    code = dispatch(build_parser().parse_args(["run", "--session", str(session), "--out-dir", str(tmp_path / "out"),
+                                               *fake("hang", "2")]))
+    assert code == 130, capsys.readouterr().err
+    assert "cancelled by the user" in capsys.readouterr().err
+    (row,) = json.loads(stepscope("report", str(session), "--json").stdout)
+    assert row["status"] == "cancelled"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pids[0], 0)
+
+
 def test_a_program_in_its_own_directory_with_a_name(tmp_path: Path) -> None:
     session = tmp_path / "s.stepscope"
     proc = stepscope("run", "--session", str(session), "--out-dir", str(tmp_path / "out"), "--name", "my run",

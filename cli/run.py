@@ -205,29 +205,30 @@ def _run_one(spec: RunSpec, session_path: Path, run_id: str, run_dir: Path, time
     """One recorded run under a progress bar; Ctrl+C cancels the worker (the run is kept). When the
     session can take no more (a full disk), one line says so at once; the run then ends `failed`."""
     interrupted = threading.Event()
-    previous: Any = None
+    started: list[RunController] = []
 
-    def on_started(controller: RunController) -> None:
-        nonlocal previous
-
-        def on_interrupt(signum: int, frame: object) -> None:
-            interrupted.set()
+    def on_interrupt(signum: int, frame: object) -> None:  # in place before the worker starts (as program_run's)
+        interrupted.set()
+        for controller in started:
             controller.cancel()
 
-        previous = signal.signal(signal.SIGINT, on_interrupt)
+    def on_started(controller: RunController) -> None:
+        started.append(controller)
+        if interrupted.is_set():
+            controller.cancel()
 
     def on_problem(message: str) -> None:
         console.print(f"[red]stepscope run:[/red] {escape(message)}", soft_wrap=True)
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
         try:
             recorded = record_run(spec, session_path, out_dir=run_dir, on_event=_ProgressView(progress, spec),
                                   on_started=on_started, on_problem=on_problem, progress_timeout=timeout,
                                   run_id=run_id, executor=executor)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGINT, previous)
     return recorded, interrupted.is_set()
 
 

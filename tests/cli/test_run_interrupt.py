@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -58,3 +59,27 @@ def _steps(path: Path) -> int:
             return len(session.steps(runs[0].run_id)["index"]) if runs else 0
     except Exception:  # the file is still being created
         return 0
+
+
+def test_ctrl_c_as_the_worker_starts_cancels_the_run_without_a_traceback(tmp_path: Path, monkeypatch: Any,
+                                                                         capsys: Any) -> None:
+    """The SIGINT lands after the worker is launched and before the controller is handed back (a
+    loaded machine makes that window long): the run is cancelled and `run` exits 130."""
+    from cli.commands import dispatch
+    from cli.parser import build_parser
+    from profilers.runner import RunController
+
+    start = RunController.start
+
+    def start_then_ctrl_c(self: RunController) -> None:
+        start(self)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(RunController, "start", start_then_ctrl_c)
+    path = tmp_path / "s.stepscope"
+    code = dispatch(build_parser().parse_args(["run", "--framework", "torch", "--workload", "mlp", "--steps", "100000",
+                                               "--trace-steps", "0", "--no-eval", "--session", str(path),
+                                               "--out-dir", str(tmp_path / "out")]))
+    assert code == 130, capsys.readouterr().err
+    with Session.open_readonly(path) as session:
+        assert session.runs()[0].status == "cancelled"

@@ -82,15 +82,17 @@ class SweepThread(ScorecardBuilds):
         self._runner: SweepRunner | None = None
         self._thread: threading.Thread | None = None
         self._seen: tuple[int, str | None] = (-1, None)  # points finished and the probe running, as last told
+        self._ended = threading.Event()  # set before the last signal: the thread may still be alive as it is handled
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and self._thread.is_alive() and not self._ended.is_set()
 
     def start(self, plan: SweepPlan) -> None:
         if self.running:
             raise RuntimeError("a sweep is already running; stop it first")
         self._seen = (-1, None)
+        self._ended.clear()
         self._runner = SweepRunner(plan, self.session_path, runs_dir=self.runs_dir, on_status=self._on_status)
         self._thread = threading.Thread(target=self._run, args=(self._runner,), name="stepscope-scorecard-sweep", daemon=True)
         self._thread.start()
@@ -115,11 +117,14 @@ class SweepThread(ScorecardBuilds):
         try:
             status = runner.run()
         except SessionError as exc:
+            self._ended.set()
             _emit(self.sweepFailed, str(exc))
         except Exception as exc:  # a bug here must not leave the window saying "running" for ever
             log.exception("the scorecard sweep failed inside Stepscope")
+            self._ended.set()
             _emit(self.sweepFailed, f"the sweep failed inside Stepscope: {type(exc).__name__}: {exc}")
         else:
+            self._ended.set()  # not running from here: the window's handler of the signal asks (Resume or Run)
             _emit(self.sweepFinished, _snapshot(status))
 
 

@@ -4,6 +4,7 @@ sweep with live progress, and Stop leaves the sweep `stopped` (resumable) in the
 from __future__ import annotations
 
 import csv
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -268,3 +269,36 @@ def test_the_progress_line_says_what_runs_now() -> None:
     assert model.progress_text(status).startswith("now: probing what jax runs here")
     status.probing, status.current = None, done
     assert model.progress_text(status) == "point 1 (torch eager · b=8) ok; updating the scorecard…"
+
+
+def test_the_sweep_is_not_running_when_its_finished_signal_is_handled(qtbot: QtBot, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep's thread is still alive for a moment after it emits sweepFinished; on a loaded machine
+    the window handled the signal first, asked `running`, and left the button reading Run, not Resume."""
+    from gui.scorecard import scorecard_threads
+
+    class QuickRunner:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def run(self) -> SweepStatus:
+            return SweepStatus("s1", False, [], stopped="cancelled")
+
+        def cancel(self) -> None:
+            pass
+
+    emit = scorecard_threads._emit
+
+    def emit_then_linger(signal: Any, value: object) -> None:
+        emit(signal, value)
+        time.sleep(0.5)  # the thread still alive while the window handles the queued signal
+
+    monkeypatch.setattr(scorecard_threads, "SweepRunner", QuickRunner)
+    monkeypatch.setattr(scorecard_threads, "_emit", emit_then_linger)
+    sweep = scorecard_threads.SweepThread(tmp_path / "s.stepscope", tmp_path / "runs")
+    seen: list[bool] = []
+    sweep.sweepFinished.connect(lambda status: seen.append(sweep.running))
+    sweep.start(SweepPlan((Grid({}, {"framework": "torch", "workload": "mlp"}, "train"),)))
+    qtbot.waitUntil(lambda: bool(seen), timeout=10_000)
+    assert seen == [False]
+    sweep.join(5)

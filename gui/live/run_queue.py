@@ -59,18 +59,22 @@ class RunQueue:
     _thread: threading.Thread | None = None
     _controller: RunController[Any] | None = None
     _cancelled: threading.Event = field(default_factory=threading.Event)
+    _ended: threading.Event = field(default_factory=threading.Event)  # set before queue_finished is told
     _lock: threading.Lock = field(default_factory=threading.Lock)
     on: str = "local"  # where the next queue's built-in runs go: an `--on` target, read by `start`
     _on: str = "local"
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """False from the moment `queue_finished` is told: the thread lives on a moment after it, and
+        the window's handler of that signal, or a click right after, must not read "still running"."""
+        return self._thread is not None and self._thread.is_alive() and not self._ended.is_set()
 
     def start(self, specs: Sequence[AnySpec]) -> None:
         if self.running:
             raise RuntimeError("a queue is already running; stop it first")
         self._cancelled.clear()
+        self._ended.clear()
         self._on = self.on  # this queue's machine, whatever `on` is set to while it runs
         self._thread = threading.Thread(target=self._run_all, args=(list(specs), Path(self.session_path)),
                                         name="stepscope-run-queue", daemon=True)
@@ -108,6 +112,7 @@ class RunQueue:
                     self.callbacks.error(f"The {display_name(spec)} run failed inside Stepscope: {type(exc).__name__}: {exc}",
                                          traceback.format_exc())
         finally:
+            self._ended.set()
             self.callbacks.queue_finished(self._cancelled.is_set())
 
     def _run_one(self, spec: AnySpec, session_path: Path, index: int, total: int) -> None:

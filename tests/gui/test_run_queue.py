@@ -31,6 +31,27 @@ def test_an_internal_failure_is_reported_and_the_queue_goes_on(tmp_path: Path, m
     assert len(errors) == 2 and "failed inside Stepscope" in errors[0][0] and "KeyError" in errors[0][1]
 
 
+def test_the_queue_reads_as_finished_when_it_says_so_and_takes_the_next_at_once(tmp_path: Path) -> None:
+    """Its thread lives on a moment after `queue_finished`: the window's handler of that signal, or a
+    Start right after it, must find the queue not running (once a Start was refused here, on a loaded
+    machine, with "a queue is already running")."""
+    seen: list[bool] = []
+    finished = threading.Event()
+    queue: RunQueue
+
+    def on_finished(cancelled: bool) -> None:
+        seen.append(queue.running)
+        if len(seen) == 1:
+            queue.start([])  # from the first queue's own last moment
+        finished.set()
+
+    queue = RunQueue(tmp_path / "s.stepscope", QueueCallbacks(queue_finished=on_finished))
+    queue.start([])
+    assert finished.wait(10)
+    queue.join(10)
+    assert seen[0] is False and len(seen) == 2 and seen[1] is False
+
+
 @pytest.mark.timeout(60)
 def test_a_full_disk_is_reported_at_once_and_the_run_ends_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.sessions.test_disk_full import FAKE_WORKER, page_limited

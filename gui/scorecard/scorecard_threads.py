@@ -114,18 +114,17 @@ class SweepThread(ScorecardBuilds):
             self.build_now(self.session_path, status.sweep_id)
 
     def _run(self, runner: SweepRunner) -> None:
+        signal: Any
+        value: object
         try:
-            status = runner.run()
+            signal, value = self.sweepFinished, _snapshot(runner.run())
         except SessionError as exc:
-            self._ended.set()
-            _emit(self.sweepFailed, str(exc))
+            signal, value = self.sweepFailed, str(exc)
         except Exception as exc:  # a bug here must not leave the window saying "running" for ever
             log.exception("the scorecard sweep failed inside Stepscope")
-            self._ended.set()
-            _emit(self.sweepFailed, f"the sweep failed inside Stepscope: {type(exc).__name__}: {exc}")
-        else:
-            self._ended.set()  # not running from here: the window's handler of the signal asks (Resume or Run)
-            _emit(self.sweepFinished, _snapshot(status))
+            signal, value = self.sweepFailed, f"the sweep failed inside Stepscope: {type(exc).__name__}: {exc}"
+        self._ended.set()  # not running from here: the window's handler of the signal asks (Resume or Run)
+        _emit(signal, value)
 
 
 class ScorecardLoader(ScorecardBuilds):

@@ -10,8 +10,10 @@ QT_DEBS="libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3
   libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-randr0"
 # The SSH executor's tests start their own sshd on 127.0.0.1 (tests/executors/).
 SSH_DEBS="openssh-server openssh-client"
+# ISA-L's inflate for traces/gzip_into.pyx (gzipped Chrome traces inflated straight into the reader's buffer).
+BUILD_DEBS="libisal-dev"
 missing=""
-for pkg in $QT_DEBS $SSH_DEBS; do
+for pkg in $QT_DEBS $SSH_DEBS $BUILD_DEBS; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
 if [ -n "$missing" ]; then
@@ -45,15 +47,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q -r requirements.txt >&2
   echo "$want" > "$stamp"
 fi
-# The Chrome stream's compiled per-chunk step (traces/chunk_scan.pyx, Cython), rebuilt when its
-# sources change; optional: where it does not build, msgspec decodes every chunk (the same table).
+# The Chrome stream's compiled modules (Cython, scripts/build_ext.py): the per-chunk step
+# (traces/chunk_scan.pyx) and gzip inflated into the reader's buffer (traces/gzip_into.pyx),
+# rebuilt when their sources change; optional: where one does not build, the reader does that
+# work in Python (msgspec decodes every chunk; gzip is inflated in pieces): the same table.
 ext_stamp=".venv/.chunk_scan.sha256"
-ext_want="$(cat traces/chunk_scan.pyx traces/*.pxi scripts/build_ext.py | sha256sum | cut -d' ' -f1)"
-if [ "$(cat "$ext_stamp" 2>/dev/null)" != "$ext_want" ] || ! ls traces/chunk_scan.*.so >/dev/null 2>&1; then
+ext_want="$(cat traces/chunk_scan.pyx traces/gzip_into.pyx traces/*.pxi scripts/build_ext.py | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$ext_stamp" 2>/dev/null)" != "$ext_want" ] || ! ls traces/chunk_scan.*.so traces/gzip_into.*.so >/dev/null 2>&1; then
   if .venv/bin/python scripts/build_ext.py >.venv/build_ext.log 2>&1; then
     echo "$ext_want" > "$ext_stamp"
   else
-    rm -f traces/chunk_scan.*.so "$ext_stamp"
-    echo "setup: the compiled trace step did not build (.venv/build_ext.log); Chrome traces are read without it" >&2
+    rm -f "$ext_stamp"
+    echo "setup: a compiled trace module did not build ($(grep 'did not build' .venv/build_ext.log | tr '\n' ' ')see .venv/build_ext.log); Chrome traces are read without it" >&2
   fi
 fi

@@ -3,7 +3,8 @@
 held whole. The decompressed total is capped by `Limits.max_bytes` (a gzip bomb stops there,
 holding one piece), progress is the file's bytes as stored (compressed for a .gz) consumed so
 far, and a cancel raises at the next piece. A plain file's bytes can also be read straight
-into the reader's buffer (`read_into`), with no piece made and copied: ~0.07 CPU-s less per GB.
+into the reader's buffer (`read_into`), with no piece made and copied: ~0.07 CPU-s less per GB;
+so can a gzip's, inflated there by ISA-L (`traces/gzip_into.pyx`) where that module is built.
 
 Inflating (ISA-L's where installed, `bounded_read.new_member`) stays on the reading thread.
 Measured with zlib on the 1M-event bench trace gzipped at level 6 (inflating is 0.24 of its
@@ -22,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from traces.bounded_read import GZIP_MAGIC, PIECE, bomb, gunzip_pieces, over_limit
+from traces.gzip_into_glue import GzipInto, damaged, inflater_into
 from traces.progress import Progress
 from traces.table import Limits, TraceError
 
@@ -33,6 +35,7 @@ class TraceStream:
     def __init__(self, path: Path, limits: Limits, progress: Progress | None = None) -> None:
         self.path, self.limits, self.progress = path, limits, progress
         self.decompressed = 0
+        self._inflater: GzipInto | None = None  # a gzip's, inflating into the reader's buffer
         try:
             self._file: BufferedReader = open(path, "rb")  # closed by close()
             self.size = os.fstat(self._file.fileno()).st_size
@@ -63,18 +66,25 @@ class TraceStream:
             yield piece
 
     def read_into(self, room: memoryview) -> int | None:
-        """A plain file's next bytes (at most a PIECE) read straight into `room`, with no piece
-        made and copied: how many (0 at the end). None where the bytes come as pieces only: a
-        gzip, or a subclass that gives pieces of its own (`__iter__`)."""
-        if self.gzip or type(self).__iter__ is not TraceStream.__iter__:
+        """The file's next bytes (at most a PIECE), read or inflated straight into `room`, with
+        no piece made and copied: how many (0 at the end). None where the bytes come as pieces
+        only: a gzip where `traces/gzip_into.pyx` is not built, or a subclass that gives pieces
+        of its own (`__iter__`)."""
+        if type(self).__iter__ is not TraceStream.__iter__:
             return None
-        if not self.decompressed:
+        if self.gzip and self._inflater is None:
+            if self.decompressed or (inflater := inflater_into(self._file.read)) is None:
+                return None
+            self._inflater = inflater
+        if not self.decompressed and not self.gzip:
             self._check_size()
         try:
             with room[:PIECE] as part:
-                n = self._file.readinto(part)
+                n = self._inflater.read_into(part) if self._inflater is not None else self._file.readinto(part)
         except OSError as exc:
             raise TraceError(self.path, f"cannot be read ({exc.strerror or exc})") from None
+        except ValueError as exc:  # the inflater's GzipDamaged / GzipTruncated
+            raise damaged(self.path, exc) from None
         if n:
             self._count(n, self._file.tell())
         return n

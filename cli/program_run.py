@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, BinaryIO
 from rich.console import Console
 from rich.markup import escape
 
+from cli.ctrl_c import CancelOnCtrlC
 from cli.run import default_runs_dir, print_busy_machine, result_record, summary_table
 from profilers.program_launch import find_executable
 from profilers.program_runner import ProgramController
@@ -157,31 +157,17 @@ def program_run(args: argparse.Namespace) -> int:
 
 def _record(spec: ProgramSpec, session_path: Path, run_id: str, out_dir: Path, timeout: float, terminal: Terminal,
             announcer: _Announcer, controllers: list[ProgramController]) -> tuple[RecordedRun[ProgramSpec], bool]:
-    """The recorded run; Ctrl-C cancels the program (SIGINT to it, then SIGTERM, then SIGKILL).
-    The handler is in place before the program starts: a Ctrl-C while the controller is still
-    starting its readers (the program may already print) cancels it as soon as it can be."""
-    interrupted = threading.Event()
-    started: list[ProgramController] = []
+    """The recorded run; Ctrl-C cancels the program (SIGINT to it, then SIGTERM, then SIGKILL),
+    also while the controller is still starting its readers (`cli.ctrl_c`)."""
+    with CancelOnCtrlC[ProgramController]() as ctrl_c:
+        def on_started(controller: ProgramController) -> None:
+            controllers.append(controller)
+            ctrl_c.started(controller)
 
-    def on_interrupt(signum: int, frame: object) -> None:
-        interrupted.set()
-        for controller in started:
-            controller.cancel()
-
-    def on_started(controller: ProgramController) -> None:
-        controllers.append(controller)
-        started.append(controller)
-        if interrupted.is_set():
-            controller.cancel()
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
         recorded = record_run(spec, session_path, out_dir=out_dir, on_event=announcer, on_started=on_started,
                               on_problem=terminal.say, progress_timeout=timeout, run_id=run_id,
                               on_stdout=terminal.stdout, on_stderr=terminal.stderr)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    return recorded, interrupted.is_set()
+    return recorded, ctrl_c.interrupted.is_set()
 
 
 def exit_code(recorded: RecordedRun[ProgramSpec], interrupted: bool, controller: ProgramController | None) -> int:

@@ -6,8 +6,6 @@ exactly one JSON object (the `report --json` fields, docs/architecture.md) that 
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.ctrl_c import CancelOnCtrlC
 from profilers.executors import Executor, ExecutorError, executor_for
 from profilers.runner import RunController, RunResult, new_run_id
 from profilers.summary import BUSY_MACHINE_PERCENT
@@ -204,32 +203,16 @@ def _run_one(spec: RunSpec, session_path: Path, run_id: str, run_dir: Path, time
              console: Console, executor: Executor) -> tuple[RecordedRun, bool]:
     """One recorded run under a progress bar; Ctrl+C cancels the worker (the run is kept). When the
     session can take no more (a full disk), one line says so at once; the run then ends `failed`."""
-    interrupted = threading.Event()
-    started: list[RunController] = []
-
-    def on_interrupt(signum: int, frame: object) -> None:  # in place before the worker starts (as program_run's)
-        interrupted.set()
-        for controller in started:
-            controller.cancel()
-
-    def on_started(controller: RunController) -> None:
-        started.append(controller)
-        if interrupted.is_set():
-            controller.cancel()
-
     def on_problem(message: str) -> None:
         console.print(f"[red]stepscope run:[/red] {escape(message)}", soft_wrap=True)
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
-        previous = signal.signal(signal.SIGINT, on_interrupt)
-        try:
-            recorded = record_run(spec, session_path, out_dir=run_dir, on_event=_ProgressView(progress, spec),
-                                  on_started=on_started, on_problem=on_problem, progress_timeout=timeout,
-                                  run_id=run_id, executor=executor)
-        finally:
-            signal.signal(signal.SIGINT, previous)
-    return recorded, interrupted.is_set()
+                  TimeElapsedColumn(), console=console, transient=True) as progress, \
+            CancelOnCtrlC[RunController]() as ctrl_c:
+        recorded = record_run(spec, session_path, out_dir=run_dir, on_event=_ProgressView(progress, spec),
+                              on_started=ctrl_c.started, on_problem=on_problem, progress_timeout=timeout,
+                              run_id=run_id, executor=executor)
+    return recorded, ctrl_c.interrupted.is_set()
 
 
 def _save_log(result: RunResult) -> Path:

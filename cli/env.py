@@ -2,11 +2,13 @@
 
 Each framework is probed in its own interpreter (`profilers.framework_check`), so a framework that fails
 to import or crashes only marks its own row. With `--on ssh://...` the same probes run in the remote
-machine's worker environment (`remote setup`), over SSH.
+machine's worker environment (`remote setup`), over SSH. `--json` gives each report the version of
+the Python the probes ran in (`python_version`), there or here.
 """
 from __future__ import annotations
 
 import json
+import platform
 from typing import Any
 
 from rich.console import Console
@@ -19,10 +21,11 @@ from workloads.spec import FRAMEWORKS
 
 def env_command(quick: bool, as_json: bool, on: str = "local") -> int:
     console = Console(stderr=True)
-    reports = []
+    reports: list[FrameworkReport] = []
+    python_version: str | None = platform.python_version()  # the probes here run in this interpreter
     if on != "local":
         try:
-            reports = _remote_reports(on, quick, console)
+            reports, python_version = _remote_reports(on, quick, console)
         except ExecutorError as exc:
             console.print(f"stepscope env: {exc}", soft_wrap=True, markup=False)
             return 1
@@ -34,7 +37,7 @@ def env_command(quick: bool, as_json: bool, on: str = "local") -> int:
         for framework in FRAMEWORKS if on == "local" else ():
             reports.append(probe_framework(framework, quick, on_record))
     if as_json:
-        print(json.dumps([r.to_dict() for r in reports], indent=2))
+        print(json.dumps([dict(r.to_dict(), python_version=python_version) for r in reports], indent=2))
         return 0
     out = Console()
     table = Table(title="Frameworks")
@@ -59,17 +62,19 @@ def env_command(quick: bool, as_json: bool, on: str = "local") -> int:
     return 0
 
 
-def _remote_reports(on: str, quick: bool, console: Console) -> list[FrameworkReport]:
-    """The reports of the machine `on` names (ssh:// only: a Ray cluster has no one machine to probe)."""
+def _remote_reports(on: str, quick: bool, console: Console) -> tuple[list[FrameworkReport], str | None]:
+    """The reports of the machine `on` names (ssh:// only: a Ray cluster has no one machine to probe),
+    and the version of the worker environment's Python there (None if it would not say)."""
     if not on.startswith("ssh://"):
         raise ExecutorError(f"env --on takes an ssh:// target, not {on!r}")
     from profilers.executors.ssh import SshExecutor
-    from profilers.executors.ssh_setup import probe_environment
+    from profilers.executors.ssh_setup import find_environment, probe_environment
 
     executor = SshExecutor.from_target(on)
     with console.status(f"probing frameworks on {executor.target.host}…"):
         conn = executor.connect()
         try:
-            return [FrameworkReport(**record) for record in probe_environment(conn, quick)]
+            reports = [FrameworkReport(**record) for record in probe_environment(conn, quick)]
+            return reports, find_environment(conn).python_version  # as `remote setup` recorded it
         finally:
             conn.close()

@@ -1,8 +1,9 @@
 """Run → Machines…: the SSH machines a run can go to (gui/live/machines_model.py), kept in
-QSettings as a list of targets. Add (checked by the executors' parser), Remove, "Test connection"
-and "Set up…", each in a child process (`main.py env --on TARGET --quick --json`, `main.py remote
-setup TARGET`), so the window never waits on a network or loads a framework; the set-up's output
-streams into the dialog, and Cancel stops whichever child runs (SIGTERM, then SIGKILL).
+QSettings as a list of targets, with each one's last test (which the run panel's rows show).
+Add (checked by the executors' parser), Remove, "Test connection" and "Set up…", each in a child
+process (`main.py env --on TARGET --quick --json`, `main.py remote setup TARGET`), so the window
+never waits on a network or loads a framework; the set-up's output streams into the dialog, and
+Cancel stops whichever child runs (SIGTERM, then SIGKILL).
 
 No password is asked for or kept: SSH signs in with the user's agent, keys and ~/.ssh/config.
 """
@@ -42,6 +43,7 @@ from gui.live.machines_model import (
 from gui.live.run_panel import RunPanel
 
 SETTINGS_KEY = "machines"
+TESTS_KEY = "machine_tests"  # each machine's last connection test, as MachinesModel.results_to_dict()
 OUTPUT_KEPT = 200_000
 STATE_COLORS = {"ok": "#2e9d4a", "failed": "#d0392b", "no-environment": "#b7791f", "testing": "#2f7ed8"}
 STATE_MARKS = {"ok": "✓", "failed": "✗", "no-environment": "!", "testing": "…"}  # readable when selected too
@@ -49,16 +51,24 @@ TARGET_ROLE = Qt.ItemDataRole.UserRole
 
 
 def load_machines(settings: QSettings) -> MachinesModel:
-    """The machines kept in `settings` (a JSON list of targets); unreadable entries are dropped."""
+    """The machines kept in `settings` (a JSON list of targets) and their last tests; unreadable
+    entries are dropped."""
+    stored, tests = (_stored_json(settings, key, empty) for key, empty in ((SETTINGS_KEY, "[]"), (TESTS_KEY, "{}")))
+    model = MachinesModel([str(t) for t in stored] if isinstance(stored, list) else [])
+    model.load_results(tests)
+    return model
+
+
+def _stored_json(settings: QSettings, key: str, empty: str) -> object:
     try:
-        stored = json.loads(str(settings.value(SETTINGS_KEY, "[]") or "[]"))
+        return json.loads(str(settings.value(key, empty) or empty))
     except ValueError:
-        stored = []
-    return MachinesModel([str(t) for t in stored] if isinstance(stored, list) else [])
+        return None
 
 
 def save_machines(settings: QSettings, model: MachinesModel) -> None:
     settings.setValue(SETTINGS_KEY, json.dumps(model.to_list()))
+    settings.setValue(TESTS_KEY, json.dumps(model.results_to_dict()))
     settings.sync()
 
 
@@ -152,6 +162,9 @@ class MachinesDialog(QDialog):
         self._timer.timeout.connect(self._show_elapsed)
         if parent is not None:
             parent.installEventFilter(self)  # the main window's close stops a running child
+        listener = self._on_result
+        model.connect(listener)  # a test from the run panel shows here too
+        self.destroyed.connect(lambda: model.disconnect(listener))
         self.refresh()
 
     # -- the list ----------------------------------------------------------------------------
@@ -217,8 +230,7 @@ class MachinesDialog(QDialog):
         target = target or self.selected()
         if target is None or self.job is not None:
             return False
-        self.model.results[target] = CheckResult("testing", "testing the connection…")
-        self.refresh()
+        self.model.record(target, CheckResult("testing", "testing the connection…"))
         self._start("test", target, check_argv(target))
         return True
 
@@ -303,10 +315,11 @@ class MachinesDialog(QDialog):
                 self.test(target)  # show what the environment there holds
         self._sync_buttons()
 
-    def _tested(self, target: str, result: CheckResult) -> None:
-        if target in self.model.targets:
-            self.model.results[target] = result
+    def _on_result(self, target: str) -> None:
         self.refresh()
+
+    def _tested(self, target: str, result: CheckResult) -> None:
+        self.model.record(target, result)  # refreshes the list (a machine removed meanwhile keeps nothing)
         self.status.setText(f"{target}: {result.line}")
         self.checked.emit(target, result)
 
@@ -352,7 +365,10 @@ class MachinesHost(Protocol):
 
 
 def opener(window: MachinesHost, parent: QWidget) -> Callable[[], MachinesDialog]:
-    """The Run menu's Machines… slot: one dialog at a time, over `parent`; every change is saved."""
+    """The Run menu's Machines… slot: one dialog at a time, over `parent`; every change is saved,
+    a test's result too (whether the dialog or the run panel ran it)."""
+    window.machines.connect(lambda _target: save_machines(window.settings, window.machines))
+
     def open_dialog() -> MachinesDialog:
         for existing in parent.findChildren(MachinesDialog):
             if existing.isVisible():

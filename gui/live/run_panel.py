@@ -1,11 +1,14 @@
 """The run panel: what to run. A view of RunPanelModel; Start/Stop are requests the window acts on.
-Its settings are kept in QSettings (as the model's dict) from one session of the app to the next."""
+Its settings are kept in QSettings (as the model's dict) from one session of the app to the next.
+With "Run on" another machine, the framework rows show that machine's last connection test (the
+machines model's), and Test machine under them runs one (a child process: gui/live/machine_test.py)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,7 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.live.machines_model import LOCAL, MachinesModel
+from gui.live.machine_test import MachineTest
+from gui.live.machines_model import LOCAL, MachinesModel, framework_row
 from gui.live.run_panel_model import FRAMEWORK_NAMES, LIMITS, RunPanelModel, load_presets
 from workloads.registry import WORKLOADS
 from workloads.spec import DEVICES, FRAMEWORKS, MODES, VARIANTS
@@ -32,6 +36,8 @@ SPIN_TIPS = {"steps": "steps the headline figures come from", "warmup": "steps r
              "repeat": "runs per framework, each in a fresh worker (run-to-run variance)"}
 RUN_ON_TIP = ("Where the workers of Start's runs go: this machine, or a machine of Run → Machines… over SSH "
               "(set it up there once). Your own program (the other tab) always runs on this machine.")
+TEST_TIP = ("Test the connection to the machine of Run on: which frameworks its worker environment imports, their "
+            "versions and its GPU, shown on the rows above (`env --on TARGET --quick`, as Machines… › Test connection)")
 
 
 class RunPanel(QWidget):
@@ -43,6 +49,8 @@ class RunPanel(QWidget):
         super().__init__(parent)
         self.model = model
         self.machines = machines or MachinesModel()
+        model.not_importing_on = self.machines.not_importing  # a machine's last test decides its rows
+        self.machine_test = MachineTest(self.machines, self)
         self.presets = load_presets()
         self._updating = False
         layout = QVBoxLayout(self)
@@ -69,10 +77,16 @@ class RunPanel(QWidget):
             variant.currentTextChanged.connect(lambda v, fw=fw: self._guard(self.model.set_variant, fw, v))
             status = QLabel()
             status.setObjectName("frameworkStatus")
+            status.installEventFilter(self)  # a remote row's tooltip says how long ago, as of the hover
             grid.addWidget(check, row, 0)
             grid.addWidget(variant, row, 1)
             grid.addWidget(status, row, 2)
             self.checks[fw], self.variant_boxes[fw], self.fw_status[fw] = check, variant, status
+        # Under the rows it fills, shown with "Run on" another machine (the Run on row has no room left).
+        self.test_button = QPushButton("Test machine")
+        self.test_button.setToolTip(TEST_TIP)
+        self.test_button.clicked.connect(lambda: self.test_machine())
+        grid.addWidget(self.test_button, len(FRAMEWORKS), 0)
         grid.setColumnStretch(2, 1)
         layout.addWidget(fw_group)
 
@@ -123,6 +137,9 @@ class RunPanel(QWidget):
         self.running = False
         self.blocked: str | None = None  # why nothing can be recorded (no session could be opened)
         model.connect(self._on_model_changed)
+        listener = self._on_machine_result
+        self.machines.connect(listener)
+        self.destroyed.connect(lambda: self.machines.disconnect(listener))
         self.refresh_machines()
 
     def refresh_machines(self) -> None:
@@ -135,6 +152,22 @@ class RunPanel(QWidget):
             self.run_on_box.addItem(text, target)
         self._updating = False
         self._on_model_changed("all")
+
+    def test_machine(self) -> bool:
+        """Test the machine "Run on" names, in a child; False for this machine or while one runs."""
+        if self.model.run_on == LOCAL or self.running:
+            return False
+        started = self.machine_test.start(self.model.run_on)
+        self._on_model_changed("machines")
+        return started
+
+    def _on_machine_result(self, target: str) -> None:
+        self._on_model_changed("machines")
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and self.model.run_on != LOCAL and watched in self.fw_status.values():
+            self._on_model_changed("tooltip")
+        return False
 
     def restore_settings(self, settings: QSettings) -> None:
         raw = settings.value("run_panel", "")
@@ -168,29 +201,38 @@ class RunPanel(QWidget):
         self.blocked = reason
         self._on_model_changed("blocked")
 
+    def _show_frameworks(self) -> None:
+        """Each framework's row: what the probe found here, or with "Run on" another machine what
+        that machine's last test found there (a framework it found not importing is unavailable,
+        as here; an untested machine's environment decides at run time)."""
+        m = self.model
+        remote = self.machines.results.get(m.run_on) if m.run_on != LOCAL else None
+        for fw in FRAMEWORKS:
+            state = m.frameworks[fw]
+            check, status = self.checks[fw], self.fw_status[fw]
+            check.setChecked(m.chosen[fw])
+            check.setEnabled((m.available(fw) or (m.run_on == LOCAL and state.imports is None)) and not self.running)
+            self.variant_boxes[fw].setCurrentText(m.variants[fw])
+            self.variant_boxes[fw].setEnabled(not self.running)
+            if m.run_on != LOCAL:
+                text, tip = framework_row(m.run_on, remote, fw, time.time())
+            elif state.imports is None:
+                text, tip = "checking…", "the compatibility probe is importing it in a separate process"
+            elif state.imports:
+                text, tip = state.version or "", "devices: " + (", ".join(state.devices) or "cpu")
+            else:
+                text, tip = "unavailable", state.error or "does not import"
+            status.setText(text)
+            status.setToolTip(tip)
+            check.setToolTip("" if m.available(fw) else tip)
+
     def _on_model_changed(self, what: str) -> None:
         self._updating = True
         try:
             m = self.model
-            for fw in FRAMEWORKS:
-                state = m.frameworks[fw]
-                check, status = self.checks[fw], self.fw_status[fw]
-                check.setChecked(m.chosen[fw])
-                check.setEnabled((state.imports is not False or m.run_on != LOCAL) and not self.running)
-                self.variant_boxes[fw].setCurrentText(m.variants[fw])
-                self.variant_boxes[fw].setEnabled(not self.running)
-                if state.imports is None:
-                    status.setText("checking…")
-                    status.setToolTip("the compatibility probe is importing it in a separate process")
-                elif state.imports:
-                    status.setText(state.version or "")
-                    status.setToolTip("devices: " + (", ".join(state.devices) or "cpu"))
-                else:
-                    status.setText("unavailable")
-                    status.setToolTip(state.error or "does not import")
-                    check.setToolTip(state.error or "does not import")
-                if m.run_on != LOCAL:  # what the check found here; the machine's own environment decides
-                    status.setText(f"here: {status.text()}")
+            self._show_frameworks()
+            self.test_button.setVisible(m.run_on != LOCAL)
+            self.test_button.setEnabled(not self.machine_test.running and not self.running)
             for name, box in self.combos.items():
                 box.setCurrentText(str(getattr(m, name)))
                 box.setEnabled(not self.running)

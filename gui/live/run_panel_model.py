@@ -60,6 +60,9 @@ class RunPanelModel:
         self.device = "auto"
         self.repeat = 1
         self.run_on = "local"  # where Start's runs go: "local" or a machine's ssh:// target (docs/executors.md)
+        # Why `framework` did not import on machine `target` at its last connection test (None: it
+        # did, or nothing is known); the panel points it at the machines model.
+        self.not_importing_on: Callable[[str, str], str | None] = lambda target, framework: None
         self._listeners: list[Callable[[str], None]] = []
 
     def connect(self, listener: Callable[[str], None]) -> None:
@@ -111,9 +114,12 @@ class RunPanelModel:
         self._changed("frameworks")
 
     def available(self, framework: str) -> bool:
-        """Imports here; for another machine its own environment decides (the check here says
-        nothing of it, and a run of a framework missing there fails saying so)."""
-        return self.run_on != "local" or self.frameworks[framework].imports is True
+        """Imports here; for another machine, unless its last connection test found it not
+        importing there (untested: its own environment decides, and a run of a framework missing
+        there fails saying so; the check here says nothing of it)."""
+        if self.run_on != "local":
+            return self.not_importing_on(self.run_on, framework) is None
+        return self.frameworks[framework].imports is True
 
     def apply_preset(self, preset: Preset) -> None:
         self.auto_choose = False

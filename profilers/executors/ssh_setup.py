@@ -72,6 +72,7 @@ class RemoteEnv:
     root: str
     env_dir: str
     python: str
+    python_version: str | None = None  # as `remote setup` found it (None: an environment set up before it said)
 
     @property
     def code_dir(self) -> str:
@@ -96,12 +97,13 @@ def find_environment(conn: SshConnection) -> RemoteEnv:
     result = conn.run(f'R={ROOT_SHELL}; printf "%s\\n" "$R"; cat "$R/{env_id}/ready.json" 2>/dev/null')
     root, _, ready = str(result.stdout).partition("\n")
     try:
-        python = json.loads(ready)["python"] if ready.strip() else None
-    except (ValueError, KeyError, TypeError):
-        python = None
+        record = json.loads(ready) if ready.strip() else {}
+        python, version = record["python"], record.get("python_version")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        python = version = None
     if not root or python is None:
         raise ExecutorError(no_environment(conn.target.host, str(conn.target), env_id))
-    return RemoteEnv(root, f"{root}/{env_id}", python)
+    return RemoteEnv(root, f"{root}/{env_id}", python, str(version) if version else None)
 
 
 @dataclass

@@ -6,6 +6,7 @@ so it is checked in two halves: the real full probe of one framework (torch, who
 from __future__ import annotations
 
 import json
+import platform
 from typing import Any
 
 import pytest
@@ -105,6 +106,7 @@ def test_env_quick_has_no_workload_rows(recorded: list[str], capsys: pytest.Capt
 def test_env_json_prints_every_report_as_recorded(recorded: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.env.env_command(quick=False, as_json=True) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed == [r.to_dict() for r in _recorded()]
+    # each report says which Python the probes ran in: here, this interpreter (the probes' own)
+    assert printed == [dict(r.to_dict(), python_version=platform.python_version()) for r in _recorded()]
     assert [len(r["runs"]) for r in printed] == [len(WORKLOADS) * len(VARIANTS["jax"]),
                                                  len(WORKLOADS) * len(VARIANTS["torch"]), 0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -97,6 +98,8 @@ def test_env_over_ssh_probes_the_remote_environment(sshd: SshServer) -> None:
     reports = {r["framework"]: r for r in json.loads(done.stdout)}
     assert set(reports) == set(FRAMEWORKS)
     assert reports["torch"]["imports"] and reports["torch"]["version"].startswith("2.")
+    # the Python there, asked of the environment's interpreter (this one, set up with --python)
+    assert {r["python_version"] for r in reports.values()} == {platform.python_version()}
 
 
 def test_a_cut_connection_ends_the_run_interrupted_keeps_its_steps_and_leaves_no_worker(

@@ -56,11 +56,16 @@ def test_machines_are_read_by_the_executors_parser_and_kept_as_plain_targets(tmp
 
 def test_an_env_report_becomes_one_line_and_a_machine_not_set_up_says_what_to_press() -> None:
     stdout = ('[{"framework": "torch", "imports": true, "version": "2.5.1", "error": null,'
-              ' "devices": ["cpu", "cuda:0 NVIDIA H200", "cuda:1 NVIDIA H200"], "runs": []},'
+              ' "devices": ["cpu", "cuda:0 NVIDIA H200", "cuda:1 NVIDIA H200"], "runs": [], "python_version": "3.11.9"},'
               ' {"framework": "tf", "imports": false, "version": null, "error": "No module named tensorflow",'
-              ' "devices": [], "runs": []}]')
+              ' "devices": [], "runs": [], "python_version": "3.11.9"}]')
     result = summarize_env(0, stdout, "")
-    assert (result.state, result.line) == ("ok", "PyTorch 2.5.1 · not importing: TensorFlow · GPU: 2 × NVIDIA H200")
+    assert (result.state, result.line) == \
+        ("ok", "Python 3.11.9 · PyTorch 2.5.1 · not importing: TensorFlow · GPU: 2 × NVIDIA H200")
+    assert result.python == "3.11.9" and result.frameworks["torch"].version == "2.5.1"
+    assert not result.frameworks["tf"].imports and result.frameworks["tf"].error == "No module named tensorflow"
+    older = summarize_env(0, stdout.replace(', "python_version": "3.11.9"', ""), "")  # an env without the field
+    assert older.line == "PyTorch 2.5.1 · not importing: TensorFlow · GPU: 2 × NVIDIA H200" and older.python is None
     missing = summarize_env(1, "", "stepscope env: gpu1 has no Stepscope worker environment for this version (...)\n")
     assert missing.state == "no-environment" and "Set up" in missing.line
 
@@ -123,7 +128,7 @@ def test_run_on_reaches_the_queue_as_that_machines_executor(make_window: Any, qt
     window.panel_model.set_framework_state("jax", FrameworkState(False, error="No module named 'jax'"))
     panel.checks["jax"].setChecked(True)  # missing here, but the machine's own environment decides
     assert panel.checks["jax"].isEnabled() and window.panel_model.runnable_frameworks() == ["jax", "torch"]
-    assert panel.fw_status["jax"].text() == "here: unavailable"
+    assert panel.fw_status["jax"].text() == "untested"  # this machine's probe says nothing of that one
     window.start_runs()
     qtbot.waitUntil(lambda: not window.busy, timeout=30_000)
     assert asked == ["ssh://gpu-box"] * 2

@@ -9,15 +9,18 @@ The profiler stores every compiled module in the XPlane's "/host:metadata" plane
 The dozen fields needed are read with the XPlane reader's own wire decoder
 (`traces.xplane_wire.message_fields`; numbers from `tsl/profiler/protobuf/xplane.proto` and
 `xla/service/hlo.proto`, `xla/xla_data.proto`), over memoryviews so nested messages are never
-copied; reading them needs neither TensorFlow nor generated protobuf code. Anything malformed is
-a TraceError.
+copied; reading them needs neither TensorFlow nor generated protobuf code. A gzipped XPlane is
+inflated by the project's one inflater (`traces.bounded_read.gunzip_pieces`: ISA-L where
+installed, concatenated members). Anything malformed is a TraceError.
 """
 from __future__ import annotations
 
-import zlib
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from traces.bounded_read import GZIP_MAGIC, gunzip_pieces
 from traces.table import TraceError
 from traces.xplane_wire import Malformed, message_fields, varint_at
 
@@ -78,28 +81,29 @@ class HloIndex:
 def read_hlo_index(data: bytes, where: object = "XPlane", max_bytes: int = 1 << 31) -> HloIndex:
     """The HLO ops of every module an XSpace (`.xplane.pb` bytes, gzipped or not) holds; an
     empty index when it holds none (a TensorFlow run without XLA)."""
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = _gunzip(data, max_bytes)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise TraceError(where, f"not a readable gzip file ({exc})") from None
+    buf = _gunzip(data, where, max_bytes) if data[:2] == GZIP_MAGIC else data
     index = HloIndex()
     try:
-        for proto in _hlo_protos(memoryview(data)):
+        for proto in _hlo_protos(memoryview(buf)):
             index.merge(_module_ops(proto))
     except Malformed as exc:
         raise TraceError(where, f"damaged XPlane: its HLO modules cannot be decoded ({exc})") from None
     return index
 
 
-def _gunzip(data: bytes, max_bytes: int) -> bytes:
-    """One gzip member, refused past `max_bytes` (a small file can unpack to gigabytes)."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = inflater.decompress(data, max_bytes)
-    if inflater.unconsumed_tail:
-        raise OSError(f"more than {max_bytes:,} bytes once decompressed")
-    if not inflater.eof:
-        raise EOFError("the file ends inside its compressed data")
+def _gunzip(data: bytes, where: object, max_bytes: int) -> bytearray:
+    """Every gzip member, refused as soon as it passes `max_bytes` (a small file can unpack to
+    gigabytes). A bytearray grows without holding the pieces and their join at once."""
+    out = bytearray()
+    try:
+        for piece in gunzip_pieces(io.BytesIO(data), Path("XPlane")):
+            out += piece
+            if len(out) > max_bytes:
+                break
+    except TraceError as exc:  # it names a Path; `where` may be any name
+        raise TraceError(where, exc.problem) from None
+    if len(out) > max_bytes:
+        raise TraceError(where, f"expands past the {max_bytes:,}-byte limit when decompressed (a gzip bomb)")
     return out
 
 

@@ -4,8 +4,10 @@ never whole, with the decompressed size capped (`Limits.max_bytes`, a gzip bomb 
 Why forward-only blocks: a 1 GB XPlane must not be in memory even once. The reader visits a
 file twice (`xplane_layout` finds the planes, lines and metadata, skipping the events;
 `xplane_lines` then decodes the wanted lines), and each visit reads forward, so a plain file
-is read with seeks and a gzipped one is inflated twice rather than kept. `on_read` hears the
-stored (compressed) bytes consumed, for progress and cancellation.
+is read with seeks and a gzipped one is inflated twice rather than kept. Inflating is
+`traces.bounded_read.gunzip_pieces`, the project's one inflater (ISA-L where installed, zlib
+otherwise; concatenated members, damaged and truncated files as the Chrome reader has them).
+`on_read` hears the stored (compressed) bytes read, for progress and cancellation.
 
 This is the project's one protobuf wire decoder, standard library only: `message_fields` and
 `varint_at` read messages held in memory (the XPlane layout's metadata, the HLO modules of
@@ -14,16 +16,14 @@ This is the project's one protobuf wire decoder, standard library only: `message
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from traces.bounded_read import GZIP_MAGIC
+from traces.bounded_read import GZIP_MAGIC, bomb, gunzip_pieces
 from traces.table import TraceError
 
-BLOCK = 8 << 20  # bytes read (or inflated) at a time
-INPUT = 1 << 20  # compressed bytes fed to zlib at a time
+BLOCK = 8 << 20  # bytes of a plain file read at a time
 Buffer = TypeVar("Buffer", bytes, memoryview)  # message_fields' slices are of the type it is given
 
 
@@ -53,8 +53,7 @@ class WireStream:
         self.base = 0  # absolute offset of buf[0]
         self.pos = 0
         self._eof = False
-        self._inflater: zlib._Decompress | None = None
-        self._pending = b""  # compressed input not yet given to zlib
+        self._pieces = gunzip_pieces(self._f, path) if self.gzip else None
         self._inflated = 0
 
     def close(self) -> None:
@@ -62,44 +61,24 @@ class WireStream:
 
     # -- filling the buffer ------------------------------------------------------------
     def _block(self) -> bytes:
-        """The next block of decompressed bytes (b"" at the end)."""
-        if not self.gzip:
+        """The next block of decompressed bytes (b"" at the end): BLOCK bytes of a plain file, one
+        inflated piece of a gzipped one (`INFLATE_PIECE`, cache-sized), handed on as it is, since
+        `fill` joins what it needs anyway (joining pieces into blocks first cost a second copy)."""
+        if self._pieces is None:
             data = self._f.read(BLOCK)
             self.report()
             return data
-        out: list[bytes] = []
-        size = 0
-        while size < BLOCK:
-            if self._inflater is None:
-                self._pending = self._pending.lstrip(b"\x00") or self._f.read(INPUT).lstrip(b"\x00")
-                if not self._pending:
-                    break
-                self._inflater = zlib.decompressobj(wbits=31)
-            if not self._pending:
-                self._pending = self._f.read(INPUT)
-                if not self._pending:
-                    raise TraceError(self.path, "is a truncated gzip file (it ends before the end of the compressed data)")
-            try:
-                piece = self._inflater.decompress(self._pending, BLOCK - size)
-            except zlib.error as exc:
-                raise TraceError(self.path, f"is a damaged gzip file ({exc})") from None
-            if self._inflater.eof:
-                self._pending, self._inflater = self._inflater.unused_data, None
-            else:
-                self._pending = self._inflater.unconsumed_tail
-            out.append(piece)
-            size += len(piece)
-        self._inflated += size
+        piece = next(self._pieces, b"")
+        self._inflated += len(piece)
         if self._inflated > self.max_bytes:
-            raise TraceError(self.path, f"expands past the {self.max_bytes:,}-byte limit when decompressed "
-                                        "(a gzip bomb, or raise Limits.max_bytes)")
+            raise bomb(self.path, self.max_bytes)
         self.report()
-        return b"".join(out)
+        return piece
 
     def report(self) -> None:
-        """Tell `on_read` how many stored (compressed) bytes are consumed so far."""
+        """Tell `on_read` how many stored (compressed) bytes are read so far."""
         if self.on_read is not None:
-            self.on_read(self._f.tell() - len(self._pending))
+            self.on_read(self._f.tell())
 
     def fill(self, n: int) -> bool:
         """Make buf hold [pos, pos + n) if the file has it; False when it ends sooner."""

@@ -13,6 +13,7 @@ import pytest
 from traces.chrome_reader import read_chrome_trace
 from traces.readers import read_trace
 from traces.table import Limits, TraceError, table_from_blobs, table_to_blobs
+from traces.xplane_write import len_field
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "traces"
 GOOD = {"ph": "X", "name": "aten::add", "cat": "cpu_op", "ts": 1.0, "dur": 2.0, "pid": 1, "tid": 1}
@@ -138,7 +139,8 @@ def test_truncated_and_gzipped_xplanes(tmp_path: Path) -> None:
     fails(write(tmp_path, "cut.xplane.pb", real[:5000]), "could not read this XPlane: it ends inside")
     fails(write(tmp_path, "cut.xplane.pb.gz", gzip.compress(real)[:3000]), "truncated gzip")
     fails(write(tmp_path, "big.xplane.pb", real), "over the", Limits(max_bytes=1000))
-    fails(write(tmp_path, "bomb.xplane.pb.gz", gzip.compress(bytes(4 << 20))), "expands past", Limits(max_bytes=1 << 20))
+    bomb = gzip.compress(len_field(9, bytes(4 << 20)))  # valid protobuf all the way: only the cap stops it
+    fails(write(tmp_path, "bomb.xplane.pb.gz", bomb), "expands past", Limits(max_bytes=1 << 20))
 
 
 def test_missing_paths_and_empty_folders(tmp_path: Path) -> None:

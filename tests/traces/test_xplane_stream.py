@@ -17,7 +17,7 @@ import pytest
 from bench.xplane_reader import write_xplane
 from tests.traces.test_xplane_devices import tpu_space
 from tests.traces.test_xplane_real import canon
-from traces import progress, xplane_lines, xplane_wire
+from traces import bounded_read, progress, xplane_lines, xplane_wire
 from traces.progress import ReadCancelled, ReadProgress
 from traces.readers import read_trace
 from traces.table import Limits
@@ -43,7 +43,7 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks and windows of a few KiB, every progress update reported: a small file shows a
     whole read's course, and events straddle windows."""
     monkeypatch.setattr(xplane_wire, "BLOCK", 4096)
-    monkeypatch.setattr(xplane_wire, "INPUT", 1024)
+    monkeypatch.setattr(bounded_read, "CHUNK", 1024)  # compressed bytes read at a time
     monkeypatch.setattr(xplane_lines, "WINDOW", 3000)
     monkeypatch.setattr(progress, "UPDATE_EVERY_S", 0)
 

@@ -354,13 +354,17 @@ def main() -> None:
 
 def _decoder() -> str:
     """What decoded the chunks: msgspec, and the compiled per-chunk step where it is built and on;
-    what inflated the gzipped files: ISA-L where `isal` is installed, else zlib."""
+    what inflated the gzipped files: ISA-L straight into the stream's buffer where
+    `traces/gzip_into.pyx` is built, ISA-L in pieces where `isal` is installed, else zlib."""
     import msgspec
 
-    from traces import bounded_read, chunk_scan_glue
+    from traces import bounded_read, chunk_scan_glue, gzip_into_glue
 
     step = " + compiled chunk step (Cython)" if chunk_scan_glue.available() and chunk_scan_glue.ENABLED else ""
-    inflate = "ISA-L" if bounded_read.igzip_lib is not None else "zlib"
+    if gzip_into_glue.gzip_into is not None and gzip_into_glue.ENABLED:
+        inflate = "ISA-L into the buffer (Cython, libisal)"
+    else:
+        inflate = "ISA-L" if bounded_read.igzip_lib is not None else "zlib"
     return f"msgspec {msgspec.__version__}{step}, {inflate} inflate"
 
 

@@ -120,10 +120,10 @@ def new_member() -> Member:
 GZIP_ERRORS: tuple[type[Exception], ...] = (zlib.error,) if igzip_lib is None else (zlib.error, igzip_lib.IsalError)  # type: ignore[assignment]
 
 
-def gunzip_pieces(f: BinaryIO, path: Path) -> Iterator[bytes]:
+def gunzip_pieces(f: BinaryIO, path: object) -> Iterator[bytes]:
     """The decompressed stream in pieces of at most INFLATE_PIECE bytes, across concatenated gzip members
     (zero padding between or after them skipped, as `gzip` does); `f.tell()` says how far the
-    compressed file is read."""
+    compressed file is read; `path` names the file (or the bytes) in the errors."""
     f.seek(0)
     d: Member | None = None  # the member being inflated; None between members
     data = b""  # compressed bytes read and not yet given to a member

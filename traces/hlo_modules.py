@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from traces.bounded_read import GZIP_MAGIC, gunzip_pieces
 from traces.table import TraceError
@@ -95,13 +94,10 @@ def _gunzip(data: bytes, where: object, max_bytes: int) -> bytearray:
     """Every gzip member, refused as soon as it passes `max_bytes` (a small file can unpack to
     gigabytes). A bytearray grows without holding the pieces and their join at once."""
     out = bytearray()
-    try:
-        for piece in gunzip_pieces(io.BytesIO(data), Path("XPlane")):
-            out += piece
-            if len(out) > max_bytes:
-                break
-    except TraceError as exc:  # it names a Path; `where` may be any name
-        raise TraceError(where, exc.problem) from None
+    for piece in gunzip_pieces(io.BytesIO(data), where):
+        out += piece
+        if len(out) > max_bytes:
+            break
     if len(out) > max_bytes:
         raise TraceError(where, f"expands past the {max_bytes:,}-byte limit when decompressed (a gzip bomb)")
     return out

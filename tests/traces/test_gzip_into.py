@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(gzip_into_glue.gzip_into is None, reason="traces
 def pieces_path(data: bytes) -> bytes | str:
     """What inflating in pieces gives: the bytes, or the error's words."""
     try:
-        return b"".join(gunzip_pieces(io.BytesIO(data), Path("t.gz")))  # type: ignore[arg-type]
+        return b"".join(gunzip_pieces(io.BytesIO(data), Path("t.gz")))
     except TraceError as exc:
         return str(exc)
 

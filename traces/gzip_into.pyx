@@ -11,7 +11,7 @@ short refused as truncated.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 
 cdef extern from "isa-l/igzip_lib.h":
@@ -138,11 +138,16 @@ cdef class GzipInto:
         cdef int held = self.state.read_in_length // 8
         cdef uint64_t bits
         cdef char ahead[8]
+        cdef const uint8_t *start = <const uint8_t *>PyBytes_AS_STRING(self.data)
         if held:
             bits = self.state.read_in >> (self.state.read_in_length % 8)
             memcpy(ahead, &bits, held)
-            rest = PyBytes_FromStringAndSize(<char *>self.state.next_in, self.state.avail_in)
-            self._hold(PyBytes_FromStringAndSize(ahead, held) + rest)
+            if self.state.next_in - start >= held and memcmp(self.state.next_in - held, ahead, held) == 0:
+                self.state.next_in -= held  # still in the input held: step back over them (no copy, as
+                self.state.avail_in += held  # a file of many small members, bgzip's, ends one at every 64 KiB)
+            else:  # read in with the previous input: the rest of this input copied behind them
+                rest = PyBytes_FromStringAndSize(<char *>self.state.next_in, self.state.avail_in)
+                self._hold(PyBytes_FromStringAndSize(ahead, held) + rest)
         self.state.read_in = 0
         self.state.read_in_length = 0
         self.in_member = False

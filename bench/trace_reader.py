@@ -362,7 +362,7 @@ def _decoder() -> str:
 
     step = " + compiled chunk step (Cython)" if chunk_scan_glue.available() and chunk_scan_glue.ENABLED else ""
     if gzip_into_glue.gzip_into is not None and gzip_into_glue.ENABLED:
-        inflate = "ISA-L into the buffer (Cython, libisal)"
+        inflate = "ISA-L (into the buffer: Cython, libisal)"
     else:
         inflate = "ISA-L" if bounded_read.igzip_lib is not None else "zlib"
     return f"msgspec {msgspec.__version__}{step}, {inflate} inflate"

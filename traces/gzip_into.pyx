@@ -51,20 +51,9 @@ class GzipTruncated(ValueError):
     """The file ends inside a member."""
 
 
-cdef str _error(int code):
-    if code == ISAL_INVALID_BLOCK:
-        return "invalid deflate block"
-    if code == ISAL_INVALID_SYMBOL:
-        return "invalid deflate symbol"
-    if code == ISAL_INVALID_LOOKBACK:
-        return "invalid lookback distance"
-    if code == ISAL_INVALID_WRAPPER:
-        return "invalid gzip header"
-    if code == ISAL_UNSUPPORTED_METHOD:
-        return "unsupported compression method"
-    if code == ISAL_INCORRECT_CHECKSUM:
-        return "incorrect data check"
-    return f"ISA-L error {code}"
+_ERRORS = {ISAL_INVALID_BLOCK: "invalid deflate block", ISAL_INVALID_SYMBOL: "invalid deflate symbol",
+           ISAL_INVALID_LOOKBACK: "invalid lookback distance", ISAL_INVALID_WRAPPER: "invalid gzip header",
+           ISAL_UNSUPPORTED_METHOD: "unsupported compression method", ISAL_INCORRECT_CHECKSUM: "incorrect data check"}
 
 
 cdef Py_ssize_t header_length(const uint8_t *p, Py_ssize_t n) noexcept:
@@ -205,7 +194,7 @@ cdef class GzipInto:
             with nogil:
                 ret = isal_inflate(self.state)
             if ret != ISAL_DECOMP_OK:
-                raise GzipDamaged(_error(ret))
+                raise GzipDamaged(_ERRORS.get(ret, f"ISA-L error {ret}"))
             if self.state.block_state == ISAL_BLOCK_FINISH:
                 self._member_end()
             if self.state.avail_out != before:

@@ -35,8 +35,10 @@ ENV_JSON = json.dumps([dict(r, python_version="3.11.9") for r in REPORTS])
 
 
 @pytest.fixture
-def fake_env(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every connection test (the panel's and the dialog's) prints ENV_JSON; returns the targets asked."""
+def canned_test_child(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every connection test (the panel's and the dialog's) runs a child that prints ENV_JSON, the
+    shape `env --json` prints, instead of reaching a machine over SSH (that path is tested against a
+    real sshd in tests/gui/test_machines.py and tests/executors/test_ssh_runs.py); returns the targets asked."""
     asked: list[str] = []
 
     def argv(target: str) -> list[str]:
@@ -59,7 +61,7 @@ def _rows(panel: RunPanel) -> dict[str, str]:
 
 
 def test_a_machine_untested_says_so_and_test_shows_what_imports_there(make_window: Any, qtbot: QtBot,
-                                                                      fake_env: list[str]) -> None:
+                                                                      canned_test_child: list[str]) -> None:
     window = make_window()
     window.machines.add(TARGET)
     panel = window.run_panel
@@ -74,7 +76,7 @@ def test_a_machine_untested_says_so_and_test_shows_what_imports_there(make_windo
     with qtbot.waitSignal(panel.machine_test.finished, timeout=30_000):
         panel.test_button.click()
         assert set(_rows(panel).values()) == {"testing…"} and not panel.test_button.isEnabled()
-    assert fake_env == [TARGET]
+    assert canned_test_child == [TARGET]
     assert _rows(panel) == {"jax": "not importing", "torch": "2.5.1", "tf": "2.18.0"}
     torch_tip, jax_tip = panel.fw_status["torch"].toolTip(), panel.fw_status["jax"].toolTip()
     assert "Python 3.11.9" in torch_tip and "cuda:0 NVIDIA H200" in torch_tip and "tested just now" in torch_tip
@@ -126,7 +128,7 @@ def test_a_test_that_did_not_reach_the_environment_leaves_the_rows_open(qtbot: Q
     assert set(_rows(panel).values()) == {"not set up"}
 
 
-def test_the_dialog_and_the_panel_show_each_others_tests(qtbot: QtBot, fake_env: list[str]) -> None:
+def test_the_dialog_and_the_panel_show_each_others_tests(qtbot: QtBot, canned_test_child: list[str]) -> None:
     machines = MachinesModel([TARGET])
     panel = _panel(qtbot, machines)
     panel.model.set_run_on(TARGET)

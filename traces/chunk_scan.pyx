@@ -53,7 +53,9 @@ cdef class ChunkScanner:
     cdef int64_t *ids
     cdef int64_t *ts_ns
     cdef double *ts_us
+    cdef int64_t *dur_ns
     cdef bint ts_read  # every ts of the chunk so far read to ns here (`parse_ts`), none left as text
+    cdef bint dur_read  # every dur of the chunk so far read to ns here (`parse_dur_ns`), or absent
     cdef char *text
     cdef char *scratch
 
@@ -73,6 +75,7 @@ cdef class ChunkScanner:
         PyMem_Free(self.ids)
         PyMem_Free(self.ts_ns)
         PyMem_Free(self.ts_us)
+        PyMem_Free(self.dur_ns)
         PyMem_Free(self.text)
         PyMem_Free(self.scratch)
 
@@ -86,7 +89,9 @@ cdef class ChunkScanner:
             self.ids = <int64_t *>PyMem_Realloc(self.ids, events * sizeof(int64_t))
             self.ts_ns = <int64_t *>PyMem_Realloc(self.ts_ns, events * sizeof(int64_t))
             self.ts_us = <double *>PyMem_Realloc(self.ts_us, events * sizeof(double))
-            if not (self.codes and self.durs and self.refs and self.corrs and self.ids and self.ts_ns and self.ts_us):
+            self.dur_ns = <int64_t *>PyMem_Realloc(self.dur_ns, events * sizeof(int64_t))
+            if not (self.codes and self.durs and self.refs and self.corrs and self.ids and self.ts_ns and self.ts_us
+                    and self.dur_ns):
                 raise MemoryError()
             self.cap = events
         if text > self.text_cap:
@@ -106,8 +111,9 @@ cdef class ChunkScanner:
     def scan(self, const unsigned char[::1] buf, Py_ssize_t pos, Py_ssize_t cut):
         """The events in `buf[pos:cut]` (whole events and the commas between them): (n, key
         codes, dur floats, ts, argument-set ids, correlations or None, ids, whether any event
-        had an argument set), or None to have msgspec decode them. `ts`: (ns, µs) arrays where
-        every ts is Kineto's form (`parse_ts`), else their texts joined by ","."""
+        had an argument set, dur ns or None), or None to have msgspec decode them. `ts`: (ns,
+        µs) arrays where every ts is Kineto's form (`parse_ts`), else their texts joined by
+        ","; dur ns where every dur is absent (0) or read exactly here (`parse_dur_ns`)."""
         cdef const unsigned char *s = &buf[0] if buf.shape[0] else NULL
         cdef Py_ssize_t i, n = 0, size = cut - pos
         cdef bint any_corr = False, any_args = False
@@ -116,7 +122,7 @@ cdef class ChunkScanner:
         clean_vector_state()  # whatever ran before (an inflate) left the vector registers
         self._grow(1024, 1 << 16, 4096)  # grown as the chunk needs (most hold a few hundred events of ~200 bytes)
         cdef Py_ssize_t text_end = 0
-        self.ts_read = True
+        self.ts_read = self.dur_read = True
         i = skip_ws(s, pos, cut)
         while i < cut:
             if n == self.cap:
@@ -148,7 +154,8 @@ cdef class ChunkScanner:
             ts = copied(self.ts_ns, n, np.int64), copied(self.ts_us, n, np.float64)
         else:
             ts = PyBytes_FromStringAndSize(self.text, text_end - 1 if text_end else 0)
-        return n, code, dur, ts, ref, corr, ids, any_args
+        dur_ns = copied(self.dur_ns, n, np.int64) if self.dur_read else None
+        return n, code, dur, ts, ref, corr, ids, any_args, dur_ns
 
     cdef Py_ssize_t _event(self, const unsigned char *s, Py_ssize_t i, Py_ssize_t end, Py_ssize_t n,
                            Py_ssize_t *text_end) except -2:
@@ -160,6 +167,7 @@ cdef class ChunkScanner:
         cdef double dur = NAN
         cdef int64_t ident = NO_ID
         cdef Py_ssize_t ts_a = -1, ts_b = -1
+        self.dur_ns[n] = 0
         for bit in range(10):
             spans[bit] = -1
         self.corrs[n] = NO_ID
@@ -222,6 +230,8 @@ cdef class ChunkScanner:
                     elif bit == F_DUR:
                         if not (s[va] == 45 or 48 <= s[va] <= 57) or not parse_float(s, va, vb, &dur):
                             return -1  # no plain number: msgspec's text-dur structs read it
+                        if self.dur_read:
+                            self.dur_read = parse_dur_ns(s, va, vb, &self.dur_ns[n])
                     elif bit == F_ID:
                         if not self._ident(s, va, vb, &ident):
                             return -1

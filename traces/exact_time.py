@@ -81,8 +81,9 @@ def float_ns(us: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], npt.ND
     |g| < 2**49 that is under 0.126 ns, and where moreover g lies within 2**-10 of an integer
     m, 1000y lies within 0.127 of m: m is 1000y's nearest integer and no tie, so the rule
     (round half away from zero, decided by the 4th fraction digit) gives m too, whatever the
-    digits past the 3rd. A duration of up to 3 fraction digits (Kineto's) under 2**49 ns
-    (6.5 days) always qualifies; anything else is left to the text."""
+    digits past the 3rd. A duration of up to 3 fraction digits (Kineto's) under 2**41 ns (36
+    minutes) always qualifies (|g - 1000y| < 2**-10.99 there, and 1000y is m); a longer one
+    may not (70305689300.46 µs does not), and anything else is left to the text."""
     with np.errstate(over="ignore", invalid="ignore"):  # 1e308 µs: inf, then not exact
         g = us * 1000.0
         m = np.rint(g)

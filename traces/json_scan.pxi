@@ -296,6 +296,35 @@ cdef inline bint parse_ts(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, in
     return True
 
 
+cdef inline bint parse_dur_ns(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, int64_t *ns) noexcept nogil:
+    """A dur in `s[a:b]` (a checked JSON number) of 1 to 15 digits and at most three fraction
+    digits, no sign, no exponent, under 2**41 ns (36 minutes): its exact ns, which
+    `exact_time.float_ns` proves from its float (below 2**41 it always can). False for any other form: `float_ns`
+    (and the text where it cannot prove it) decides, as before."""
+    cdef int64_t whole = 0, frac = 0, scale = 1000
+    cdef Py_ssize_t k = a
+    while k < b and 48 <= s[k] <= 57:
+        whole = whole * 10 + (s[k] - 48)
+        k += 1
+    if k == a or k - a > 15:
+        return False
+    if k < b:
+        if s[k] != 46 or b - k - 1 > 3:  # an exponent, or a fourth fraction digit
+            return False
+        k += 1
+        while k < b:
+            if not 48 <= s[k] <= 57:
+                return False
+            scale //= 10
+            frac += (s[k] - 48) * scale
+            k += 1
+    whole = whole * 1000 + frac
+    if whole >= (<int64_t>1) << 41:
+        return False
+    ns[0] = whole
+    return True
+
+
 cdef bint parse_int(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, int64_t *out) noexcept nogil:
     """An integer literal of at most 18 digits (no fraction, no exponent) in `s[a:b]`."""
     cdef bint neg = s[a] == 45

@@ -45,8 +45,8 @@ class NeedWhole(Exception):
 @dataclass
 class _Chunk:
     """One decoded chunk of the round: its first event, its events, its bytes in the buffer,
-    its ts text (or, read by the compiled step, its ts as ns and µs) and (text-dur chunks
-    only) its dur text."""
+    its ts text (or, read by the compiled step, its ts as ns and µs), (text-dur chunks only)
+    its dur text and (where the compiled step read every dur exactly) its dur in ns."""
 
     start: int
     n: int
@@ -54,6 +54,7 @@ class _Chunk:
     cut: int
     ts: bytes | tuple[Int64s, npt.NDArray[np.float64]]
     dur: bytes | None
+    dur_ns: Int64s | None = None
 
 
 class Growing:
@@ -144,11 +145,11 @@ class StreamColumns:
             self._new_keys(before)
         if got is None:
             return False
-        n, code, dur, ts, ref, corr, ids, self._had_args = got
+        n, code, dur, ts, ref, corr, ids, self._had_args, dur_ns = got
         self._check(n)
         self._code.append(code)
         self._dur.append(dur)
-        self._round.append(_Chunk(self.n, n, pos, cut, ts, None))
+        self._round.append(_Chunk(self.n, n, pos, cut, ts, None, dur_ns))
         self._put_links(ref, corr, ids if self.flows else None, n)
         return True
 
@@ -193,8 +194,16 @@ class StreamColumns:
 
     def _durations(self, round_: list[_Chunk], view: memoryview, start: int, dur_us: npt.NDArray[np.float64]) -> Int64s:
         """The round's dur in ns (and `dur_us` corrected in place) as `decode._Acc._durations`
-        makes them: floats where `float_ns` proves them, the text elsewhere."""
+        makes them: floats where `float_ns` proves them, the text elsewhere; what the compiled
+        step read exactly (the same ns: `parse_dur_ns`) as it is."""
+        read = [c.dur_ns for c in round_ if c.dur_ns is not None]
+        if len(read) == len(round_):
+            return read[0] if len(read) == 1 else np.concatenate(read)
         dur_ns, exact = float_ns(dur_us)
+        for c in round_:
+            if c.dur_ns is not None:
+                dur_ns[c.start - start:c.start - start + c.n] = c.dur_ns
+                exact[c.start - start:c.start - start + c.n] = True
         texts = [(c.start - start, c.n, c.dur) for c in round_ if c.dur is not None]
         redo = np.flatnonzero(~exact & ~np.isnan(dur_us))
         if len(redo):

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 from unittest import mock
 
@@ -19,6 +21,7 @@ from bench.trace_reader import kineto_events, write_trace
 from tests.traces.test_stream import SHAPES, epoch, ev
 from traces import chunk_scan_glue, stream_columns, stream_decode
 from traces.decode import Columns
+from traces.exact_time import float_ns
 from traces.stream_columns import StreamColumns
 from traces.stream_decode import NeedWhole, decode_stream
 from traces.stream_events import FLOAT_DUR, decode
@@ -303,6 +306,34 @@ def test_durations_are_the_floats_msgspec_makes() -> None:
                 assert want is not None and math.copysign(1, got[2][0]) == math.copysign(1, want), x
                 assert got[2][0] == want, x
     assert kept > 10000
+
+
+@built
+def test_durations_read_to_ns_here_are_the_ns_float_ns_proves() -> None:
+    """Where the step reads a dur to exact ns itself (`parse_dur_ns`: up to 15 digits and 3
+    fraction digits, under 2**41 ns), it is the text's ns, which `float_ns` also proves from
+    msgspec's float; every other form is left to `float_ns` (and the text)."""
+    rng = random.Random(11)
+    numbers = [str(rng.randrange(10 ** rng.randint(1, 16))) + ("." + str(rng.randrange(10 ** k)).zfill(k) if
+               (k := rng.randint(0, 4)) else "") for _ in range(20000)]
+    numbers += ["0", "0.0", "0.001", "84", "12.5", "2199023255.551", "2199023255.552", "70305689300.46",
+                "999999999999999", "1.2345", "1e3", "-5.0", "1234567890123456"]
+    scanner = chunk_scan_glue.new_scanner(stream_columns.Interned(), stream_columns.ArgSets())
+    read = 0
+    for x in numbers:
+        text = f'{{"ph": "X", "dur": {x}}}'.encode()
+        got = scanner.scan(bytearray(text), 0, len(text))
+        if got is None:  # an integer msgspec would not make a float of exactly: the whole chunk is refused
+            assert re.fullmatch(r"\d{16,}", x), x
+            continue
+        exact_ns = Decimal(x) * 1000
+        expected = re.fullmatch(r"\d{1,15}(\.\d{1,3})?", x) is not None and exact_ns < 2**41
+        assert (got[8] is not None) == expected, x
+        if expected:
+            read += 1
+            proved, exact = float_ns(np.array([FLOAT_DUR.decode(b"[" + text + b"]")[0].dur]))
+            assert exact[0] and got[8][0] == proved[0] == int(exact_ns), x
+    assert 8000 < read < len(numbers) - 1000
 
 
 def test_the_stream_reads_without_the_compiled_step() -> None:

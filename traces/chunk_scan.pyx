@@ -29,6 +29,7 @@ include "vector_state.pxi"
 
 cdef enum:
     NO_ID = -1
+    RETRY = -3  # `_event`: a ts that is not Kineto's form, in a chunk begun reading them: again, as texts
 
 
 cdef object copied(const void *values, Py_ssize_t n, object dtype):
@@ -54,7 +55,9 @@ cdef class ChunkScanner:
     cdef int64_t *ts_ns
     cdef double *ts_us
     cdef int64_t *dur_ns
-    cdef bint ts_read  # every ts of the chunk so far read to ns here (`parse_ts`), none left as text
+    cdef bint ts_read  # the chunk's ts read to ns here (`scan_fixed3`), none kept as text
+    cdef bint ts_expect  # whether the next chunk begins reading its ts (the last one's were all Kineto's form)
+    cdef bint ts_fixed  # every ts of a chunk read as text so far is in Kineto's form (`scan_fixed3`)
     cdef bint dur_read  # every dur of the chunk so far read to ns here (`parse_dur_ns`), or absent
     cdef char *text
     cdef char *scratch
@@ -66,6 +69,7 @@ cdef class ChunkScanner:
         self.keys, self.sets, self.key_decoder = keys, sets, key_decoder
         self.link_id, self.str_decoder = link_id, str_decoder
         self.key_table, self.set_table = ByteTable(), ByteTable()
+        self.ts_expect = True
 
     def __dealloc__(self):
         PyMem_Free(self.codes)
@@ -112,7 +116,7 @@ cdef class ChunkScanner:
         """The events in `buf[pos:cut]` (whole events and the commas between them): (n, key
         codes, dur floats, ts, argument-set ids, correlations or None, ids, whether any event
         had an argument set, dur ns or None), or None to have msgspec decode them. `ts`: (ns,
-        µs) arrays where every ts is Kineto's form (`parse_ts`), else their texts joined by
+        µs) arrays where every ts is Kineto's form (`scan_fixed3`), else their texts joined by
         ","; dur ns where every dur is absent (0) or read exactly here (`parse_dur_ns`)."""
         cdef const unsigned char *s = &buf[0] if buf.shape[0] else NULL
         cdef Py_ssize_t i, n = 0, size = cut - pos
@@ -122,27 +126,36 @@ cdef class ChunkScanner:
         clean_vector_state()  # whatever ran before (an inflate) left the vector registers
         self._grow(1024, 1 << 16, 4096)  # grown as the chunk needs (most hold a few hundred events of ~200 bytes)
         cdef Py_ssize_t text_end = 0
-        self.ts_read = self.dur_read = True
-        i = skip_ws(s, pos, cut)
-        while i < cut:
-            if n == self.cap:
-                self._grow(2 * n, 0, 0)
-            i = self._event(s, i, cut, n, &text_end)
+        self.ts_read = self.ts_expect
+        while True:  # twice where a ts is found not in Kineto's form: the chunk again, its ts kept as text
+            n, text_end, any_corr, any_args, self.dur_read, self.ts_fixed = 0, 0, False, False, True, True
+            i = skip_ws(s, pos, cut)
+            while i < cut:
+                if n == self.cap:
+                    self._grow(2 * n, 0, 0)
+                i = self._event(s, i, cut, n, &text_end)
+                if i < 0:
+                    break
+                if self.corrs[n] != NO_ID:
+                    any_corr = True
+                if self.refs[n] >= 0:
+                    any_args = True
+                n += 1
+                i = skip_ws(s, i, cut)
+                if i >= cut:
+                    break
+                if s[i] != 44:
+                    return None
+                i = skip_ws(s, i + 1, cut)
+                if i >= cut:
+                    return None  # a trailing comma
+            if i == RETRY:
+                self.ts_read = False  # keys and sets numbered so far are found again, in the same order
+                continue
             if i < 0:
                 return None
-            if self.corrs[n] != NO_ID:
-                any_corr = True
-            if self.refs[n] >= 0:
-                any_args = True
-            n += 1
-            i = skip_ws(s, i, cut)
-            if i >= cut:
-                break
-            if s[i] != 44:
-                return None
-            i = skip_ws(s, i + 1, cut)
-            if i >= cut:
-                return None  # a trailing comma
+            break
+        self.ts_expect = self.ts_read or self.ts_fixed  # after an odd ts, one chunk as text, then read again
         if n == 0:
             return None
         code = copied(self.codes, n, np.intp)
@@ -159,13 +172,14 @@ cdef class ChunkScanner:
 
     cdef Py_ssize_t _event(self, const unsigned char *s, Py_ssize_t i, Py_ssize_t end, Py_ssize_t n,
                            Py_ssize_t *text_end) except -2:
-        """One event from `s[i]` into slot `n`: the index after it, -1 to refuse."""
+        """One event from `s[i]` into slot `n`: the index after it, -1 to refuse, RETRY when the
+        chunk is reading its ts (`ts_read`) and this one is absent or not in Kineto's form."""
         cdef Py_ssize_t spans[10]  # (start, end) of ph, cat, name, pid, tid
-        cdef Py_ssize_t ka, kb, va, vb, klen
+        cdef Py_ssize_t ka, kb, va, vb
         cdef int seen = 0, bit
         cdef bint closed = False
-        cdef double dur = NAN
-        cdef int64_t ident = NO_ID
+        cdef double dur = NAN, us
+        cdef int64_t ident = NO_ID, whole, frac, ts_whole = 0, ts_frac = 0
         cdef Py_ssize_t ts_a = -1, ts_b = -1
         self.dur_ns[n] = 0
         for bit in range(10):
@@ -180,41 +194,35 @@ cdef class ChunkScanner:
         else:
             while not closed:
                 va = member_key(s, i, end, &ka, &kb)
-                if va < 0:
+                if va < 0 or va >= end:
                     return -1
-                klen = kb - ka
-                if klen == 4 and va < end and s[va] == 123 and same(s + ka, b"args", 4):
+                bit = field_bit(s + ka, kb - ka)
+                if seen & bit:
+                    return -1  # a field twice: msgspec keeps the last, this step refuses
+                seen |= bit
+                if bit == F_TS and self.ts_read:  # Kineto's ts checked and read in one pass
+                    vb = scan_fixed3(s, va, end, &ts_whole, &ts_frac)
+                    if vb < 0:
+                        return RETRY
+                    ts_a = va
+                elif bit == F_DUR and (vb := scan_fixed3(s, va, end, &whole, &frac)) >= 0 and whole < 1000000000000:
+                    dur = <double>(whole * 1000 + frac) / 1000.0  # as `parse_float`: 15 digits at most, Clinger's path
+                    if whole * 1000 + frac < (<int64_t>1) << 41:  # as `parse_dur_ns`
+                        self.dur_ns[n] = whole * 1000 + frac
+                    else:
+                        self.dur_read = False
+                elif bit == F_ARGS and s[va] == 123:
                     vb = self._args(s, va, end, n)  # checked as it is read: one pass over the arguments
                 else:
                     vb = skip_value(s, va, end, 1)
+                    if vb >= 0 and bit == F_DUR:
+                        if not (s[va] == 45 or 48 <= s[va] <= 57) or not parse_float(s, va, vb, &dur):
+                            return -1  # no plain number: msgspec's text-dur structs read it
+                        if self.dur_read:
+                            self.dur_read = parse_dur_ns(s, va, vb, &self.dur_ns[n])
                 if vb < 0:
                     return -1
-                bit = 0
-                if klen == 2:
-                    if s[ka] == 112 and s[ka + 1] == 104:
-                        bit = F_PH
-                    elif s[ka] == 116 and s[ka + 1] == 115:
-                        bit = F_TS
-                    elif s[ka] == 105 and s[ka + 1] == 100:
-                        bit = F_ID
-                elif klen == 3:
-                    if same(s + ka, b"cat", 3):
-                        bit = F_CAT
-                    elif same(s + ka, b"pid", 3):
-                        bit = F_PID
-                    elif same(s + ka, b"tid", 3):
-                        bit = F_TID
-                    elif same(s + ka, b"dur", 3):
-                        bit = F_DUR
-                elif klen == 4:
-                    if same(s + ka, b"name", 4):
-                        bit = F_NAME
-                    elif same(s + ka, b"args", 4):
-                        bit = F_ARGS
                 if bit:
-                    if seen & bit:
-                        return -1  # a field twice: msgspec keeps the last, this step refuses
-                    seen |= bit
                     if bit == F_PH:
                         spans[0], spans[1] = va, vb
                     elif bit == F_CAT:
@@ -227,11 +235,6 @@ cdef class ChunkScanner:
                         spans[8], spans[9] = va, vb
                     elif bit == F_TS:
                         ts_a, ts_b = va, vb
-                    elif bit == F_DUR:
-                        if not (s[va] == 45 or 48 <= s[va] <= 57) or not parse_float(s, va, vb, &dur):
-                            return -1  # no plain number: msgspec's text-dur structs read it
-                        if self.dur_read:
-                            self.dur_read = parse_dur_ns(s, va, vb, &self.dur_ns[n])
                     elif bit == F_ID:
                         if not self._ident(s, va, vb, &ident):
                             return -1
@@ -244,17 +247,25 @@ cdef class ChunkScanner:
         self.durs[n] = dur
         self.ids[n] = ident
         if self.ts_read:
-            self.ts_read = ts_a >= 0 and parse_ts(s, ts_a, ts_b, &self.ts_ns[n], &self.ts_us[n])
-        if text_end[0] + (ts_b - ts_a) + 6 > self.text_cap:
-            self._grow(0, 2 * (text_end[0] + (ts_b - ts_a) + 6), 0)
-        if ts_a < 0:
-            memcpy(self.text + text_end[0], b"null,", 5)
-            text_end[0] += 5
+            if ts_a < 0:
+                return RETRY
+            us = <double>ts_whole + <double>ts_frac / 1000.0  # as `exact_time` reads them (`_fixed`, `_parse`)
+            self.ts_us[n] = us
+            self.ts_ns[n] = ts_whole * 1000 + ts_frac if us <= MAX_TS_US else 0
         else:
-            memcpy(self.text + text_end[0], s + ts_a, ts_b - ts_a)
-            text_end[0] += ts_b - ts_a
-            self.text[text_end[0]] = 44
-            text_end[0] += 1
+            if text_end[0] + (ts_b - ts_a) + 6 > self.text_cap:
+                self._grow(0, 2 * (text_end[0] + (ts_b - ts_a) + 6), 0)
+            if ts_a < 0:
+                self.ts_fixed = False
+                memcpy(self.text + text_end[0], b"null,", 5)
+                text_end[0] += 5
+            else:
+                if self.ts_fixed:
+                    self.ts_fixed = scan_fixed3(s, ts_a, ts_b + 1, &whole, &frac) == ts_b
+                memcpy(self.text + text_end[0], s + ts_a, ts_b - ts_a)
+                text_end[0] += ts_b - ts_a
+                self.text[text_end[0]] = 44
+                text_end[0] += 1
         self.codes[n] = self._key_code(s, spans)
         if self.codes[n] < 0:
             return -1

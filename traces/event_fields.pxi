@@ -43,3 +43,29 @@ cdef inline bint same(const unsigned char *p, const char *word, int n) noexcept 
         if p[k] != <unsigned char>word[k]:
             return False
     return True
+
+
+cdef inline int field_bit(const unsigned char *k, Py_ssize_t klen) noexcept nogil:
+    """The F_ bit of an event's member key `k[:klen]`, 0 for a field the step does not keep."""
+    if klen == 2:
+        if k[0] == 112 and k[1] == 104:
+            return F_PH
+        if k[0] == 116 and k[1] == 115:
+            return F_TS
+        if k[0] == 105 and k[1] == 100:
+            return F_ID
+    elif klen == 3:
+        if same(k, b"cat", 3):
+            return F_CAT
+        if same(k, b"pid", 3):
+            return F_PID
+        if same(k, b"tid", 3):
+            return F_TID
+        if same(k, b"dur", 3):
+            return F_DUR
+    elif klen == 4:
+        if same(k, b"name", 4):
+            return F_NAME
+        if same(k, b"args", 4):
+            return F_ARGS
+    return 0

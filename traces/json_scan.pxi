@@ -274,26 +274,29 @@ cdef Py_ssize_t skip_value(const unsigned char *s, Py_ssize_t i, Py_ssize_t end,
     return scan_number(s, i, end)
 
 
-cdef inline bint parse_ts(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, int64_t *ns, double *us) noexcept nogil:
-    """A ts in Kineto's form, 1 to 16 digits, ".", three digits, in `s[a:b]` (a checked JSON
-    number), read as `exact_time` reads it (`_fixed`, `_parse`): ns exact, 0 past MAX_TS_US;
-    µs the whole µs as a float plus the fraction / 1000. False for any other form: the text
-    goes to `exact_time`."""
-    cdef Py_ssize_t digits = b - a - 4, k
-    cdef int64_t whole = 0, frac
-    if digits < 1 or digits > 16 or s[b - 4] != 46:
-        return False
-    for k in range(a, a + digits):
-        if not 48 <= s[k] <= 57:
-            return False
-        whole = whole * 10 + (s[k] - 48)
-    for k in range(b - 3, b):
-        if not 48 <= s[k] <= 57:
-            return False
-    frac = (s[b - 3] - 48) * 100 + (s[b - 2] - 48) * 10 + (s[b - 1] - 48)
-    us[0] = <double>whole + <double>frac / 1000.0
-    ns[0] = whole * 1000 + frac if us[0] <= MAX_TS_US else 0
-    return True
+cdef inline Py_ssize_t scan_fixed3(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, int64_t *whole,
+                                   int64_t *frac) noexcept nogil:
+    """A JSON number in Kineto's form at `s[i]`, checked and read in one pass: 1 to 16 digits (no
+    leading zero but a lone one), ".", three digits, then no further digit or exponent. The
+    index after it, with its whole and fraction parts; -1 for any other form (the caller then
+    skips it as any value, `skip_value`, and reads it another way)."""
+    cdef Py_ssize_t a = i
+    cdef int64_t w = 0
+    if i < end and s[i] == 48:
+        i += 1
+    else:
+        while i < end and 48 <= s[i] <= 57:
+            w = w * 10 + (s[i] - 48)
+            i += 1
+    if i == a or i - a > 16 or i + 4 >= end or s[i] != 46:
+        return -1
+    if not (48 <= s[i + 1] <= 57 and 48 <= s[i + 2] <= 57 and 48 <= s[i + 3] <= 57):
+        return -1
+    if 48 <= s[i + 4] <= 57 or s[i + 4] == 101 or s[i + 4] == 69:
+        return -1
+    whole[0] = w
+    frac[0] = (s[i + 1] - 48) * 100 + (s[i + 2] - 48) * 10 + (s[i + 3] - 48)
+    return i + 4
 
 
 cdef inline bint parse_dur_ns(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, int64_t *ns) noexcept nogil:

@@ -286,6 +286,29 @@ def test_random_chunks_are_read_the_same(seed: int) -> None:
 
 
 @built
+@pytest.mark.parametrize("odd_ts", ["17", "1.5", '"12"', "1697051443000001.0000", None])
+def test_a_ts_not_in_kinetos_form_is_read_as_text_after_the_chunk_began_reading(odd_ts: str | None) -> None:
+    """A chunk begins reading Kineto's ts to ns; one of another form (or none) after new keys and
+    argument sets were numbered: the chunk is read again with its ts as text, the next chunk
+    begins with text, the one after reads again; the same columns as msgspec's path."""
+    def kineto(i: int) -> str:
+        return f'{{"ph": "X", "name": "k{i}", "ts": {epoch(i, 3)}, "dur": {i}.500, "args": {{"grid": [{i}, 1, 1]}}}}'
+
+    ts = f', "ts": {odd_ts}' if odd_ts is not None else ""
+    odd = f'{{"ph": "X", "name": "odd", "dur": 2.000{ts}, "args": {{"grid": [99, 1, 1]}}}}'
+    chunks = [[kineto(i) for i in range(3)], [kineto(3), kineto(7), odd, kineto(4)], [kineto(5), kineto(8)],
+              [kineto(6), kineto(9)]]
+    scanned, paths = fed(chunks, True)
+    alone, _ = fed(chunks, False)
+    assert paths == ["scanned"] * 4
+    assert_same(scanned, alone)
+    scanner = chunk_scan_glue.new_scanner(stream_columns.Interned(), stream_columns.ArgSets())
+    texts = [",".join(events).encode() for events in chunks]
+    read_to_ns = [isinstance(scanner.scan(bytearray(t), 0, len(t))[3], tuple) for t in texts]
+    assert read_to_ns == [True, False, False, True]
+
+
+@built
 def test_durations_are_the_floats_msgspec_makes() -> None:
     """Bit for bit, for decimals of every length and exponent (Clinger's path and Python's parse)."""
     rng = random.Random(7)

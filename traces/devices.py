@@ -30,6 +30,8 @@ DEVICE_LABEL = re.compile(r"(?:^|\(|:\s)(GPU|TPU|MTIA|XPU|HPU|NPU|IPU|MPS|CUDA)[
 STREAM = re.compile(r"(?i)^stream\s*#?\s*\d+")  # Kineto "stream 7", xprof "Stream #7(Compute)"
 MEMCPY_NAME = re.compile(r"(?i)memcpy|memset")
 WORK = (Kind.KERNEL, Kind.MEMCPY, Kind.HLO_OP)  # what counts as device work on a device row
+_IS_WORK = np.zeros(256, bool)  # per kind (uint8): in WORK; a lookup per event, no set test
+_IS_WORK[list(WORK)] = True
 # xprof device lines (tsl/profiler/utils/xplane_schema.cc) that hold the device's own op time;
 # every other line (XLA Modules, Steps, Framework Ops / Name Scope, Source code, Launch Stats,
 # XLA TraceMe, syncs, counters) re-slices that time and is DERIVED.
@@ -100,8 +102,14 @@ def mark_device_rows(builder: TableBuilder, part: dict[str, np.ndarray], kind: n
 
 
 def _categories(table: EventTable) -> list[str]:
-    cats = np.unique(table.cat)
-    return [table.strings[c] for c in cats.tolist() if c >= 0]
+    """The categories the events name (ids are small: counting beats sorting millions of them)."""
+    present = np.flatnonzero(np.bincount(table.cat + 1, minlength=len(table.strings) + 1)[1:])
+    return [table.strings[c] for c in present.tolist()]
+
+
+def _rows_of(table: EventTable, events: npt.NDArray[np.bool_]) -> list[int]:
+    """The rows that hold any of `events`, in order."""
+    return np.flatnonzero(np.bincount(table.row[events], minlength=len(table.rows))).tolist()
 
 
 def device_kinds(table: EventTable) -> dict[int, str]:
@@ -110,10 +118,10 @@ def device_kinds(table: EventTable) -> dict[int, str]:
     if cached is not None:
         return cached
     flags = np.array([r.device for r in table.rows], dtype=bool)
-    work = np.isin(table.kind, WORK) & flags[table.row] if len(table.rows) else np.zeros(len(table), bool)
+    work = _IS_WORK[table.kind] & flags[table.row] if len(table.rows) else np.zeros(len(table), bool)
     vendor = vendor_of(_categories(table)) if work.any() else None
     out: dict[int, str] = {}
-    for r in np.unique(table.row[work]).tolist():
+    for r in _rows_of(table, work):
         row = table.rows[r]
         named = row_device_name(row.process or row.pid, row.thread, row.tid) or ""
         out[r] = named if named and row.process.startswith("/device:") else vendor or named or "GPU"
@@ -123,8 +131,9 @@ def device_kinds(table: EventTable) -> dict[int, str]:
 
 def device_work(table: EventTable) -> npt.NDArray[np.bool_]:
     """Per event: device work (a kernel, copy or device HLO op on a device row)."""
-    rows = np.array(sorted(device_kinds(table)), dtype=np.int64)
-    return np.isin(table.kind, WORK) & np.isin(table.row, rows)
+    on_row = np.zeros(len(table.rows), bool)
+    on_row[list(device_kinds(table))] = True
+    return _IS_WORK[table.kind] & on_row[table.row] if len(table.rows) else np.zeros(len(table), bool)
 
 
 def device_kind(table: EventTable) -> str | None:

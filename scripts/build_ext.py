@@ -7,7 +7,8 @@ leaves the others; nothing at run time needs any of them:
 
 The chunk step is a byte scanner bound by its branches, so it is built profile-guided with GCC:
 an instrumented build into a temporary folder reads `scripts/scan_training.py`'s traces, and the
-module is built again with what that read recorded (~14 % less CPU per event, bench/README.md).
+module is built again with what that read recorded (~14 % less CPU per event, bench/README.md;
+a compile that finds no profile fails, so a profile that went astray is never silently unused).
 Where that fails (another compiler, the training read failing) it is built plainly, with the
 reason in the log; `STEPSCOPE_PGO=0` builds it plainly (for measuring the difference).
 Exit status: 0 when all built, 1 when some did not (their errors on stderr)."""
@@ -68,7 +69,7 @@ def build_profiled(source: str, libraries: list[str]) -> None:
                 raise RuntimeError(f"the training read failed: {training.stderr.strip()[-2000:]}")
         if not any(profile.rglob("*.gcda")):
             raise RuntimeError(f"the training read left no profile in {profile}")
-        build(source, libraries, compile_args=("-fprofile-use", f"-fprofile-dir={profile}", "-Wno-missing-profile"))
+        build(source, libraries, compile_args=("-fprofile-use", f"-fprofile-dir={profile}", "-Werror=missing-profile"))
     except (Exception, SystemExit):  # distutils reports a compiler error as SystemExit
         traceback.print_exc()
         print(f"build_ext: {source}: the profile-guided build failed (above); building it without a profile",

@@ -164,7 +164,9 @@ class StreamColumns:
         self.n += n
 
     def _new_keys(self, before: int) -> None:
-        for code, key in enumerate(islice(self.keys, before, None), before):
+        fresh = list(islice(reversed(self.keys), len(self.keys) - before))  # from the end: a read numbers thousands
+        fresh.reverse()
+        for code, key in enumerate(fresh, before):
             if key[0] in ("s", "t", "f"):
                 self.flows = True
             if key[0] in SPECIAL_PHASES:

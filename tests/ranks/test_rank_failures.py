@@ -89,7 +89,9 @@ def test_capture_from_another_process_with_ranks_1_traces_only_rank_1(tmp_path: 
             asked.append("asking")
             threading.Thread(target=ask, args=(controllers[0].run_id,)).start()
 
-    recorded = record(tmp_path, (*JAX_RANKS, "--steps", "40"), on_event=on_event, controllers=controllers)
+    # steps to spare after step 12: two requests over the socket must land before the program ends, also on a
+    # loaded machine (with 40 steps, rank 1 had finished before the second one once, under pytest -n 2)
+    recorded = record(tmp_path, (*JAX_RANKS, "--steps", "400"), on_event=on_event, controllers=controllers)
     result = recorded.result
     assert result.status == "ok", result.reason
     assert asked[1:] == [f"run {result.run_id} refused the capture: none of ranks 7 is connected", 1]

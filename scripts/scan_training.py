@@ -6,10 +6,10 @@ which branches real reads take. Its own generator on purpose, not the bench's
 
 The shapes: Kineto's pretty-printed layout (PyTorch: CPU ops with input shapes, runtime calls,
 kernels and memcpys with their launch arguments, ac2g flows, Python functions, instant and
-counter events, metadata) and compact one-line events (the trace viewer's JSON that xprof
-writes for JAX and TensorFlow, and `torch.profiler`'s older export); timestamps as epoch µs
-with ns fractions, as relative µs floats and as integers; names with escapes and non-ASCII.
-Deterministic (a fixed seed), ~25 MB, a few seconds."""
+counter events) and compact one-line events behind a process-name event (the JSON that xprof
+writes for JAX and TensorFlow); timestamps as epoch µs with ns fractions and as relative µs
+floats of up to 3 decimals; names with escapes and non-ASCII. Deterministic (a fixed seed),
+~30 MB, a few seconds."""
 from __future__ import annotations
 
 import importlib
@@ -38,9 +38,7 @@ def _name(rng: random.Random) -> str:
 def _ts(rng: random.Random, form: int, t: int) -> object:
     if form == 0:  # Kineto: epoch µs with a ns fraction
         return f"{1_697_051_443_000_000 + t // 1000}.{t % 1000:03d}"
-    if form == 1:
-        return round(t / 1000 + rng.random(), 3)
-    return t // 1000
+    return round(t / 1000 + rng.random(), 3)  # relative µs, as xprof's trace viewer JSON has them
 
 
 def _event(ph: str, cat: str, name: str, pid: int, tid: int, ts: object, dur: object, args: list[str], one_line: bool) -> str:

@@ -49,8 +49,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 # The Chrome stream's compiled modules (Cython, scripts/build_ext.py): the per-chunk step
 # (traces/chunk_scan.pyx, built profile-guided from scripts/scan_training.py's read) and gzip
-# inflated into the reader's buffer (traces/gzip_into.pyx), rebuilt when their sources change; optional: where one does not build, the reader does that
-# work in Python (msgspec decodes every chunk; gzip is inflated in pieces): the same table.
+# inflated into the reader's buffer (traces/gzip_into.pyx), rebuilt when their sources change;
+# optional: where one does not build, the reader does that work in Python (msgspec decodes every chunk; gzip is inflated in pieces): the same table.
 ext_stamp=".venv/.chunk_scan.sha256"
 ext_want="$(cat traces/chunk_scan.pyx traces/gzip_into.pyx traces/*.pxi scripts/build_ext.py scripts/scan_training.py | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$ext_stamp" 2>/dev/null)" != "$ext_want" ] || ! ls traces/chunk_scan.*.so traces/gzip_into.*.so >/dev/null 2>&1; then

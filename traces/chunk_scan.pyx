@@ -204,10 +204,9 @@ cdef class ChunkScanner:
                     vb = scan_fixed3(s, va, end, &ts_whole, &ts_frac)
                     if vb < 0:
                         return RETRY
-                    ts_a = va
                 elif bit == F_DUR and (vb := scan_fixed3(s, va, end, &whole, &frac)) >= 0 and whole < 1000000000000:
                     dur = <double>(whole * 1000 + frac) / 1000.0  # as `parse_float`: 15 digits at most, Clinger's path
-                    if whole * 1000 + frac < (<int64_t>1) << 41:  # as `parse_dur_ns`
+                    if whole * 1000 + frac < EXACT_DUR_NS:  # as `parse_dur_ns`
                         self.dur_ns[n] = whole * 1000 + frac
                     else:
                         self.dur_read = False

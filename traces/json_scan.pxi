@@ -13,6 +13,7 @@ cdef extern from "Python.h":
     double PyOS_string_to_double(const char *s, char **endptr, PyObject *overflow_exception) except? -1.0
 
 cdef double MAX_TS_US = 4.5e15  # `exact_time.MAX_TS_US`: |ts| past it has no ns (2**62 ns)
+cdef int64_t EXACT_DUR_NS = (<int64_t>1) << 41  # a 3-decimal dur under it: `exact_time.float_ns` always proves it
 
 cdef enum:
     MAX_DEPTH = 64  # deeper values are refused (msgspec's own limit is far above: never reached here)
@@ -301,8 +302,8 @@ cdef inline Py_ssize_t scan_fixed3(const unsigned char *s, Py_ssize_t i, Py_ssiz
 
 cdef inline bint parse_dur_ns(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, int64_t *ns) noexcept nogil:
     """A dur in `s[a:b]` (a checked JSON number) of 1 to 15 digits and at most three fraction
-    digits, no sign, no exponent, under 2**41 ns (36 minutes): its exact ns, which
-    `exact_time.float_ns` proves from its float (below 2**41 it always can). False for any other form: `float_ns`
+    digits, no sign, no exponent, under EXACT_DUR_NS (2**41 ns, 36 minutes): its exact ns,
+    which `exact_time.float_ns` proves from its float. False for any other form: `float_ns`
     (and the text where it cannot prove it) decides, as before."""
     cdef int64_t whole = 0, frac = 0, scale = 1000
     cdef Py_ssize_t k = a
@@ -322,7 +323,7 @@ cdef inline bint parse_dur_ns(const unsigned char *s, Py_ssize_t a, Py_ssize_t b
             frac += (s[k] - 48) * scale
             k += 1
     whole = whole * 1000 + frac
-    if whole >= (<int64_t>1) << 41:
+    if whole >= EXACT_DUR_NS:
         return False
     ns[0] = whole
     return True

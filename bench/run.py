@@ -190,6 +190,7 @@ def _inspector_figure(size: dict[str, Any]) -> str:
 LEVER_NAMES = {"float_dur": "dur as a float", "gc_paused": "GC paused", "fixed_width_ts": "fixed-width ts parse",
                "chunk_32k": "32 KiB chunks (vs 128)", "chunk_64k": "64 KiB chunks (vs 128)",
                "chunk_512k": "512 KiB chunks (vs 128)", "round_8m": "8 MiB rounds (vs 2)",
+               "scan_chunk_128k": "compiled step's chunks of 128 KiB (vs 1 MiB)",
                "inflate_thread_one_core": "inflating on a thread, gzip, one core",
                "inflate_thread_all_cores": "the same on both cores"}
 

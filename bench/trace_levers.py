@@ -11,6 +11,8 @@ Levers (issue 14 item 7 names the first three kinds):
   the general digit parse (`exact_time._parse`);
 - chunk_32k / chunk_64k / chunk_512k: msgspec chunks of 32, 64 or 512 KiB against the reader's 128 KiB;
 - round_8m: rounds (`stream_decode.ROUND_BYTES`) of 8 MiB against 2 MiB;
+- scan_chunk_128k: the compiled step's chunks (`stream_decode.SCAN_CHUNK_BYTES`) of 128 KiB against
+  its 1 MiB (the chunk_* levers change msgspec's chunks, used only where the step is off);
 - inflate_thread (the gzipped copy): a thread inflating up to 4 pieces ahead of the decoder
   (zlib releases the GIL inside inflate) against inflating on the reading thread, on one core
   and again unpinned (both cores), wall time as well as CPU time.
@@ -100,6 +102,7 @@ def levers() -> dict[str, tuple[str, Callable[[], contextlib.AbstractContextMana
         "chunk_64k": ("plain", lambda: _patched(stream_decode, "CHUNK_BYTES", 64 << 10)),
         "chunk_512k": ("plain", lambda: _patched(stream_decode, "CHUNK_BYTES", 512 << 10)),
         "round_8m": ("plain", lambda: _patched(stream_decode, "ROUND_BYTES", 8 << 20)),
+        "scan_chunk_128k": ("plain", lambda: _patched(stream_decode, "SCAN_CHUNK_BYTES", 128 << 10)),
     }
 
 

@@ -15,7 +15,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,16 @@ PHASES = {"X": X, "B": B, "E": E, "i": INST, "I": INST, "R": INST, "n": INST, "b
 Codes = npt.NDArray[np.intp]  # per event, its key's index in `Columns.ukeys`
 CHECK_BLOCK = 1 << 16  # events whose times are checked at a time
 ArgColumns = tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8], npt.NDArray[np.int32]]  # kept-args string id, flags, step
+
+
+class _ArgSets(NamedTuple):
+    """Per distinct argument set (the last slot: no arguments) its `ArgColumns` values, and per
+    event its set (`ref`): the events' columns are taken for the events a part keeps only."""
+
+    ids: npt.NDArray[np.int32]
+    flags: npt.NDArray[np.uint8]
+    step: npt.NDArray[np.int32]
+    ref: npt.NDArray[np.int32]
 
 
 class _Names:
@@ -143,10 +153,12 @@ def _parse_into(builder: TableBuilder, cols: Columns, data: bytes | bytearray, w
     result.top = cols.top
     u_pc = np.array([PHASES.get(k[0], SKIP) for k in ukeys], np.int8)
     pc = u_pc[code] if n else np.zeros(0, np.int8)
-    counts = np.bincount(pc, minlength=SKIP + 1)
+    per_key = np.bincount(code, minlength=len(ukeys))  # counted per key, then per phase: one pass over the events
+    counts = np.bincount(u_pc, weights=per_key, minlength=SKIP + 1).astype(np.int64) if len(ukeys) \
+        else np.zeros(SKIP + 1, np.int64)
     if counts[SKIP]:
         u_blank = np.array([not k[0] for k in ukeys], bool)  # no "ph" at all: xprof ends its list with {}
-        shown = int(counts[SKIP] - u_blank[code].sum())
+        shown = int(counts[SKIP] - per_key[u_blank].sum())
         if shown:
             result.notes.append(f"skipped {shown} events of phases Stepscope does not show (flows, samples, objects)")
     names = _Names(ukeys, code)
@@ -185,7 +197,7 @@ def _parse_into(builder: TableBuilder, cols: Columns, data: bytes | bytearray, w
     args = _args_columns(builder, cols)
     cols.release("dur", "dur_ns", "arg_ref", "links")
     first = _part(keys, code if keep is None else code[keep], cols.ts_ns if keep is None else cols.ts_ns[keep], dur_ns,
-                  linked["flags"], args if keep is None else _take(args, keep))
+                  linked["flags"], _take(args, keep))
     if "link" in linked:
         first["link"] = linked["link"]
     parts: list[dict[str, np.ndarray] | None] = [first]
@@ -203,7 +215,7 @@ def _parse_into(builder: TableBuilder, cols: Columns, data: bytes | bytearray, w
         mark_device_rows(builder, part, kind)
         result.events += len(part["name"])
         builder.add(kind=kind, where=where, **part)
-    result.names = {builder.strings[i] for i in np.unique(keys.name[used]).tolist()}
+    result.names = {builder.strings[i] for i in set(keys.name[used].tolist())}  # np.unique would import numpy.ma: 20 ms
     return result
 
 
@@ -295,9 +307,10 @@ def _cap(text: str, builder: TableBuilder) -> str:
     return text[: cap - 3] + "..."
 
 
-def _args_columns(builder: TableBuilder, cols: Columns) -> ArgColumns:
-    """Per event: the string id of its kept arguments (compact JSON), the classification
-    flags and the step number they imply; computed once per distinct argument set."""
+def _args_columns(builder: TableBuilder, cols: Columns) -> _ArgSets:
+    """Per event (through its set, `_take`): the string id of its kept arguments (compact
+    JSON), the classification flags and the step number they imply; computed once per
+    distinct argument set."""
     n_sets = len(cols.arg_keys)
     u_id = np.full(n_sets + 1, -1, np.int32)  # the last slot serves events without arguments (-1)
     u_flags = np.zeros(n_sets + 1, np.uint8)
@@ -321,8 +334,7 @@ def _args_columns(builder: TableBuilder, cols: Columns) -> ArgColumns:
                 number = -1
             u_step[j] = number if 0 <= number < 2**31 - 1 else -1
         u_flags[j] = f
-    ref = cols.arg_ref
-    return u_id[ref], u_flags[ref], u_step[ref]
+    return _ArgSets(u_id, u_flags, u_step, cols.arg_ref)
 
 
 def _args_text(kept: dict[str, Any], cap: int, builder: TableBuilder) -> str:
@@ -335,7 +347,7 @@ def _args_text(kept: dict[str, Any], cap: int, builder: TableBuilder) -> str:
 
 
 def _pairs(keys: _Keys, cols: Columns, code: Codes, pc: npt.NDArray[np.int8], begin: int, end: int, where: object,
-           result: ChromeResult, names: _Names, args: ArgColumns) -> dict[str, np.ndarray] | None:
+           result: ChromeResult, names: _Names, args: _ArgSets) -> dict[str, np.ndarray] | None:
     """Complete events from B/E pairs (per thread, nested) or async b/e pairs (per id)."""
     async_rows = begin == AB
     idx = np.flatnonzero((pc == begin) | (pc == end))
@@ -368,10 +380,10 @@ def _pairs(keys: _Keys, cols: Columns, code: Codes, pc: npt.NDArray[np.int8], be
                  _take(args, b_idx), rows=rows)
 
 
-def _take(args: ArgColumns, idx: npt.NDArray[np.intp]) -> ArgColumns:
-    """The argument columns of the events at `idx`."""
-    ids, flags, step = args
-    return ids[idx], flags[idx], step[idx]
+def _take(args: _ArgSets, idx: npt.NDArray[np.intp] | None) -> ArgColumns:
+    """The argument columns of the events at `idx` (None: all)."""
+    ref = args.ref if idx is None else args.ref[idx]
+    return args.ids[ref], args.flags[ref], args.step[ref]
 
 
 def framework_from(result: ChromeResult) -> str | None:

@@ -213,7 +213,7 @@ cdef class ChunkScanner:
                 elif bit == F_ARGS and s[va] == 123:
                     vb = self._args(s, va, end, n)  # checked as it is read: one pass over the arguments
                 else:
-                    vb = skip_value(s, va, end, 1)
+                    vb = scan_value(s, va, end, 1)
                     if vb >= 0 and bit == F_DUR:
                         if not (s[va] == 45 or 48 <= s[va] <= 57) or not parse_float(s, va, vb, &dur):
                             return -1  # no plain number: msgspec's text-dur structs read it
@@ -338,7 +338,7 @@ cdef class ChunkScanner:
                 if a < 0:
                     return -1
                 klen = kb - ka
-                i = skip_value(s, a, end, 2)
+                i = scan_value(s, a, end, 2)
                 if i < 0:
                     return -1
                 if klen == 11 and memcmp(s + ka, b"correlation", 11) == 0:

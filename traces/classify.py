@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 
 import numpy as np
+import numpy.typing as npt
 
 from traces import devices
 from traces.kineto import CATEGORY_KINDS
@@ -98,9 +99,8 @@ def assign_steps(table: EventTable) -> None:
     start (markers of one step number on several rows are merged into one window); a device
     event linked to its launch (`traces.launch_links`) takes the launch's step instead."""
     markers = np.flatnonzero(table.kind == Kind.STEP)
-    step = np.full(len(table), -1, np.int32)
     if not len(markers):
-        table.step = step
+        table.step = np.full(len(table), -1, np.int32)
         return
     numbers = table.step[markers].astype(np.int64)  # step_num from args, where the reader found one
     missing = numbers < 0
@@ -119,13 +119,30 @@ def assign_steps(table: EventTable) -> None:
     np.maximum.at(win_end, inverse, ends)
     order = np.argsort(win_start, kind="stable")
     win_start, win_end, win_step = win_start[order], win_end[order], uniq[order]
-    idx = np.searchsorted(win_start, table.start_ns, side="right") - 1
-    ok = idx >= 0
-    ok[ok] = table.start_ns[ok] < win_end[idx[ok]]
-    step[ok] = win_step[idx[ok]]
+    step = steps_by_window(table.start_ns, win_start, win_end, win_step)
     step[markers] = numbers
     table.step = step
     launch_steps(table)  # device work launched by the CPU goes in its launch's step, wherever it ran
+
+
+def steps_by_window(start: npt.NDArray[np.int64], win_start: npt.NDArray[np.int64], win_end: npt.NDArray[np.int64],
+                    win_step: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
+    """Per event (`start`) the step of the last window (sorted by start) starting at or before
+    it, where the event starts before that window's end; else -1."""
+    if len(start) < 2 or bool(np.all(start[1:] >= start[:-1])):  # a finished table: by start
+        # the events from the first start at or after a window's start to the next one's are
+        # its candidates: one segment each, laid out in one pass (no search per event)
+        bounds = np.searchsorted(start, win_start, side="left")
+        lengths = np.diff(bounds, prepend=0, append=len(start))
+        seg_end = np.repeat(np.concatenate(([np.iinfo(np.int64).min], win_end)), lengths)
+        seg_step = np.repeat(np.concatenate(([-1], win_step)).astype(np.int32), lengths)
+        return np.where(start < seg_end, seg_step, np.int32(-1))
+    step = np.full(len(start), -1, np.int32)
+    idx = np.searchsorted(win_start, start, side="right") - 1
+    ok = idx >= 0
+    ok[ok] = start[ok] < win_end[idx[ok]]
+    step[ok] = win_step[idx[ok]]
+    return step
 
 
 def finish_table(builder: TableBuilder, framework: str | None) -> EventTable:

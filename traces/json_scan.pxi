@@ -36,6 +36,8 @@ cdef extern from *:
     #define SWAR_TABS 0x0909090909090909ULL
     #define SWAR_RETURNS 0x0D0D0D0D0D0D0D0DULL
     #define SWAR_LOWS 0x7F7F7F7F7F7F7F7FULL
+    #define SWAR_ZEROS 0x3030303030303030ULL
+    #define SWAR_TEN_UP 0x7676767676767676ULL
     """
     const uint64_t HIGHS "SWAR_HIGHS"
     const uint64_t SPACES "SWAR_SPACES"
@@ -43,6 +45,8 @@ cdef extern from *:
     const uint64_t TABS "SWAR_TABS"
     const uint64_t RETURNS "SWAR_RETURNS"
     const uint64_t LOWS "SWAR_LOWS"
+    const uint64_t ZEROS "SWAR_ZEROS"
+    const uint64_t TEN_UP "SWAR_TEN_UP"
 
 # A string's stops (a quote, a backslash, a control or a non-ASCII byte) found 16 bytes at a time
 # with SSE2 (every x86-64 CPU has it: bytes as signed, "below 0x20" catches both controls and
@@ -101,9 +105,9 @@ cdef inline Py_ssize_t skip_ws(const unsigned char *s, Py_ssize_t i, Py_ssize_t 
     """The first non-whitespace index from `i` (or `end`): a pretty-printed trace's indentation
     8 bytes at a time."""
     cdef uint64_t w, ws
-    if i < end and not is_ws(s[i]):
+    if i < end and s[i] > 32:  # a token at once (every whitespace byte is 32 or less): one compare
         return i
-    if i + 1 < end and not is_ws(s[i + 1]):  # one space (after ":" and ",")
+    if i + 1 < end and s[i] == 32 and s[i + 1] > 32:  # one space (after ":" and ",")
         return i + 1
     while i + 8 <= end:
         memcpy(&w, s + i, 8)
@@ -193,6 +197,23 @@ cdef Py_ssize_t string_rest(const unsigned char *s, Py_ssize_t i, Py_ssize_t end
     return -1
 
 
+cdef inline Py_ssize_t digits_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+    """The first index from `i` that holds no ASCII digit (or `end`), 8 bytes at a time: a byte
+    XOR "0" is a digit's value (0-9) or 10 and more, and 10 and more plus 0x76 sets the byte's
+    high bit without carrying into the next one. One branch per number instead of one per digit."""
+    cdef uint64_t w, x
+    while i + 8 <= end:
+        memcpy(&w, s + i, 8)
+        x = w ^ ZEROS
+        x = (((x & LOWS) + TEN_UP) | x) & HIGHS
+        if x:
+            return i + (ctz64(x) >> 3)
+        i += 8
+    while i < end and 48 <= s[i] <= 57:
+        i += 1
+    return i
+
+
 cdef inline Py_ssize_t scan_number(const unsigned char *s, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
     """A JSON number from `s[i]` (RFC 8259's grammar): the index after it, -1 to refuse."""
     if i < end and s[i] == 45:
@@ -202,24 +223,21 @@ cdef inline Py_ssize_t scan_number(const unsigned char *s, Py_ssize_t i, Py_ssiz
     if s[i] == 48:
         i += 1
     elif 49 <= s[i] <= 57:
-        while i < end and 48 <= s[i] <= 57:
-            i += 1
+        i = digits_end(s, i + 1, end)
     else:
         return -1
     if i < end and s[i] == 46:
         i += 1
         if i >= end or not 48 <= s[i] <= 57:
             return -1
-        while i < end and 48 <= s[i] <= 57:
-            i += 1
+        i = digits_end(s, i + 1, end)
     if i < end and (s[i] == 101 or s[i] == 69):
         i += 1
         if i < end and (s[i] == 43 or s[i] == 45):
             i += 1
         if i >= end or not 48 <= s[i] <= 57:
             return -1
-        while i < end and 48 <= s[i] <= 57:
-            i += 1
+        i = digits_end(s, i + 1, end)
     return i
 
 
@@ -273,6 +291,18 @@ cdef Py_ssize_t skip_value(const unsigned char *s, Py_ssize_t i, Py_ssize_t end,
     if c == 110:
         return scan_word(s, i, end, b"null", 4)
     return scan_number(s, i, end)
+
+
+cdef inline Py_ssize_t scan_value(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, int depth) noexcept nogil:
+    """`skip_value` with its commonest values, a string or a number, taken inline (it is a call:
+    it recurses)."""
+    cdef bint escaped = False
+    if i < end:
+        if s[i] == 34:
+            return scan_string(s, i, end, &escaped)
+        if 48 <= s[i] <= 57 or s[i] == 45:
+            return scan_number(s, i, end)
+    return skip_value(s, i, end, depth)
 
 
 cdef inline Py_ssize_t scan_fixed3(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, int64_t *whole,

@@ -259,18 +259,38 @@ def pair_links(table: EventTable, link: Int64s) -> None:
     device_rows = np.array([r.device for r in table.rows], bool)
     on_device = device_rows[table.row[idx]]
     host, dev = idx[~on_device], idx[on_device]
-    h_order = np.lexsort((table.start_ns[host], link[host]))
-    h_link = link[host][h_order]
-    first = np.ones(len(h_link), bool)
-    first[1:] = h_link[1:] != h_link[:-1]
-    src_link, src_idx = h_link[first], host[h_order][first]
-    pos = np.searchsorted(src_link, link[dev])
-    found = pos < len(src_link)
-    found[found] = src_link[pos[found]] == link[dev][found]
-    table.link_dst = dev[found].astype(np.int32)
-    table.link_src = src_idx[pos[found]].astype(np.int32)
+    dst, src = _launches(table.start_ns, link, host, dev)
+    table.link_dst, table.link_src = dst.astype(np.int32), src.astype(np.int32)
     table.flags[table.link_dst] |= np.uint8(LAUNCH_LINK)
     table.flags[table.link_dst[via[table.link_dst]]] |= np.uint8(VIA_FLOW)
+
+
+def _launches(start_ns: Int64s, link: Int64s, host: npt.NDArray[np.intp],
+              dev: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The device events (`dev`) whose group has a host event, and each one's launch: the
+    group's host event (`host`, in index order) that starts first, the first of equal starts.
+    Groups are dense ids (`link_ids`), so where the host events are in start order (a finished
+    table's are) that is the smallest index per group, found through a map over the ids in
+    one pass; else by sorting."""
+    h_link, d_link = link[host], link[dev]
+    size = int(max(h_link.max(initial=-1), d_link.max(initial=-1))) + 1
+    h_start = start_ns[host]
+    if size <= 4 * len(link) + (1 << 20) and bool(np.all(h_start[1:] >= h_start[:-1])):
+        none = np.iinfo(np.int64).max
+        first = np.full(size, none, np.int64)
+        np.minimum.at(first, h_link, host)
+        src = first[d_link]
+        found = src != none
+        return dev[found], src[found]
+    h_order = np.lexsort((h_start, h_link))
+    h_link = h_link[h_order]
+    lead = np.ones(len(h_link), bool)
+    lead[1:] = h_link[1:] != h_link[:-1]
+    src_link, src_idx = h_link[lead], host[h_order][lead]
+    pos = np.searchsorted(src_link, d_link)
+    found = pos < len(src_link)
+    found[found] = src_link[pos[found]] == d_link[found]
+    return dev[found], src_idx[pos[found]]
 
 
 def launch_steps(table: EventTable) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from traces.bounded_read import read_bytes
 from traces.chrome_reader import read_chrome_trace
+from traces.heap_reuse import reused_heap
 from traces.logdir_reader import read_logdir
 from traces.progress import ReadProgress
 from traces.table import EventTable, Limits, TraceError
@@ -36,8 +37,11 @@ def read_trace(path: str | os.PathLike[str], limits: Limits | None = None, frame
     the guess recorded in `table.source`. `progress` is started with the bytes to read (for a
     directory, those of the files it reads), advanced as they are consumed and finished; its
     `cancel()` stops the read with ReadCancelled."""
-    p = Path(path)
-    limits = limits or Limits()
+    with reused_heap():
+        return _read(Path(path), limits or Limits(), framework, progress)
+
+
+def _read(p: Path, limits: Limits, framework: str | None, progress: ReadProgress | None) -> EventTable:
     if not p.exists():
         raise TraceError(p, "no such file or directory")
     try:

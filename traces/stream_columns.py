@@ -58,10 +58,13 @@ class _Chunk:
 
 
 class Growing:
-    """A column written a round at a time that grows in place: numpy's resize reallocs, which
-    for big arrays moves pages (mremap) instead of copying, so no column is ever held twice and
-    no freed round arrays are left behind in the heap. It grows by an eighth at a time, as
-    resize zero-fills (touches) what it adds: at most 1/8 of a column is held unused."""
+    """A column written a round at a time. It grows into a new array twice the size, copying
+    what it holds, so a column is copied about once in all however long the read; the capacity
+    not yet written is never touched, so it costs address space, not memory, and numpy asks for
+    huge pages on arrays of 4 MiB and more. (`ndarray.resize` by an eighth, before: inside a
+    read, where big blocks come from the heap (`traces.heap_reuse`), its reallocs copy the
+    column eight times over, and each zero-fills what it adds 4 KiB page by page.) The old
+    array goes back to the read's heap, for the arrays made after it."""
 
     def __init__(self, dtype: Any, fill: int | None = None) -> None:
         self.array: npt.NDArray[Any] = np.empty(0, dtype)
@@ -71,7 +74,9 @@ class Growing:
     def put(self, start: int, values: npt.NDArray[Any]) -> None:
         end = start + len(values)
         if end > len(self.array):
-            self.array.resize(max(end, len(self.array) + len(self.array) // 8, 1 << 16), refcheck=False)
+            grown = np.empty(max(end, 2 * len(self.array), 1 << 16), self.array.dtype)
+            grown[:self.n] = self.array[:self.n]
+            self.array = grown
         if self.fill is not None and start > self.n:
             self.array[self.n:start] = self.fill
         self.array[start:end] = values

@@ -35,7 +35,7 @@ def read(data: bytes, scan: bool, chunk: int = 2048, round_: int = 8192) -> Colu
     """The stream's columns with the compiled step on or off (small chunks and rounds, so a small
     trace takes every path of a big one); the NeedWhole reason when the stream gives up."""
     with mock.patch.object(chunk_scan_glue, "ENABLED", scan), mock.patch.object(stream_decode, "CHUNK_BYTES", chunk), \
-            mock.patch.object(stream_decode, "ROUND_BYTES", round_):
+            mock.patch.object(stream_decode, "SCAN_CHUNK_BYTES", chunk), mock.patch.object(stream_decode, "ROUND_BYTES", round_):
         try:
             return decode_stream([data[i:i + 5000] for i in range(0, len(data), 5000)], "t", Limits())
         except NeedWhole as e:
@@ -368,3 +368,26 @@ def test_the_stream_reads_without_the_compiled_step() -> None:
     assert isinstance(absent, Columns) and absent.n > 500
     assert_same(absent, read(data, False))
 
+
+
+@built
+def test_a_numbers_digits_end_at_the_first_byte_that_is_no_digit() -> None:
+    """The step finds a run of digits 8 bytes at a time (`digits_end`): whatever byte follows the
+    digits, and wherever the run falls against the 8-byte words, the chunk is read exactly when
+    msgspec reads it, to the same values."""
+    for length in (1, 7, 8, 9, 16, 17):
+        for pad in range(8):
+            for byte in range(1, 256):
+                digits = "".join(str((k * 7 + 3) % 10) for k in range(length)).lstrip("0") or "0"
+                value = f"{digits}.5{chr(byte)}" if byte & 1 else f"{digits}{chr(byte)}"
+                text = ('{"ph": "X", "name": "' + "n" * pad + '", "ts": 1697051443000000.250, "dur": 2, "args": '
+                        '{"External id": ' + value + ', "grid": [' + digits + ']}}').encode("latin-1")
+                buf = bytearray(text)
+                with mock.patch.object(chunk_scan_glue, "ENABLED", True):
+                    acc = StreamColumns("t", 10**9, 10**6)
+                scanned = acc.scan(buf, 0, len(buf))
+                assert scanned == decodes([text.decode("latin-1")]), (length, pad, byte)
+                if scanned:
+                    acc.end_round(buf)
+                    cols = acc.columns({})
+                    assert cols.arg_keys == [b'{"grid":[' + digits.encode() + b"]}"], (length, pad, byte)

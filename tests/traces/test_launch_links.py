@@ -14,8 +14,9 @@ import pytest
 
 from traces.analysis import step_breakdown
 from traces.chrome_reader import read_chrome_data
+from traces.classify import steps_by_window
 from traces.export import write_chrome_trace
-from traces.launch_links import LAUNCH_LINK, VIA_FLOW, attribution, dense_ids
+from traces.launch_links import LAUNCH_LINK, VIA_FLOW, _launches, attribution, dense_ids
 from traces.op_diff import op_diff
 from traces.readers import read_trace
 from traces.table import EventTable, TraceError, table_from_blobs, table_to_blobs
@@ -169,3 +170,45 @@ def test_dense_ids_rank_values_as_np_unique_does_whatever_their_spread() -> None
         inverse, unique = dense_ids(values)
         expected_unique, expected_inverse = np.unique(values, return_inverse=True)
         assert unique == len(expected_unique) and np.array_equal(inverse, expected_inverse)
+
+
+def test_launches_by_the_id_map_are_the_launches_by_sorting() -> None:
+    """`_launches`: each device event's launch is its group's host event that starts first (the
+    lowest index of equal starts), whether found through the map over dense ids (host events
+    in start order) or by sorting (any order)."""
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        n = int(rng.integers(1, 60))
+        start = np.sort(rng.integers(0, 20, n)) if trial % 2 else rng.integers(0, 20, n)
+        link = rng.integers(-1, 8, n)
+        on_device = rng.random(n) < .5
+        idx = np.flatnonzero(link >= 0)
+        host, dev = idx[~on_device[idx]], idx[on_device[idx]]
+        want = {}
+        for d in dev.tolist():
+            group = [h for h in host.tolist() if link[h] == link[d]]
+            if group:
+                want[d] = min(group, key=lambda h: (start[h], h))
+        dst, src = _launches(start.astype(np.int64), link.astype(np.int64), host, dev)
+        assert dict(zip(dst.tolist(), src.tolist(), strict=True)) == want
+
+
+def test_steps_by_window_are_the_same_for_events_in_any_order() -> None:
+    """`classify.steps_by_window`: the last window starting at or before an event takes it if the
+    event starts before the window's end; the pass over events in start order (a finished
+    table) and the search for events in any order agree with that rule, equal starts included."""
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        m = int(rng.integers(1, 6))
+        win_start = np.sort(rng.integers(0, 40, m))
+        win_end = win_start + rng.integers(0, 15, m)
+        win_step = rng.permutation(m).astype(np.int64) + 3
+        start = rng.integers(-5, 60, int(rng.integers(1, 80)))
+        want = []
+        for t in start.tolist():
+            k = max((j for j in range(m) if win_start[j] <= t), default=-1)
+            want.append(int(win_step[k]) if k >= 0 and t < win_end[k] else -1)
+        ordered = np.sort(start)
+        assert steps_by_window(ordered, win_start, win_end, win_step).tolist() == \
+            [want[i] for i in np.argsort(start, kind="stable")]
+        assert steps_by_window(start, win_start, win_end, win_step).tolist() == want

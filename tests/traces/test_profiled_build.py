@@ -32,7 +32,7 @@ def test_the_training_traces_go_through_the_compiled_step(tmp_path: Path, monkey
         taken.clear()
         table = read_trace(str(path))
         assert len(table) > 30_000
-        assert len(taken) > 50 and all(taken), f"{path.name}: {taken.count(False)} of {len(taken)} chunks refused"
+        assert len(taken) >= 10 and all(taken), f"{path.name}: {taken.count(False)} of {len(taken)} chunks refused"
 
 
 def test_the_training_refuses_to_run_without_the_instrumented_step(tmp_path: Path) -> None:

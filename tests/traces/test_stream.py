@@ -42,7 +42,8 @@ def same(a: EventTable, b: EventTable) -> None:
 def stream_only(chunk: int = 300, round_: int = 1000, piece: int | None = None) -> Iterator[None]:
     """Small chunks and rounds (and pieces), so a small file takes every path of a big one; a
     read that falls back to the whole file fails the test."""
-    with mock.patch.object(stream_decode, "CHUNK_BYTES", chunk), mock.patch.object(stream_decode, "ROUND_BYTES", round_), \
+    with mock.patch.object(stream_decode, "CHUNK_BYTES", chunk), mock.patch.object(stream_decode, "SCAN_CHUNK_BYTES", chunk), \
+            mock.patch.object(stream_decode, "ROUND_BYTES", round_), \
             mock.patch.object(stream_source, "PIECE", piece or stream_source.PIECE), \
             mock.patch.object(bounded_read, "PIECE", piece or bounded_read.PIECE), \
             mock.patch.object(bounded_read, "INFLATE_PIECE", piece or bounded_read.INFLATE_PIECE), \
@@ -276,7 +277,8 @@ def test_xprof_process_names_after_the_first_round_read_whole(tmp_path: Path) ->
     doc = json.loads(xla_links())
     doc["traceEvents"] = doc["traceEvents"][2:] + doc["traceEvents"][:2]  # the process names last
     path = write(tmp_path, json.dumps(doc).encode(), "plain")
-    with mock.patch.object(stream_decode, "ROUND_BYTES", 2000), mock.patch.object(stream_decode, "CHUNK_BYTES", 500):
+    with mock.patch.object(stream_decode, "ROUND_BYTES", 2000), mock.patch.object(stream_decode, "CHUNK_BYTES", 500), \
+            mock.patch.object(stream_decode, "SCAN_CHUNK_BYTES", 500):
         got, whole_reads = read_whole_counted(path)
     assert whole_reads == 1
     assert isinstance(got, EventTable) and len(got.link_dst) == 150

@@ -8,9 +8,12 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMainWindow, QSplitter, QVBoxLayout, QWidget
 
+from gui.live.run_tabs import RunTabs
 
-def arrange(window: QMainWindow, banner: QWidget, run_tabs: QWidget, live_view: QWidget, runs_list: QWidget) -> None:
-    """Make the window's central widget from its four parts (the run tabs scroll page by page)."""
+
+def arrange(window: QMainWindow, banner: QWidget, run_tabs: RunTabs, live_view: QWidget, runs_list: QWidget) -> None:
+    """Make the window's central widget from its four parts (the run tabs scroll page by page;
+    their column starts as wide as their wider page needs, 320 px at least)."""
     run_tabs.setMinimumWidth(300)
     right = QSplitter(Qt.Orientation.Vertical)
     right.addWidget(live_view)
@@ -22,7 +25,8 @@ def arrange(window: QMainWindow, banner: QWidget, run_tabs: QWidget, live_view: 
     main.addWidget(run_tabs)
     main.addWidget(right)
     main.setStretchFactor(1, 1)
-    main.setSizes([320, 1120])
+    left = max(320, run_tabs.wanted_width())
+    main.setSizes([left, 1440 - left])
     central = QWidget()
     layout = QVBoxLayout(central)
     layout.setContentsMargins(4, 4, 4, 4)

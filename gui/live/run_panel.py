@@ -210,8 +210,10 @@ class RunPanel(QWidget):
         for fw in FRAMEWORKS:
             state = m.frameworks[fw]
             check, status = self.checks[fw], self.fw_status[fw]
-            check.setChecked(m.chosen[fw])
-            check.setEnabled((m.available(fw) or (m.run_on == LOCAL and state.imports is None)) and not self.running)
+            usable = m.available(fw) or (m.run_on == LOCAL and state.imports is None)
+            # one that cannot run there shows unticked (it would not be queued); the choice is kept for when it can
+            check.setChecked(m.chosen[fw] and usable)
+            check.setEnabled(usable and not self.running)
             self.variant_boxes[fw].setCurrentText(m.variants[fw])
             self.variant_boxes[fw].setEnabled(not self.running)
             if m.run_on != LOCAL:

@@ -43,6 +43,19 @@ class RunTabs(QTabWidget):
     def show_program(self) -> None:
         self.show_page(1)
 
+    def wanted_width(self) -> int:
+        """The width that shows the wider page whole beside its vertical scroll bar: the
+        window's left column starts at it (`main_layout.arrange`), so no page starts clipped
+        behind a horizontal scroll bar."""
+        widest = 0
+        for i in range(self.count()):
+            scroll = self.widget(i)
+            page = scroll.widget() if isinstance(scroll, QScrollArea) else None
+            if isinstance(scroll, QScrollArea) and page is not None:
+                bar = scroll.verticalScrollBar().sizeHint().width()
+                widest = max(widest, page.sizeHint().width() + bar + 2 * scroll.frameWidth())
+        return widest
+
     @property
     def program_shown(self) -> bool:
         return self.currentIndex() == 1

@@ -132,3 +132,19 @@ def test_screenshot_after_a_run_is_not_blank(make_window, qtbot, torch_session: 
 
 def _close(a: QColor, b: QColor, tol: int = 40) -> bool:
     return abs(a.red() - b.red()) + abs(a.green() - b.green()) + abs(a.blue() - b.blue()) < tol
+
+
+def test_the_left_column_starts_wide_enough_for_its_pages(make_window, qtbot) -> None:
+    """Neither tab's page starts clipped behind a horizontal scroll bar ("Presets…" and Stop cut
+    off at 1440x900, before), whatever the window's size from a laptop's to a desktop's."""
+    for size in ((1440, 900), (1280, 800)):
+        window = make_window()
+        window.resize(*size)
+        qtbot.waitExposed(window)
+        tabs = window.run_tabs
+        for i in range(tabs.count()):
+            tabs.setCurrentIndex(i)
+            qtbot.wait(10)
+            scroll = tabs.widget(i)
+            assert not scroll.horizontalScrollBar().isVisible(), (size, tabs.tabText(i), scroll.viewport().width(),
+                                                                  scroll.widget().sizeHint().width())

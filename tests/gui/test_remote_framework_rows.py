@@ -83,6 +83,7 @@ def test_a_machine_untested_says_so_and_test_shows_what_imports_there(make_windo
     assert NO_JAX in jax_tip and "tested just now" in jax_tip
     # found not importing there: unavailable as a framework missing here is, saying why
     assert not panel.checks["jax"].isEnabled() and NO_JAX in panel.checks["jax"].toolTip()
+    assert not panel.checks["jax"].isChecked()  # not ticked while it cannot run there: it would not be queued
     assert window.panel_model.runnable_frameworks() == ["torch", "tf"]
     assert panel.test_button.isEnabled()
     # kept where the Machines dialog reads it, and saved with the list for the next start of the app
@@ -91,6 +92,7 @@ def test_a_machine_untested_says_so_and_test_shows_what_imports_there(make_windo
     panel.run_on_box.activated.emit(0)  # back to this machine: its own probe again
     assert panel.fw_status["torch"].text() == "probe skipped in test" and panel.test_button.isHidden()
     assert window.panel_model.run_on == LOCAL
+    assert panel.checks["jax"].isChecked() == window.panel_model.chosen["jax"]  # the choice, kept, shows again here
 
 
 @pytest.mark.qt_log_ignore("This plugin does not support raise")  # the offscreen platform showing the tooltip

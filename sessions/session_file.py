@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -140,6 +141,30 @@ def _writable_connection(path: Path) -> tuple[sqlite3.Connection, int]:
     return conn, version
 
 
+def _create_whole(path: Path) -> None:
+    """Make a new session beside `path` and link it into place only once its schema is in, so a
+    reader polling for the file (`capture`, `report`, another window) never finds it half made:
+    an empty database while the writer sets WAL mode and writes the schema. `link` fails when
+    another writer made the file first, and then theirs is used. Where the file system has no hard
+    links, the file is made in place as before."""
+    made = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")  # SQLite makes it, mode as its own
+    try:
+        try:
+            conn, _ = _writable_connection(made)
+        except SessionError as exc:
+            raise type(exc)(str(exc).replace(str(made), str(path))) from None
+        conn.close()  # the last connection: SQLite folds the WAL in and deletes it
+        try:
+            os.link(made, path)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            log.debug("%s: no hard link (%s); the session is made in place", path, one_line(exc))
+    finally:
+        for leftover in (made, made.with_name(made.name + "-wal"), made.with_name(made.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+
+
 class SessionFile:
     """One open session file and its connection, used from one thread; make one per thread.
     The run writer, run reader and blob store build on it (`sessions.store.Session`)."""
@@ -164,6 +189,8 @@ class SessionFile:
             if path.exists() and (not path.is_file() or path.stat().st_size > 0):
                 check_path(path)
             schema.check_writable(path)
+            if not path.exists():
+                _create_whole(path)
         except OSError as exc:
             raise SessionError(f"{path}: cannot open for writing ({one_line(exc)})") from None
         session = cls._opened(path, readonly=False)

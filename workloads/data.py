@@ -1,6 +1,7 @@
 """Data for the workloads: real handwritten digits for accuracy, seeded noise for throughput.
 
-The digits come from scikit-learn's `load_digits` (shipped inside the package, no download):
+The digits are scikit-learn's `load_digits` set (shipped inside the package, no download), read
+without importing scikit-learn (`workloads.digits`):
 1,797 8x8 images, upscaled to 28x28 so they have MNIST's shape, split 80/20 with a fixed
 seed. A local MNIST (IDX files or a Keras-style .npz) can stand in for them with `--data PATH`.
 Everything here is numpy: each backend converts a batch pool to its own tensors once,
@@ -18,6 +19,7 @@ from typing import Any, TypeAlias, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 
+from workloads import digits
 from workloads.configs import ModelConfig, TransformerConfig
 
 DIGITS_LEVELS = 17  # load_digits pixels are integers 0..16
@@ -48,21 +50,17 @@ class Split:
 @lru_cache(maxsize=1)
 def _digits_raw() -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
     """The 8x8 digits (pixel values 0..16) split 80/20: x_train, x_test, y_train, y_test."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    images = digits.images.astype(np.float32)  # (1797, 8, 8), values 0..16
-    labels = digits.target.astype(np.int32)
-    x_train, x_test, y_train, y_test = train_test_split(images, labels, test_size=0.2, random_state=0, stratify=labels)
-    return x_train, x_test, y_train, y_test
+    try:
+        images, labels = digits.load_digits()
+    except (digits.DigitsUnavailable, OSError, ValueError) as exc:
+        raise DataError(f"handwritten digits: {exc}") from exc
+    train, test = digits.stratified_split(labels)
+    x, y = images.astype(np.float32), labels.astype(np.int32)
+    return x[train], x[test], y[train], y[test]
 
 
 def _upscale(images: FloatArray, size: int) -> FloatArray:
-    from scipy.ndimage import zoom
-
-    factor = size / images.shape[1]
-    out: FloatArray = zoom(images, (1, factor, factor), order=1)
+    out = digits.upscale(images, size)
     nhwc: FloatArray = np.clip(out / 16.0, 0.0, 1.0).astype(np.float32)[..., None]  # one channel
     return nhwc
 
@@ -206,11 +204,11 @@ def training_split(data: str, config: ModelConfig, data_size: int | None, seed: 
         x, y = resized(split.x_train, split.y_train, data_size, seed)
         return Split(x, y, split.x_test, split.y_test)
     raw_x, _, raw_y, _ = _digits_raw()
-    digits, labels = resized(raw_x, raw_y, data_size, seed)
+    shifted, labels = resized(raw_x, raw_y, data_size, seed)
     if isinstance(config, TransformerConfig):
-        tokens, next_tokens = digit_sequences(digits, labels)
+        tokens, next_tokens = digit_sequences(shifted, labels)
         return Split(tokens, next_tokens, split.x_test, split.y_test)
-    return Split(_upscale(digits, config.image_shape[0]), labels, split.x_test, split.y_test)
+    return Split(_upscale(shifted, config.image_shape[0]), labels, split.x_test, split.y_test)
 
 
 def batch_pool(data: str, config: ModelConfig, batch: int, seed: int, data_size: int | None = None) -> list[Batch]:

@@ -15,6 +15,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The suite runs on every core at once (run-tests: pytest-xdist), and a framework sized for all of
+# them stalls at each parallel region while another test keeps a core busy: on 2 cores a torch MLP
+# step took 168 ms with two intra-op threads beside one busy process, 2.4 ms with one thread. The
+# tests check behaviour, not speed, so torch here and in every worker they start runs one thread.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # A small convnet run with a two-step trace window: enough for op diffs, timelines and step windows.
 TRACED_STEPS = 6  # measured steps
 TRACED_RUN = ("--batch-size", "8", "--steps", str(TRACED_STEPS), "--warmup", "1", "--trace-steps", "2")

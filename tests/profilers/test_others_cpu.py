@@ -28,7 +28,9 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def test_a_real_torch_run_beside_a_busy_process_says_the_machine_was_busy(tmp_path: Path) -> None:
-    spec = RunSpec(framework="torch", workload="mlp", batch_size=8, device="cpu", data="synthetic", steps=60,
+    # 600 steps of ~2 ms: a second or more of samples (one each 0.1 s) among the measured steps; 60 had
+    # none once torch ran on one thread (tests/conftest.py), where two threads beside the busy process crawled
+    spec = RunSpec(framework="torch", workload="mlp", batch_size=8, device="cpu", data="synthetic", steps=600,
                    warmup=2, evaluate=False, trace_steps=0).resolved()
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:

@@ -55,7 +55,8 @@ def test_ranks_0_traces_only_rank_0_in_the_planned_window_and_on_demand(tmp_path
         if event["type"] == "step" and event.get("rank") == 0 and event["index"] == 12 and not asked:
             threading.Thread(target=lambda: asked.append(controllers[0].request_capture(steps=2))).start()
 
-    recorded = record(tmp_path, (*JAX_RANKS, "--steps", "40"), steps_window=(5, 7), ranks=(0,), on_event=on_event,
+    # steps to spare after step 12, as below: with 40, rank 0 had once ended before the request landed (pytest -n 2)
+    recorded = record(tmp_path, (*JAX_RANKS, "--steps", "400"), steps_window=(5, 7), ranks=(0,), on_event=on_event,
                       controllers=controllers)
     result = recorded.result
     assert result.status == "ok", result.reason

@@ -3,6 +3,12 @@
 # the Debian libraries Qt loads (even offscreen), then .venv with requirements.txt.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# One set-up at a time per checkout: `./stepscope` and `./run-tests` started together on a fresh
+# clone would otherwise install into one .venv and build into one build/ folder at once.
+if command -v flock >/dev/null; then
+  exec 9>"${TMPDIR:-/tmp}/stepscope-setup-$(pwd -P | sha256sum | cut -c1-16).lock"
+  flock -n 9 || { echo "setup: waiting for another set-up of this checkout to finish" >&2; flock 9; }
+fi
 
 # Qt needs the first line even offscreen; the second is what its xcb plugin needs for a real window.
 QT_DEBS="libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3
@@ -19,11 +25,11 @@ done
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing Debian packages:$missing" >&2
-    apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >&2
+    apt-get update -q >&2 9>&-  # 9>&-: a daemon a package starts must not hold the set-up lock
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >&2 9>&-
   elif command -v sudo >/dev/null; then
     echo "setup: installing Debian packages with sudo:$missing" >&2
-    sudo apt-get update -q >&2 && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >&2
+    sudo apt-get update -q >&2 9>&- && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >&2 9>&-
   else
     echo "setup: please install these Debian packages, then run again:$missing" >&2
     exit 2

@@ -6,6 +6,7 @@ exactly one JSON object (the `report --json` fields, docs/architecture.md) that 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,17 @@ def print_busy_machine(record: dict[str, Any], console: Console) -> None:
     others = record.get("others_cpu_percent")
     if others is not None and others > BUSY_MACHINE_PERCENT:
         console.print(f"[yellow]busy machine:[/yellow] other processes used {others:.0f} % of the CPUs while this run "
-                      "measured: its times are not a quiet machine's", soft_wrap=True)
+                      f"measured: its times are not a quiet machine's{_threads_hint(record)}", soft_wrap=True)
+
+
+def _threads_hint(record: dict[str, Any]) -> str:
+    """PyTorch on the CPU runs a thread per core, and each parallel region waits for its slowest
+    thread: beside one busy process on 2 cores an MLP step took 168 ms with 2 threads, 2.4 ms with
+    1. Said where this run's threads were PyTorch's default (no OMP_NUM_THREADS handed down)."""
+    if record.get("framework") != "torch" or record.get("device") != "cpu" or os.environ.get("OMP_NUM_THREADS"):
+        return ""
+    return ("; PyTorch's threads, one per core, wait on the busy ones: fewer may be much faster "
+            "(OMP_NUM_THREADS=1 before the command)")
 
 
 def _print_trace_outcome(record: dict[str, Any], console: Console) -> None:

@@ -111,3 +111,19 @@ def test_run_warns_in_one_line_when_other_processes_were_busy(others: float | No
     print_busy_machine({"others_cpu_percent": others}, Console(file=out, width=200))
     text = out.getvalue()
     assert ("other processes used 45 % of the CPUs" in text) == said and text.count("\n") == (1 if said else 0)
+
+
+@pytest.mark.parametrize("framework, device, omp, hinted", [
+    ("torch", "cpu", None, True), ("torch", "cpu", "2", False), ("torch", "gpu", None, False), ("jax", "cpu", None, False),
+])
+def test_a_busy_torch_cpu_run_suggests_fewer_threads_unless_they_were_set(
+        framework: str, device: str, omp: str | None, hinted: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if omp is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    out = io.StringIO()
+    print_busy_machine({"others_cpu_percent": 45.0, "framework": framework, "device": device}, Console(file=out, width=200))
+    text = out.getvalue()
+    assert "busy machine" in text and text.count("\n") == 1
+    assert ("OMP_NUM_THREADS=1 before the command" in text) == hinted

@@ -43,6 +43,7 @@ DEFAULT_PROGRESS_TIMEOUT_S = 600.0
 CANCEL_GRACE_S = 5.0
 WAIT_POLL_S = 0.5  # how often wait() checks the grace period and the progress timeout
 EXIT_POLL_S = 0.02  # once the event stream has ended, for the worker's exit
+READER_JOIN_S = 5.0  # how long the end of a run waits for its stream readers before it returns
 LOG_LIMIT_BYTES = 4 << 20  # the run log keeps its last 4 MiB
 
 SIGNAL_MEANING: dict[int, str] = {
@@ -180,12 +181,23 @@ class RunController(Generic[SpecT]):
         self._close_control()
         self._after_exit()
         for thread in self._threads:
-            thread.join(timeout=5.0)
+            thread.join(timeout=READER_JOIN_S)
         if launched is not None:
             self._lost = launched.lost()
             if not any(thread.is_alive() for thread in self._threads):
-                launched.close()  # a reader still blocked keeps its descriptor
+                launched.close()
+            else:  # a reader still draining (SCHED_IDLE on a saturated machine) keeps its descriptor till it ends
+                threading.Thread(target=self._close_after_readers, args=(launched,), daemon=True,
+                                 name="stepscope-close-worker-pipes").start()
         return self._result()
+
+    def _close_after_readers(self, launched: Launched) -> None:
+        """The worker's pipes closed once every reader has ended, not left to the garbage
+        collector (which warns of each unclosed file); a reader blocked for good, by a child of
+        the worker that holds the pipe, keeps them open as before."""
+        for thread in self._threads:
+            thread.join()
+        launched.close()
 
     def request_capture(self, steps: int | None = None, seconds: float | None = None,
                         ranks: tuple[int, ...] | None = None) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from profilers import runner
 from profilers.runner import RunController
 from workloads.spec import RunSpec
 
@@ -149,3 +150,27 @@ def test_run_returns_promptly_once_the_worker_has_exited(tmp_path: Path, monkeyp
     result, _ = run_fake(tmp_path, "ok", steps=1)
     assert result.status == "ok"
     assert time.perf_counter() - t0 < 15.0
+
+
+def test_pipes_a_slow_reader_still_holds_are_closed_once_it_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream reader still busy when the run returns (SCHED_IDLE on a saturated machine) keeps
+    the worker's pipes open until it ends; then they are closed, not left to the garbage collector
+    (whose warning of each unclosed file once failed an unrelated test under pytest -n 3)."""
+    monkeypatch.setattr(runner, "READER_JOIN_S", 0.1)
+    release = threading.Event()
+
+    def slow(event: dict) -> None:
+        if event["type"] == "summary":
+            release.wait(10)
+
+    controller = RunController(SPEC, out_dir=tmp_path, on_event=slow,
+                               command=[sys.executable, str(FAKE), "ok", "3"])
+    result = controller.run()
+    assert result.status == "ok", result.reason
+    proc = controller._launched.proc
+    assert not proc.stdout.closed  # the reader still has it
+    release.set()
+    deadline = time.monotonic() + 10
+    while not (proc.stdout.closed and proc.stderr.closed and proc.stdin.closed) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.stdout.closed and proc.stderr.closed and proc.stdin.closed

@@ -1,17 +1,21 @@
 """A tiny PyTorch training loop for the agent's tests: Adam on an MLP, the loss printed each step.
 
-    python torch_train.py STEPS [--loader] [--bench] [--until SECONDS]
+    python torch_train.py STEPS [--loader] [--bench] [--until SECONDS | --until-since-start SECONDS]
 
 --loader: batches from a DataLoader with two forked workers (batch size 8).
 --bench: no per-step prints; prints the mean wall time per step (after 50 warm-up steps) instead.
---until: stop (before STEPS) once SECONDS have passed since the loop's start, sleeping 5 ms a step.
+--until: stop (before STEPS) once SECONDS have passed since the loop's start, sleeping 5 ms a step;
+--until-since-start: the same, counted from the program's start (before torch is imported), so a
+time window planned before it ends finds the loop running however slowly torch was imported.
 """
 import sys
 import time
 
-import torch
-from torch import nn
-from torch.nn import functional as F
+STARTED = time.perf_counter()  # before torch is imported: --until-since-start counts from here
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
 
 
 def main() -> None:
@@ -31,6 +35,8 @@ def main() -> None:
     until = float(sys.argv[sys.argv.index("--until") + 1]) if "--until" in sys.argv else None
     started = 0.0
     begun = time.perf_counter()
+    if "--until-since-start" in sys.argv:
+        until, begun = float(sys.argv[sys.argv.index("--until-since-start") + 1]), STARTED
     for i, (x, y) in enumerate(batches):
         if bench and i == 50:
             started = time.perf_counter()

@@ -16,6 +16,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
+from gui import gui_thread_gc
 from gui.live.main_window import MainWindow
 from gui.notifications import NotificationManager
 
@@ -49,6 +50,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app = existing if isinstance(existing, QApplication) else QApplication(argv or [sys.argv[0]])
     app.setApplicationName("Stepscope")
     app.setOrganizationName("Stepscope")
+    gui_thread_gc.start()  # no widget freed by a collection that a worker thread triggered
     pg.setConfigOptions(antialias=False, background=None)
     apply_theme(app)
     QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_theme(app))

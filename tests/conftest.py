@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import count
 from pathlib import Path
 
@@ -44,6 +44,25 @@ def copy_session(source: Path, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(source, target)
     return target
+
+
+@pytest.fixture(autouse=True)
+def _garbage_collected_in_the_gui_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Qt tests collect Python's garbage in the GUI thread only, as the app does
+    (gui/gui_thread_gc.py): a collection in an inspector's analysis thread once freed a closed
+    window's menu there and deadlocked the test process. Back on after each, with one full
+    collection here, so tests without Qt in the same process keep the usual collector."""
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("qapp")
+    from gui import gui_thread_gc
+
+    gui_thread_gc.start()
+    try:
+        yield
+    finally:
+        gui_thread_gc.stop()
 
 
 @pytest.fixture(scope="session")

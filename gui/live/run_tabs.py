@@ -50,8 +50,7 @@ class RunTabs(QTabWidget):
         widest = 0
         for i in range(self.count()):
             scroll = self.widget(i)
-            page = scroll.widget() if isinstance(scroll, QScrollArea) else None
-            if isinstance(scroll, QScrollArea) and page is not None:
+            if isinstance(scroll, QScrollArea) and (page := scroll.widget()) is not None:
                 bar = scroll.verticalScrollBar().sizeHint().width()
                 widest = max(widest, page.sizeHint().width() + bar + 2 * scroll.frameWidth())
         return widest
